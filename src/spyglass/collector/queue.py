@@ -1,0 +1,73 @@
+"""A bounded queue of span batches, measured in spans, between receivers and the writer.
+
+Receivers run on the event loop and must never block: ``put_nowait`` either takes the whole
+batch or raises ``QueueFull``. The writer thread takes up to ``batch_size`` spans at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Sequence
+
+from spyglass.model import Span
+
+
+class QueueFull(Exception):
+    """The queue has no room for the batch; the receiver answers with a retryable error."""
+
+
+class QueueClosed(Exception):
+    """The queue no longer takes batches (the process is shutting down)."""
+
+
+class BoundedSpanQueue:
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("queue capacity must be at least 1")
+        self.capacity = capacity
+        self._batches: deque[Sequence[Span]] = deque()
+        self._length = 0
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def __len__(self) -> int:
+        return self._length
+
+    def put_nowait(self, spans: Sequence[Span]) -> None:
+        """Enqueue all of ``spans`` or none. A batch larger than the whole capacity is
+        accepted only into an empty queue, so one big request is never refused forever."""
+        n = len(spans)
+        if n == 0:
+            return
+        with self._cond:
+            if self._closed:
+                raise QueueClosed("shutting down")
+            if self._length + n > self.capacity and self._length > 0:
+                raise QueueFull(f"queue full ({self._length}/{self.capacity} spans)")
+            self._batches.append(spans)
+            self._length += n
+            self._cond.notify()
+
+    def get_batch(self, max_spans: int, timeout: float) -> list[Span] | None:
+        """Up to about ``max_spans`` spans (whole batches, at least one), waiting up to
+        ``timeout`` seconds; ``[]`` on time-out, ``None`` once closed and empty."""
+        with self._cond:
+            if not self._batches:
+                if self._closed:
+                    return None
+                self._cond.wait(timeout)
+                if not self._batches:
+                    return None if self._closed else []
+            out: list[Span] = []
+            while self._batches and (not out or len(out) + len(self._batches[0]) <= max_spans):
+                batch = self._batches.popleft()
+                self._length -= len(batch)
+                out.extend(batch)
+            return out
+
+    def close(self) -> None:
+        """Refuse new batches; the writer drains what is left."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()

@@ -1,0 +1,101 @@
+"""Every setting of every command, declared once: a flag, a ``SPYGLASS_*`` environment
+variable with the same name, a default and a help text.
+
+Precedence: the flag, then the environment variable, then the default. The variable's name
+is the flag's name upper-cased, with ``.`` and ``-`` turned into ``_`` and ``SPYGLASS_`` in
+front: ``--memory.max-traces`` is ``SPYGLASS_MEMORY_MAX_TRACES``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from spyglass import ports
+
+
+def _opt(default: Any, flag: str, help: str) -> Any:
+    return field(default=default, metadata={"flag": flag, "help": help})
+
+
+def env_name(flag: str) -> str:
+    """The environment variable that sets ``--flag``."""
+    return "SPYGLASS_" + flag.upper().replace(".", "_").replace("-", "_")
+
+
+@dataclass(slots=True)
+class Settings:
+    # -- process ---------------------------------------------------------------------
+    listen_host: str = _opt("127.0.0.1", "listen-host", "address every server binds; 0.0.0.0 exposes them")
+    log_level: str = _opt("info", "log-level", "debug, info, warning or error")
+    # -- storage ---------------------------------------------------------------------
+    storage: str = _opt("memory", "storage", "storage backend: memory")
+    data_dir: str = _opt("./data", "data-dir", "directory of the persistent backends' files")
+    memory_max_traces: int = _opt(100_000, "memory.max-traces", "memory backend: traces kept before the oldest are evicted")
+    # -- collector -------------------------------------------------------------------
+    collector_queue_size: int = _opt(100_000, "collector.queue-size", "spans that may wait for the storage writer")
+    collector_batch_size: int = _opt(1_000, "collector.batch-size", "most spans per storage write")
+    collector_http_port: int = _opt(ports.COLLECTOR_HTTP, "collector.http-port", "Jaeger Thrift over HTTP (POST /api/traces)")
+    collector_grpc_port: int = _opt(ports.COLLECTOR_GRPC, "collector.grpc-port", "Jaeger gRPC CollectorService")
+    collector_otlp_grpc_port: int = _opt(ports.OTLP_GRPC, "collector.otlp-grpc-port", "OTLP over gRPC")
+    collector_otlp_http_port: int = _opt(ports.OTLP_HTTP, "collector.otlp-http-port", "OTLP over HTTP (POST /v1/traces)")
+    collector_zipkin_port: int = _opt(ports.ZIPKIN_HTTP, "collector.zipkin-port", "Zipkin HTTP (/api/v1/spans, /api/v2/spans)")
+    admin_port: int = _opt(ports.COLLECTOR_ADMIN_HTTP, "admin.port", "admin HTTP: health at /, Prometheus /metrics")
+    # -- agent (UDP) -------------------------------------------------------------------
+    agent_jaeger_compact_port: int = _opt(ports.AGENT_JAEGER_THRIFT_COMPACT_UDP, "agent.jaeger-compact-port", "UDP Thrift compact emitBatch")
+    agent_jaeger_binary_port: int = _opt(ports.AGENT_JAEGER_THRIFT_BINARY_UDP, "agent.jaeger-binary-port", "UDP Thrift binary emitBatch")
+    agent_zipkin_compact_port: int = _opt(ports.AGENT_ZIPKIN_THRIFT_COMPACT_UDP, "agent.zipkin-compact-port", "UDP Thrift compact emitZipkinBatch")
+    agent_socket_buffer_size: int = _opt(8 * 1024 * 1024, "agent.socket-buffer-size", "UDP receive buffer in bytes, so bursts are not lost in the kernel")
+    agent_max_packet_size: int = _opt(65_000, "agent.max-packet-size", "largest UDP packet accepted, in bytes")
+    # -- query -----------------------------------------------------------------------
+    query_http_port: int = _opt(ports.QUERY_HTTP, "query.http-port", "query HTTP API and web UI")
+    query_grpc_port: int = _opt(ports.QUERY_GRPC, "query.grpc-port", "query gRPC API (api_v2, api_v3)")
+    query_max_clock_skew_adjustment: str = _opt("0s", "query.max-clock-skew-adjustment", "largest clock skew correction (Go duration); 0 disables it")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then environment variables, then ``overrides`` (used by tests)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(env_name(f.metadata["flag"]))
+            if raw is not None:
+                values[f.name] = _convert(f, raw)
+        values.update(overrides)
+        return cls(**values)
+
+
+def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
+    if f.type in ("int", int):
+        return int(raw)
+    if f.type in ("bool", bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return raw
+
+
+def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None = None) -> None:
+    """Add one ``--flag`` per setting, defaulting to its environment variable."""
+    environ = os.environ if environ is None else environ
+    for f in dataclasses.fields(Settings):
+        flag = f.metadata["flag"]
+        default = f.default
+        raw = environ.get(env_name(flag))
+        if raw is not None:
+            default = _convert(f, raw)
+        kind = int if f.type in ("int", int) else str
+        parser.add_argument(
+            f"--{flag}",
+            dest=f.name,
+            type=kind,
+            default=default,
+            metavar=kind.__name__.upper(),
+            help=f"{f.metadata['help']} (env {env_name(flag)}; default {f.default})",
+        )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)})

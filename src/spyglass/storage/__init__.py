@@ -1,0 +1,1 @@
+"""Storage: one interface (``storage.api``), one folder per backend, one registry."""
