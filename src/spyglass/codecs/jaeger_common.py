@@ -162,17 +162,21 @@ def _name_event(event: Event) -> None:
 
 
 def _apply_references(span: Span, references: list[JaegerRef], parent_span_id: int) -> None:
+    """The parent is Thrift's ``parentSpanId`` or else the first same-trace CHILD_OF
+    reference; that one reference is not kept again as a link."""
     parent = parent_span_id
+    parent_ref_seen = False
     links: list[Link] = []
     for ref in references:
-        if ref.ref_type is RefType.CHILD_OF and ref.trace_id == span.trace_id:
-            if parent == 0:
-                parent = ref.span_id
-                continue
-            if ref.span_id == parent and not any(
-                l.span_id == parent and l.ref_type is RefType.CHILD_OF for l in links
-            ) and parent_span_id == parent:
-                continue  # Thrift's parentSpanId repeated as a reference
+        if (
+            not parent_ref_seen
+            and ref.ref_type is RefType.CHILD_OF
+            and ref.trace_id == span.trace_id
+            and (parent == 0 or ref.span_id == parent)
+        ):
+            parent = ref.span_id
+            parent_ref_seen = True
+            continue
         links.append(Link(ref.trace_id, ref.span_id, ref.ref_type))
     span.parent_span_id = parent
     span.links = links
