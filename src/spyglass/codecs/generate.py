@@ -8,6 +8,7 @@
   copy of the OTLP sources is needed.
 
 Installing or running Spyglass never needs this; only changing an IDL file does.
+Run ``python -m spyglass.codecs.generate thrift`` or ``... proto`` for one half.
 """
 
 from __future__ import annotations
@@ -94,9 +95,13 @@ def generate_proto() -> None:
             grpc_file.unlink()  # messages only, no service
 
 
-def main() -> None:
-    generate_thrift()
-    generate_proto()
+def main(argv: list[str] | None = None) -> None:
+    """``generate [thrift] [proto]``: both when neither is named."""
+    parts = set(sys.argv[1:] if argv is None else argv) or {"thrift", "proto"}
+    if "thrift" in parts:
+        generate_thrift()
+    if "proto" in parts:
+        generate_proto()
     for d in [THRIFT_DIR, *[p for p in PROTO_DIR.rglob("*") if p.is_dir()], PROTO_DIR]:
         init = d / "__init__.py"
         if not init.exists():
