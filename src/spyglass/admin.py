@@ -1,0 +1,48 @@
+"""The admin HTTP server (Jaeger's 14269): health at ``/`` and Prometheus ``/metrics``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from spyglass import __version__
+
+
+def _uptime(seconds: float) -> str:
+    """Uptime in Go's ``time.Duration`` text form, as Jaeger reports it."""
+    from spyglass.query.godur import format_duration
+
+    return format_duration(int(seconds * 1e9))
+
+
+def build_admin_app(registry: CollectorRegistry, is_ready: Callable[[], bool] = lambda: True) -> web.Application:
+    started_wall = datetime.now(timezone.utc)
+    started = time.monotonic()
+
+    async def health(request: web.Request) -> web.Response:
+        ready = is_ready()
+        body = {
+            "status": "Server available" if ready else "Server not available",
+            "upSince": started_wall.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "uptime": _uptime(time.monotonic() - started),
+        }
+        return web.json_response(body, status=200 if ready else 503)
+
+    async def metrics(request: web.Request) -> web.Response:
+        resp = web.Response(body=generate_latest(registry))
+        resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return resp
+
+    async def version(request: web.Request) -> web.Response:
+        return web.json_response({"gitCommit": "", "gitVersion": __version__, "buildDate": ""})
+
+    app = web.Application()
+    app.router.add_get("/", health)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/version", version)
+    return app

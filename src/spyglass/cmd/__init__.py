@@ -1,0 +1,1 @@
+"""One module per command (``spyglass all-in-one``, ...): each assembles the same parts."""

@@ -1,0 +1,126 @@
+"""``spyglass all-in-one``: every receiver, the processor, storage, admin and query in one
+process (Jaeger's all-in-one)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from spyglass.admin import build_admin_app
+from spyglass.collector.metrics import IngestMetrics
+from spyglass.collector.processor import ProcessorConfig, SpanProcessor
+from spyglass.config import Settings
+from spyglass.model import Span
+from spyglass.server import GrpcServer, HttpServer, Listener
+from spyglass.storage.registry import create_storage
+
+log = logging.getLogger("spyglass")
+
+
+class AllInOne:
+    """Builds every part from ``settings``; ``start``/``stop`` run them. Ports set to 0 are
+    chosen by the OS; ``ports`` tells the bound ones after ``start``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.storage = create_storage(settings.storage, storage_options(settings))
+        self.metrics = IngestMetrics()
+        self.processor = SpanProcessor(
+            self.storage.span_writer(),
+            self.metrics,
+            ProcessorConfig(queue_size=settings.collector_queue_size, batch_size=settings.collector_batch_size),
+        )
+        self.ingest: list[Listener] = self._ingest_listeners()
+        self.serving: list[Listener] = self._serving_listeners()
+
+    # -- assembly -----------------------------------------------------------------------
+    def _ingest_listeners(self) -> list[Listener]:
+        from spyglass.agent.udp_server import UdpServer
+        from spyglass.codecs import jaeger_thrift, zipkin_thrift
+        from spyglass.collector.receivers import jaeger_grpc, jaeger_http, otlp_grpc, otlp_http, zipkin_http
+
+        s, p, host = self.settings, self.processor, self.settings.listen_host
+
+        def udp(name: str, port: int, decode: Callable[[bytes], list[Span]], fmt: str) -> UdpServer:
+            return UdpServer(
+                name=name,
+                host=host,
+                port=port,
+                decode=decode,
+                fmt=fmt,
+                processor=p,
+                receive_buffer_bytes=s.agent_socket_buffer_size,
+                max_packet_size=s.agent_max_packet_size,
+            )
+
+        return [
+            udp("agent_jaeger_compact", s.agent_jaeger_compact_port,
+                lambda b: jaeger_thrift.decode_agent_message(b, "compact"), "jaeger_thrift_compact"),
+            udp("agent_jaeger_binary", s.agent_jaeger_binary_port,
+                lambda b: jaeger_thrift.decode_agent_message(b, "binary"), "jaeger_thrift_binary"),
+            udp("agent_zipkin_compact", s.agent_zipkin_compact_port,
+                zipkin_thrift.decode_agent_zipkin_batch, "zipkin_thrift_compact"),
+            HttpServer("collector_http", host, s.collector_http_port, jaeger_http.build_app(p)),
+            GrpcServer("collector_grpc", host, s.collector_grpc_port,
+                       [lambda srv: jaeger_grpc.register(srv, p)], jaeger_grpc.SERVICE_NAMES),
+            GrpcServer("otlp_grpc", host, s.collector_otlp_grpc_port,
+                       [lambda srv: otlp_grpc.register(srv, p)], otlp_grpc.SERVICE_NAMES),
+            HttpServer("otlp_http", host, s.collector_otlp_http_port, otlp_http.build_app(p)),
+            HttpServer("zipkin_http", host, s.collector_zipkin_port, zipkin_http.build_app(p)),
+        ]
+
+    def _serving_listeners(self) -> list[Listener]:
+        s, host = self.settings, self.settings.listen_host
+        listeners: list[Listener] = [HttpServer("admin", host, s.admin_port, build_admin_app(self.metrics.registry))]
+        listeners.extend(self._query_listeners())
+        return listeners
+
+    def _query_listeners(self) -> list[Listener]:
+        try:
+            from spyglass.query.http_api import build_app
+            from spyglass.query.service import QueryService
+        except ImportError:  # the query API is assembled once it exists
+            return []
+        from spyglass.query.godur import parse_duration
+
+        s = self.settings
+        service = QueryService(
+            self.storage.trace_reader(),
+            self.storage.dependency_reader(),
+            max_clock_skew_ns=parse_duration(s.query_max_clock_skew_adjustment),
+        )
+        return [HttpServer("query_http", s.listen_host, s.query_http_port, build_app(service))]
+
+    # -- lifecycle ----------------------------------------------------------------------
+    @property
+    def ports(self) -> dict[str, int]:
+        return {l.name: l.port for l in [*self.ingest, *self.serving]}
+
+    async def start(self) -> None:
+        self.processor.start()
+        started: list[Listener] = []
+        try:
+            for listener in [*self.serving, *self.ingest]:
+                await listener.start()
+                started.append(listener)
+        except OSError:
+            for listener in reversed(started):
+                await listener.stop()
+            self.processor.close()
+            raise
+        for listener in [*self.ingest, *self.serving]:
+            log.info("%s listening on %s:%d", listener.name, listener.host, listener.port)
+
+    async def stop(self) -> None:
+        """Stop accepting spans, drain the queue into storage, then stop serving queries."""
+        for listener in self.ingest:
+            await listener.stop()
+        await asyncio.to_thread(self.processor.close)
+        for listener in self.serving:
+            await listener.stop()
+        self.storage.close()
+
+
+def storage_options(settings: Settings) -> dict[str, object]:
+    return {"memory_max_traces": settings.memory_max_traces, "data_dir": settings.data_dir}

@@ -1,0 +1,77 @@
+"""Shared fixtures: a running all-in-one on OS-chosen ports, and a processor over memory."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from spyglass.collector.metrics import IngestMetrics
+from spyglass.collector.processor import ProcessorConfig, SpanProcessor
+from spyglass.config import Settings
+from spyglass.storage.memory import MemoryStore
+
+ALL_PORTS_ZERO = {
+    name: 0
+    for name in (
+        "collector_http_port",
+        "collector_grpc_port",
+        "collector_otlp_grpc_port",
+        "collector_otlp_http_port",
+        "collector_zipkin_port",
+        "admin_port",
+        "agent_jaeger_compact_port",
+        "agent_jaeger_binary_port",
+        "agent_zipkin_compact_port",
+        "query_http_port",
+        "query_grpc_port",
+    )
+}
+
+
+class RunningAllInOne:
+    """An ``AllInOne`` served by an event loop in a background thread."""
+
+    def __init__(self, **overrides: Any) -> None:
+        from spyglass.cmd.all_in_one import AllInOne
+
+        settings = Settings.from_env({}, **{**ALL_PORTS_ZERO, **overrides})
+        self.app = AllInOne(settings)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.call(self.app.start())
+        self.ports = self.app.ports
+
+    def call(self, coro: Any, timeout: float = 60) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def url(self, listener: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.ports[listener]}{path}"
+
+    def close(self) -> None:
+        try:
+            self.call(self.app.stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+
+@pytest.fixture
+def all_in_one() -> Iterator[RunningAllInOne]:
+    running = RunningAllInOne()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def memory_processor() -> Iterator[tuple[SpanProcessor, MemoryStore]]:
+    store = MemoryStore()
+    processor = SpanProcessor(store, IngestMetrics(), ProcessorConfig(queue_size=10_000))
+    processor.start()
+    yield processor, store
+    processor.close()

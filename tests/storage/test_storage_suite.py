@@ -1,0 +1,138 @@
+"""The storage contract, run against every backend in ``support.storage_backends``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from spyglass.model import Event, KeyValue, Resource, Span, SpanKind, Status, StatusCode
+from spyglass.storage.api import Operation, StorageFactory, TraceQuery
+from support import storage_backends
+
+S = 1_000_000_000
+T0 = 1_700_000_000 * S
+
+
+@pytest.fixture(params=sorted(storage_backends()))
+def store(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[StorageFactory]:
+    factory = storage_backends()[request.param](tmp_path)
+    yield factory
+    factory.close()
+
+
+def span(trace: int, sid: int, *, svc: str = "api", op: str = "GET /", start: int = T0, dur: int = S,
+         parent: int = 0, kind: SpanKind = SpanKind.SERVER, attrs: list[KeyValue] | None = None,
+         res_attrs: list[KeyValue] | None = None, events: list[Event] | None = None,
+         status: Status = Status()) -> Span:
+    return Span(trace, sid, op, start, dur, Resource(svc, res_attrs or []), parent_span_id=parent, kind=kind,
+                attributes=attrs or [], events=events or [], status=status)
+
+
+def write(store: StorageFactory, *spans: Span) -> None:
+    store.span_writer().write_spans(list(spans))
+
+
+def test_get_trace_returns_every_span_including_duplicates(store: StorageFactory) -> None:
+    write(store, span(1, 1), span(1, 2, parent=1), span(1, 2, parent=1), span(2, 9))
+    got = store.trace_reader().get_trace(1)
+    assert sorted(s.span_id for s in got) == [1, 2, 2]
+    assert store.trace_reader().get_trace(3) == []
+
+
+def test_readers_get_copies(store: StorageFactory) -> None:
+    write(store, span(1, 1, attrs=[KeyValue("a", 1)]))
+    first = store.trace_reader().get_trace(1)
+    first[0].attributes.clear()
+    first[0].resource.attributes.append(KeyValue("x", 1))
+    again = store.trace_reader().get_trace(1)[0]
+    assert again.attributes == [KeyValue("a", 1)] and again.resource.attributes == []
+
+
+def test_every_field_round_trips(store: StorageFactory) -> None:
+    full = span(5, 6, attrs=[KeyValue("s", "x"), KeyValue("b", True), KeyValue("i", -3), KeyValue("f", 1.5),
+                             KeyValue("bin", b"\x00\x01"), KeyValue("arr", [1, "a"]), KeyValue("map", {"k": 2})],
+                events=[Event(T0 + 5, "ev", [KeyValue("f", 1)])], status=Status(StatusCode.ERROR, "boom"))
+    write(store, full)
+    assert store.trace_reader().get_trace(5) == [full]
+
+
+def test_services_and_operations(store: StorageFactory) -> None:
+    write(store, span(1, 1, svc="b", op="x", kind=SpanKind.CLIENT), span(1, 2, svc="a", op="y"),
+          span(1, 3, svc="a", op="z", kind=SpanKind.UNSPECIFIED), span(2, 1, svc="a", op="y"))
+    reader = store.trace_reader()
+    assert reader.get_services() == ["a", "b"]
+    assert reader.get_operations("a") == [Operation("y", "server"), Operation("z", "")]
+    assert reader.get_operations("a", "server") == [Operation("y", "server")]
+    assert reader.get_operations("nope") == []
+
+
+def ids(store: StorageFactory, **query: object) -> list[int]:
+    return store.trace_reader().find_trace_ids(TraceQuery(**query))  # type: ignore[arg-type]
+
+
+def test_find_by_service_operation_duration_and_window(store: StorageFactory) -> None:
+    write(store,
+          span(1, 1, svc="a", op="get", dur=5 * S, start=T0),
+          span(2, 1, svc="a", op="put", dur=1 * S, start=T0 + 10 * S),
+          span(3, 1, svc="b", op="get", dur=5 * S, start=T0 + 20 * S))
+    assert ids(store, service_name="a") == [2, 1]
+    assert ids(store, service_name="a", operation_name="get") == [1]
+    assert ids(store, service_name="a", duration_min_ns=2 * S) == [1]
+    assert ids(store, service_name="a", duration_max_ns=2 * S) == [2]
+    assert ids(store, service_name="a", start_time_min_ns=T0 + 1, start_time_max_ns=T0 + 10 * S) == [2]
+    assert ids(store, service_name="zzz") == []
+
+
+def test_limit_keeps_the_newest_traces(store: StorageFactory) -> None:
+    write(store, *[span(t, 1, start=T0 + t * S) for t in range(1, 11)])
+    assert ids(store, service_name="api", num_traces=3) == [10, 9, 8]
+
+
+def test_tags_match_span_resource_and_event_fields_on_one_span(store: StorageFactory) -> None:
+    write(store,
+          span(1, 1, attrs=[KeyValue("http.status_code", 500)], res_attrs=[KeyValue("region", "eu")]),
+          span(2, 1, events=[Event(T0, "", [KeyValue("http.status_code", 500), KeyValue("region", "eu")])]),
+          span(3, 1, attrs=[KeyValue("http.status_code", 500)]),
+          span(3, 2, res_attrs=[KeyValue("region", "eu")]))
+    both = {"http.status_code": "500", "region": "eu"}
+    assert sorted(ids(store, service_name="api", attributes=both)) == [1, 2]
+    assert sorted(ids(store, service_name="api", attributes={"http.status_code": "500"})) == [1, 2, 3]
+
+
+def test_tag_string_forms_and_error_status(store: StorageFactory) -> None:
+    write(store,
+          span(1, 1, attrs=[KeyValue("ok", True), KeyValue("ratio", 72.5)]),
+          span(2, 1, status=Status(StatusCode.ERROR, "bad")))
+    assert ids(store, service_name="api", attributes={"ok": "true", "ratio": "72.5"}) == [1]
+    assert ids(store, service_name="api", attributes={"error": "true"}) == [2]
+    assert ids(store, service_name="api", attributes={"span.kind": "server", "error": "true"}) == [2]
+
+
+def test_search_without_service_when_tags_are_given(store: StorageFactory) -> None:
+    write(store,
+          span(1, 1, svc="cross-service-a", attrs=[KeyValue("rfc0013.cross.service", "yes")]),
+          span(2, 1, svc="cross-service-b", attrs=[KeyValue("rfc0013.cross.service", "yes")]),
+          span(3, 1, svc="other"))
+    assert sorted(ids(store, attributes={"rfc0013.cross.service": "yes"})) == [1, 2]
+
+
+def test_find_traces_returns_whole_traces(store: StorageFactory) -> None:
+    write(store, span(1, 1, svc="a"), span(1, 2, svc="b", parent=1))
+    traces = store.trace_reader().find_traces(TraceQuery(service_name="b"))
+    assert [sorted(s.span_id for s in t) for t in traces] == [[1, 2]]
+
+
+def test_dependencies_count_calls_between_services(store: StorageFactory) -> None:
+    write(store,
+          span(1, 1, svc="front"), span(1, 2, svc="back", parent=1), span(1, 3, svc="back", parent=1),
+          span(1, 4, svc="back", parent=2),  # same service: not a dependency
+          span(2, 1, svc="back"), span(2, 2, svc="db", parent=1),
+          span(3, 1, svc="old", start=T0 - 10_000 * S), span(3, 2, svc="older", parent=1, start=T0 - 10_000 * S))
+    deps = store.dependency_reader().get_dependencies(T0 + 60 * S, 3600 * S)
+    assert [(d.parent, d.child, d.call_count) for d in deps] == [("back", "db", 1), ("front", "back", 2)]
+
+
+def test_large_trace_comes_back_whole(store: StorageFactory) -> None:
+    write(store, *[span(7, i + 1, start=T0 + i * S) for i in range(10_008)])
+    assert len(store.trace_reader().get_trace(7)) == 10_008

@@ -1,0 +1,31 @@
+"""Helpers for tests (importable as ``support``: pytest puts ``tests/`` on the path)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll until ``predicate()`` is truthy and return it; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def storage_backends() -> dict[str, Callable[[Any], Any]]:
+    """Every storage backend the shared suites run against: name -> builder(tmp_path).
+
+    A new backend joins every storage test by adding one entry here.
+    """
+    from spyglass.storage.memory import MemoryFactory
+
+    return {"memory": lambda tmp_path: MemoryFactory()}
