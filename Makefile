@@ -27,6 +27,7 @@ bench: setup
 # Regenerates the committed Thrift and protobuf bindings from the IDL sources in
 # src/spyglass/codecs/{thrift,proto}. Installing Spyglass never needs this.
 generate: setup
+	command -v thrift >/dev/null || (apt-get update -qq && apt-get install -y -qq thrift-compiler)
 	$(BIN)/python -m spyglass.codecs.generate
 
 clean:
