@@ -1,12 +1,14 @@
 """Traces kept in process memory: writer, trace reader and dependency reader in one.
 
 Traces are held in arrival order; past ``max_traces`` the trace that arrived first is
-evicted whole. Readers get clones, so nothing they change reaches the store.
+evicted whole. Searches scan time-ordered span indexes (per service, per service and
+operation, and one over everything) newest first and stop once ``num_traces`` traces are
+found, so the common searches touch few spans. Readers get clones, so nothing they change
+reaches the store.
 """
 
 from __future__ import annotations
 
-import heapq
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from spyglass.model import DependencyLink, Span
 from spyglass.storage.api import DependencyReader, Operation, SpanWriter, TraceQuery, TraceReader
 from spyglass.storage.matching import span_matches
+from spyglass.storage.memory.index import SpanTimeIndex
 
 
 class MemoryStore(SpanWriter, TraceReader, DependencyReader):
@@ -21,10 +24,12 @@ class MemoryStore(SpanWriter, TraceReader, DependencyReader):
         self.max_traces = max_traces
         self._lock = threading.RLock()
         self._traces: OrderedDict[int, list[Span]] = OrderedDict()
-        # service -> trace IDs that have a span of that service (insertion ordered set)
-        self._by_service: dict[str, dict[int, None]] = {}
-        # service -> {(operation, kind)}
-        self._operations: dict[str, set[tuple[str, str]]] = {}
+        self._all = SpanTimeIndex()
+        self._by_service: dict[str, SpanTimeIndex] = {}
+        self._by_operation: dict[tuple[str, str], SpanTimeIndex] = {}
+        self._kinds: dict[tuple[str, str], set[str]] = {}
+        self._live_spans = 0
+        self._dead_spans = 0
 
     # -- writer -----------------------------------------------------------------------
     def write_spans(self, spans: Sequence[Span]) -> None:
@@ -36,21 +41,35 @@ class MemoryStore(SpanWriter, TraceReader, DependencyReader):
                     trace = traces[span.trace_id] = []
                 trace.append(span)
                 service = span.resource.service_name
-                ids = self._by_service.get(service)
-                if ids is None:
-                    ids = self._by_service[service] = {}
-                    self._operations[service] = set()
-                ids[span.trace_id] = None
-                self._operations[service].add((span.name, span.kind.jaeger_name))
+                op_key = (service, span.name)
+                by_op = self._by_operation.get(op_key)
+                if by_op is None:
+                    by_op = self._by_operation[op_key] = SpanTimeIndex()
+                    self._kinds[op_key] = set()
+                    if service not in self._by_service:
+                        self._by_service[service] = SpanTimeIndex()
+                by_op.add(span)
+                self._by_service[service].add(span)
+                self._all.add(span)
+                self._kinds[op_key].add(span.kind.jaeger_name)
+            self._live_spans += len(spans)
             while len(traces) > self.max_traces:
-                self._evict_oldest()
+                _, evicted = traces.popitem(last=False)
+                self._live_spans -= len(evicted)
+                self._dead_spans += len(evicted)
+            if self._dead_spans > self._live_spans:
+                self._compact()
 
-    def _evict_oldest(self) -> None:
-        trace_id, spans = self._traces.popitem(last=False)
-        for service in {s.resource.service_name for s in spans}:
-            ids = self._by_service.get(service)
-            if ids is not None:
-                ids.pop(trace_id, None)
+    def _compact(self) -> None:
+        traces = self._traces
+
+        def is_live(span: Span) -> bool:
+            trace = traces.get(span.trace_id)
+            return trace is not None and any(s is span for s in trace)
+
+        for index in [self._all, *self._by_service.values(), *self._by_operation.values()]:
+            index.compact(is_live)
+        self._dead_spans = 0
 
     # -- reader -----------------------------------------------------------------------
     def get_trace(self, trace_id: int, start_time_ns: int = 0, end_time_ns: int = 0) -> list[Span]:
@@ -58,22 +77,27 @@ class MemoryStore(SpanWriter, TraceReader, DependencyReader):
             spans = self._traces.get(trace_id)
             return [s.clone() for s in spans] if spans else []
 
+    def _index_for(self, query: TraceQuery) -> SpanTimeIndex | None:
+        if query.service_name and query.operation_name:
+            return self._by_operation.get((query.service_name, query.operation_name))
+        if query.service_name:
+            return self._by_service.get(query.service_name)
+        return self._all
+
     def find_trace_ids(self, query: TraceQuery) -> list[int]:
-        with self._lock:
-            if query.service_name:
-                candidates = list(self._by_service.get(query.service_name, ()))
-            else:
-                candidates = list(self._traces)
-            scored: list[tuple[int, int]] = []
-            for trace_id in candidates:
-                newest = -1
-                for span in self._traces[trace_id]:
-                    if span.start_time_ns > newest and span_matches(span, query):
-                        newest = span.start_time_ns
-                if newest >= 0:
-                    scored.append((newest, trace_id))
         limit = query.num_traces if query.num_traces > 0 else 100
-        return [trace_id for _, trace_id in heapq.nlargest(limit, scored)]
+        found: dict[int, None] = {}
+        with self._lock:
+            index = self._index_for(query)
+            if index is None:
+                return []
+            for _, trace_id, span in index.newest_first(query.start_time_min_ns, query.start_time_max_ns):
+                if trace_id in found or trace_id not in self._traces or not span_matches(span, query):
+                    continue
+                found[trace_id] = None
+                if len(found) >= limit:
+                    break
+        return list(found)
 
     def find_traces(self, query: TraceQuery) -> list[list[Span]]:
         result = []
@@ -85,21 +109,29 @@ class MemoryStore(SpanWriter, TraceReader, DependencyReader):
 
     def get_services(self) -> list[str]:
         with self._lock:
-            return sorted(self._operations)
+            return sorted(self._by_service)
 
     def get_operations(self, service: str, span_kind: str = "") -> list[Operation]:
         with self._lock:
-            ops = self._operations.get(service, set())
-            return sorted(Operation(n, k) for n, k in ops if not span_kind or k == span_kind)
+            return sorted(
+                Operation(name, kind)
+                for (svc, name), kinds in self._kinds.items()
+                if svc == service
+                for kind in kinds
+                if not span_kind or kind == span_kind
+            )
 
     # -- dependencies -----------------------------------------------------------------
     def get_dependencies(self, end_time_ns: int, lookback_ns: int) -> list[DependencyLink]:
         start = end_time_ns - lookback_ns
+        in_window: dict[int, None] = {}
         counts: dict[tuple[str, str], int] = {}
         with self._lock:
-            for spans in self._traces.values():
-                if not any(start <= s.start_time_ns <= end_time_ns for s in spans):
-                    continue
+            for _, trace_id, span in self._all.newest_first(start, end_time_ns):
+                if trace_id in self._traces:
+                    in_window[trace_id] = None
+            for trace_id in in_window:
+                spans = self._traces[trace_id]
                 by_id = {s.span_id: s for s in spans}
                 for span in spans:
                     parent = by_id.get(span.parent_span_id) if span.parent_span_id else None
