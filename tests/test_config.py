@@ -32,3 +32,10 @@ def test_defaults_are_jaegers() -> None:
 def test_from_env_with_overrides() -> None:
     s = Settings.from_env({"SPYGLASS_MEMORY_MAX_TRACES": "7", "SPYGLASS_STORAGE": "memory"}, listen_host="0.0.0.0")
     assert (s.memory_max_traces, s.storage, s.listen_host) == (7, "memory", "0.0.0.0")
+
+
+def test_boolean_flags() -> None:
+    assert parse([], {}).archive_enabled is False
+    assert parse(["--archive.enabled"], {}).archive_enabled is True
+    assert parse(["--archive.enabled", "false"], {"SPYGLASS_ARCHIVE_ENABLED": "true"}).archive_enabled is False
+    assert parse([], {"SPYGLASS_ARCHIVE_ENABLED": "1"}).archive_enabled is True

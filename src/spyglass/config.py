@@ -36,6 +36,9 @@ class Settings:
     storage: str = _opt("memory", "storage", "storage backend: memory")
     data_dir: str = _opt("./data", "data-dir", "directory of the persistent backends' files")
     memory_max_traces: int = _opt(100_000, "memory.max-traces", "memory backend: traces kept before the oldest are evicted")
+    sqlite_retention: str = _opt("72h", "sqlite.retention", "sqlite backend: age (Go duration) after which whole day files are deleted")
+    sqlite_commit_interval: str = _opt("1s", "sqlite.commit-interval", "sqlite backend: longest time an accepted span waits for its commit (the crash-loss window)")
+    archive_enabled: bool = _opt(False, "archive.enabled", "keep archived traces (POST /api/archive/{id}) in a second store without retention")
     # -- collector -------------------------------------------------------------------
     collector_queue_size: int = _opt(100_000, "collector.queue-size", "spans that may wait for the storage writer")
     collector_batch_size: int = _opt(1_000, "collector.batch-size", "most spans per storage write")
@@ -69,12 +72,21 @@ class Settings:
         return cls(**values)
 
 
+def _parse_bool(raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")
+
+
+def _kind(f: dataclasses.Field[Any]) -> Any:
+    return {"int": int, "bool": _parse_bool}.get(str(f.type), str)
+
+
 def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
-    if f.type in ("int", int):
-        return int(raw)
-    if f.type in ("bool", bool):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    return raw
+    return _kind(f)(raw)
 
 
 def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None = None) -> None:
@@ -86,13 +98,15 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str] | 
         raw = environ.get(env_name(flag))
         if raw is not None:
             default = _convert(f, raw)
-        kind = int if f.type in ("int", int) else str
+        kind = _kind(f)
         parser.add_argument(
             f"--{flag}",
             dest=f.name,
             type=kind,
             default=default,
-            metavar=kind.__name__.upper(),
+            nargs="?" if kind is _parse_bool else None,
+            const=True if kind is _parse_bool else None,
+            metavar={int: "INT", str: "TEXT"}.get(kind, "BOOL"),
             help=f"{f.metadata['help']} (env {env_name(flag)}; default {f.default})",
         )
 
