@@ -1,0 +1,1 @@
+"""Receivers: the HTTP and gRPC plumbing that turns requests into ``processor.submit`` calls."""

@@ -1,0 +1,100 @@
+"""Jaeger Thrift over HTTP: ``POST /api/traces`` on the collector's HTTP port (14268).
+
+The body is one bare ``jaeger.Batch`` struct in Thrift's binary protocol, sent by
+jaeger-client's ``HTTPSender`` and by the agent. Replies follow Jaeger's collector:
+202 Accepted with an empty body; 400 for a content type other than
+``application/x-thrift`` / ``application/vnd.apache.thrift.binary`` or for a payload that
+does not decode; 413 above the body limit; 503 with ``Retry-After`` when the queue is
+full, so clients retry instead of losing spans.
+
+The sampling endpoint (``GET /api/sampling``) lives on the same port and is added to the
+application by its own module; ``add_routes`` lets both share one ``Application``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import hdrs, web
+
+from spyglass.codecs.errors import DecodeError
+from spyglass.codecs.jaeger_thrift import decode_batch
+from spyglass.collector.processor import ServerBusy, SpanProcessor
+from spyglass.server.http_server import DEFAULT_MAX_BODY
+
+RECEIVER = "jaeger_http"
+FORMAT = "jaeger_thrift_binary"
+ACCEPTED_CONTENT_TYPES = frozenset({"application/x-thrift", "application/vnd.apache.thrift.binary"})
+
+# Bodies above this are decoded in a worker thread: the GIL still serialises the work,
+# but the event loop keeps answering other requests every switch interval.
+THREAD_DECODE_BYTES = 256 * 1024
+
+
+def _error(status: int, text: str, **headers: str) -> web.Response:
+    # Go's http.Error: plain text ending in a newline.
+    return web.Response(status=status, text=text + "\n", headers=headers or None)
+
+
+class _TracesHandler:
+    def __init__(self, processor: SpanProcessor, max_body_bytes: int, thread_decode_bytes: int) -> None:
+        self.processor = processor
+        self.max_body_bytes = max_body_bytes
+        self.thread_decode_bytes = thread_decode_bytes
+
+    async def handle(self, request: web.Request) -> web.Response:
+        metrics = self.processor.metrics
+        raw_type = request.headers.get(hdrs.CONTENT_TYPE, "")
+        media_type = raw_type.split(";", 1)[0].strip().lower()
+        if not media_type:
+            metrics.reject_request(RECEIVER, FORMAT, "unsupported_content_type")
+            return _error(400, "Cannot parse content type: mime: no media type")
+        if media_type not in ACCEPTED_CONTENT_TYPES:
+            metrics.reject_request(RECEIVER, FORMAT, "unsupported_content_type")
+            return _error(400, f"Unsupported content type: {media_type}")
+        declared = request.content_length
+        if declared is not None and declared > self.max_body_bytes:
+            metrics.reject_request(RECEIVER, FORMAT, "too_large")
+            return _error(413, f"Request body of {declared} bytes exceeds the limit of {self.max_body_bytes}")
+        try:
+            body = await request.read()  # also enforces client_max_size for chunked bodies
+        except web.HTTPRequestEntityTooLarge:
+            metrics.reject_request(RECEIVER, FORMAT, "too_large")
+            return _error(413, f"Request body exceeds the limit of {self.max_body_bytes} bytes")
+        try:
+            if len(body) > self.thread_decode_bytes:
+                spans = await asyncio.get_running_loop().run_in_executor(None, decode_batch, body, "binary")
+            else:
+                spans = decode_batch(body, "binary")
+        except DecodeError as exc:
+            metrics.reject_request(RECEIVER, FORMAT, "decode_error")
+            return _error(400, f"Unable to process request body: {exc}")
+        try:
+            self.processor.submit(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(body))
+        except ServerBusy as exc:
+            return _error(503, f"Server busy, retry later: {exc}", **{hdrs.RETRY_AFTER: "1"})
+        return web.Response(status=202)
+
+
+def add_routes(
+    app: web.Application,
+    processor: SpanProcessor,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    thread_decode_bytes: int = THREAD_DECODE_BYTES,
+) -> None:
+    """Add ``POST /api/traces`` to ``app`` (whose ``client_max_size`` should be at least
+    ``max_body_bytes``)."""
+    handler = _TracesHandler(processor, max_body_bytes, thread_decode_bytes)
+    app.router.add_post("/api/traces", handler.handle)
+
+
+def build_app(
+    processor: SpanProcessor,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    thread_decode_bytes: int = THREAD_DECODE_BYTES,
+) -> web.Application:
+    """The collector's Thrift-over-HTTP application; other methods on the route get 405.
+    Bodies larger than ``thread_decode_bytes`` are decoded in a worker thread."""
+    app = web.Application(client_max_size=max_body_bytes)
+    add_routes(app, processor, max_body_bytes, thread_decode_bytes)
+    return app
