@@ -1,0 +1,60 @@
+"""Jaeger protobuf over gRPC: ``jaeger.api_v2.CollectorService/PostSpans`` (port 14250).
+
+Used by the Jaeger agent, by SDKs' Jaeger gRPC exporters and by Jaeger collectors
+forwarding to each other. The request is handed to the codec as raw bytes (no generated
+deserializer), because ``spyglass.codecs.jaeger_proto`` decodes faster from bytes than
+from a parsed message. A payload that does not decode is INVALID_ARGUMENT; a full queue
+is RESOURCE_EXHAUSTED, which the agent's reporter retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from spyglass.codecs.errors import DecodeError
+from spyglass.codecs.jaeger_proto import decode_post_spans
+from spyglass.collector.processor import ServerBusy, SpanProcessor
+
+RECEIVER = "jaeger_grpc"
+FORMAT = "jaeger_proto"
+SERVICE = "jaeger.api_v2.CollectorService"
+SERVICE_NAMES = (SERVICE,)
+
+# Requests above this are decoded in a worker thread so the event loop keeps serving.
+_THREAD_DECODE_BYTES = 256 * 1024
+_EMPTY_RESPONSE = b""  # PostSpansResponse has no fields
+
+
+class _PostSpans:
+    def __init__(self, processor: SpanProcessor) -> None:
+        self.processor = processor
+
+    async def handle(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        metrics = self.processor.metrics
+        try:
+            if len(request) > _THREAD_DECODE_BYTES:
+                spans = await asyncio.get_running_loop().run_in_executor(None, decode_post_spans, request)
+            else:
+                spans = decode_post_spans(request)
+        except DecodeError as exc:
+            metrics.reject_request(RECEIVER, FORMAT, "decode_error")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode PostSpansRequest: {exc}")
+        try:
+            self.processor.submit(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(request))
+        except ServerBusy as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"server busy, retry later: {exc}")
+        return _EMPTY_RESPONSE
+
+
+def register(server: grpc.aio.Server, processor: SpanProcessor) -> None:
+    """Add ``CollectorService/PostSpans`` to ``server`` (before it starts)."""
+    handlers = {
+        "PostSpans": grpc.unary_unary_rpc_method_handler(
+            _PostSpans(processor).handle, request_deserializer=None, response_serializer=None
+        )
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    if hasattr(server, "add_registered_method_handlers"):  # grpcio >= 1.62: faster dispatch
+        server.add_registered_method_handlers(SERVICE, handlers)
