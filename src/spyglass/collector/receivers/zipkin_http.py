@@ -1,0 +1,138 @@
+"""Zipkin's HTTP API on the collector (port 9411): ``POST /api/v2/spans`` and ``/api/v1/spans``.
+
+==================  ==========================  =================  ===================
+route               Content-Type                body               ``fmt`` label
+==================  ==========================  =================  ===================
+``/api/v2/spans``   ``application/json`` or     v2 JSON array      ``zipkin_v2_json``
+                    none
+``/api/v2/spans``   ``application/x-protobuf``  proto3 ListOfSpans ``zipkin_v2_proto``
+``/api/v1/spans``   ``application/json`` or     v1 JSON array      ``zipkin_v1_json``
+                    none
+``/api/v1/spans``   ``application/x-thrift``    binary list<Span>  ``zipkin_v1_thrift``
+==================  ==========================  =================  ===================
+
+Replies follow Zipkin's collector and the OpenTelemetry ``zipkinreceiver`` Jaeger v2 uses:
+202 Accepted with an empty body; 400 ``Unsupported Content-Type`` for any other media type
+(a missing one is JSON, as in Zipkin); 400 with the decoder's message for a payload that
+does not decode (or an undecodable ``Content-Encoding``); 413 above the body limit; 503
+with ``Retry-After`` when the span queue is full.
+
+``Content-Encoding: gzip`` (and ``deflate``) is inflated by aiohttp's request parser
+before the handler sees the body: it inflates chunk by chunk under flow control, and the
+application's ``client_max_size`` (= ``max_body_bytes``) applies to the *inflated* body,
+so a gzip bomb is refused with 413 once that much has been inflated, never held whole.
+Other encodings are refused with 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from aiohttp import hdrs, web
+
+from spyglass.codecs.errors import DecodeError
+from spyglass.codecs.zipkin_json_v1 import decode_zipkin_json_v1
+from spyglass.codecs.zipkin_json_v2 import decode_zipkin_json_v2
+from spyglass.codecs.zipkin_proto import decode_zipkin_proto
+from spyglass.codecs.zipkin_thrift import decode_zipkin_thrift
+from spyglass.collector.processor import ServerBusy, SpanProcessor
+from spyglass.model import Span
+from spyglass.server.http_server import DEFAULT_MAX_BODY
+
+RECEIVER = "zipkin_http"
+FMT_V2_JSON = "zipkin_v2_json"
+FMT_V2_PROTO = "zipkin_v2_proto"
+FMT_V1_JSON = "zipkin_v1_json"
+FMT_V1_THRIFT = "zipkin_v1_thrift"
+_UNKNOWN_FMT = "unknown"
+
+Decoder = Callable[[bytes], list[Span]]
+
+# route -> media type -> (format label, decoder); "" is a request without Content-Type.
+ROUTES: dict[str, dict[str, tuple[str, Decoder]]] = {
+    "/api/v2/spans": {
+        "": (FMT_V2_JSON, decode_zipkin_json_v2),
+        "application/json": (FMT_V2_JSON, decode_zipkin_json_v2),
+        "application/x-protobuf": (FMT_V2_PROTO, decode_zipkin_proto),
+    },
+    "/api/v1/spans": {
+        "": (FMT_V1_JSON, decode_zipkin_json_v1),
+        "application/json": (FMT_V1_JSON, decode_zipkin_json_v1),
+        "application/x-thrift": (FMT_V1_THRIFT, decode_zipkin_thrift),
+    },
+}
+
+# Encodings aiohttp inflates itself (see the module docstring).
+_ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
+
+# Bodies above this are decoded in a worker thread: the GIL still serialises the work,
+# but the event loop keeps answering other requests every switch interval.
+_THREAD_DECODE_BYTES = 256 * 1024
+
+
+def _error(status: int, text: str, close: bool = False, **headers: str) -> web.Response:
+    response = web.Response(status=status, text=text + "\n", headers=headers or None)
+    if close:
+        response.force_close()  # the rest of the body may still be on the connection
+    return response
+
+
+class _SpansHandler:
+    def __init__(self, processor: SpanProcessor, max_body_bytes: int, formats: dict[str, tuple[str, Decoder]]) -> None:
+        self.processor = processor
+        self.max_body_bytes = max_body_bytes
+        self.formats = formats
+
+    async def handle(self, request: web.Request) -> web.Response:
+        metrics = self.processor.metrics
+        media_type = request.headers.get(hdrs.CONTENT_TYPE, "").split(";", 1)[0].strip().lower()
+        chosen = self.formats.get(media_type)
+        if chosen is None:
+            metrics.reject_request(RECEIVER, _UNKNOWN_FMT, "unsupported_content_type")
+            return _error(400, f"Unsupported Content-Type: {media_type}", close=True)
+        fmt, decode = chosen
+        encoding = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
+        if encoding not in _ENCODINGS:
+            metrics.reject_request(RECEIVER, fmt, "unsupported_content_encoding")
+            return _error(400, f"Unsupported Content-Encoding: {encoding}", close=True)
+        declared = request.content_length
+        if declared is not None and declared > self.max_body_bytes:
+            metrics.reject_request(RECEIVER, fmt, "too_large")
+            limit = self.max_body_bytes
+            return _error(413, f"Request body of {declared} bytes exceeds the limit of {limit}", close=True)
+        try:
+            body = await request.read()  # enforces client_max_size on the inflated body
+        except web.HTTPRequestEntityTooLarge:
+            metrics.reject_request(RECEIVER, fmt, "too_large")
+            return _error(413, f"Request body exceeds the limit of {self.max_body_bytes} bytes", close=True)
+        except Exception as exc:  # aiohttp's RequestPayloadError: bad gzip, broken chunking
+            metrics.reject_request(RECEIVER, fmt, "bad_encoding")
+            return _error(400, f"Cannot read request body: {str(exc).replace(chr(10), ' ').strip()}", close=True)
+        try:
+            if len(body) > _THREAD_DECODE_BYTES:
+                spans = await asyncio.get_running_loop().run_in_executor(None, decode, body)
+            else:
+                spans = decode(body)
+        except DecodeError as exc:
+            metrics.reject_request(RECEIVER, fmt, "decode_error")
+            return _error(400, f"Unable to process request body: {exc}")
+        try:
+            self.processor.submit(spans, receiver=RECEIVER, fmt=fmt, nbytes=len(body))
+        except ServerBusy as exc:
+            return _error(503, f"Server busy, retry later: {exc}", **{hdrs.RETRY_AFTER: "1"})
+        return web.Response(status=202)
+
+
+def add_routes(app: web.Application, processor: SpanProcessor, max_body_bytes: int = DEFAULT_MAX_BODY) -> None:
+    """Add both Zipkin span routes to ``app`` (whose ``client_max_size`` should equal
+    ``max_body_bytes``: it is what bounds inflated gzip bodies)."""
+    for path, formats in ROUTES.items():
+        app.router.add_post(path, _SpansHandler(processor, max_body_bytes, formats).handle)
+
+
+def build_app(processor: SpanProcessor, max_body_bytes: int = DEFAULT_MAX_BODY) -> web.Application:
+    """The Zipkin collector application for port 9411; other methods get 405."""
+    app = web.Application(client_max_size=max_body_bytes)
+    add_routes(app, processor, max_body_bytes)
+    return app
