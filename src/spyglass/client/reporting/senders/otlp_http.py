@@ -1,0 +1,42 @@
+"""OTLP protobuf over HTTP (``POST /v1/traces``, 4318): to Spyglass, or to any
+OpenTelemetry collector, from an OpenTracing code base."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from spyglass.client.constants import DEFAULT_OTLP_HTTP_PORT
+from spyglass.client.reporting.senders._http import HttpPoster
+from spyglass.client.reporting.senders.base import Sender
+from spyglass.codecs.otlp_proto import encode_export_request
+from spyglass.model import Span
+
+DEFAULT_ENDPOINT = f"http://localhost:{DEFAULT_OTLP_HTTP_PORT}/v1/traces"
+
+
+class OTLPHTTPSender(Sender):
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+        max_spans_per_request: int = 1000,
+    ) -> None:
+        self.endpoint = endpoint
+        self.max_spans_per_request = max_spans_per_request
+        self._poster = HttpPoster(endpoint, "application/x-protobuf", timeout, headers)
+
+    def send(self, spans: Sequence[Span]) -> int:
+        step = self.max_spans_per_request
+        for i in range(0, len(spans), step):
+            self._poster.post(encode_export_request(spans[i : i + step]))
+        return 0
+
+    def close(self) -> None:
+        self._poster.close()
+
+    def after_fork(self) -> None:
+        self._poster._conn = None
+
+    def __repr__(self) -> str:
+        return f"OTLPHTTPSender({self.endpoint})"
