@@ -5,9 +5,16 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   ?= ./data
 
-.PHONY: setup run test bench generate clean
+.PHONY: setup run test bench bench-ui generate clean chromium
 
-setup: $(STAMP)
+setup: $(STAMP) chromium
+
+# The UI tests drive Debian's Chromium (never a browser downloaded by a test tool).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else echo "The UI tests need Debian's chromium: sudo apt-get install -y chromium"; fi; \
+	fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +30,12 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/query.py
+	$(BIN)/python bench/storage.py
+	$(BIN)/python bench/tracer.py
+
+bench-ui: setup
+	$(BIN)/python bench/ui.py
 
 # Regenerates the committed Thrift and protobuf bindings from the IDL sources in
 # src/spyglass/codecs/{thrift,proto}. Installing Spyglass never needs this.

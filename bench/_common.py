@@ -73,6 +73,7 @@ PORT_FLAGS = {
     "collector.otlp-http-port": socket.SOCK_STREAM,
     "collector.zipkin-port": socket.SOCK_STREAM,
     "admin.port": socket.SOCK_STREAM,
+    "agent.sampling-port": socket.SOCK_STREAM,
     "query.http-port": socket.SOCK_STREAM,
     "query.grpc-port": socket.SOCK_STREAM,
     "agent.jaeger-compact-port": socket.SOCK_DGRAM,

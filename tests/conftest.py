@@ -23,6 +23,7 @@ ALL_PORTS_ZERO = {
         "collector_otlp_http_port",
         "collector_zipkin_port",
         "admin_port",
+        "agent_sampling_port",
         "agent_jaeger_compact_port",
         "agent_jaeger_binary_port",
         "agent_zipkin_compact_port",

@@ -52,11 +52,16 @@ class Settings:
     agent_jaeger_compact_port: int = _opt(ports.AGENT_JAEGER_THRIFT_COMPACT_UDP, "agent.jaeger-compact-port", "UDP Thrift compact emitBatch")
     agent_jaeger_binary_port: int = _opt(ports.AGENT_JAEGER_THRIFT_BINARY_UDP, "agent.jaeger-binary-port", "UDP Thrift binary emitBatch")
     agent_zipkin_compact_port: int = _opt(ports.AGENT_ZIPKIN_THRIFT_COMPACT_UDP, "agent.zipkin-compact-port", "UDP Thrift compact emitZipkinBatch")
+    agent_sampling_port: int = _opt(ports.AGENT_SAMPLING_HTTP, "agent.sampling-port", "HTTP sampling strategies for SDKs (GET /sampling; legacy GET /)")
+    sampling_strategies_file: str = _opt("", "sampling.strategies-file", "Jaeger strategies file (path or http(s) URL); empty: the default probability for every service")
+    sampling_strategies_reload_interval: str = _opt("1s", "sampling.strategies-reload-interval", "re-read the strategies file this often (Go duration); 0s reads it once")
+    sampling_default_sampling_probability: float = _opt(1.0, "sampling.default-sampling-probability", "probability for services the strategies file does not cover (1 = every trace, as Jaeger v2's all-in-one)")
     agent_socket_buffer_size: int = _opt(8 * 1024 * 1024, "agent.socket-buffer-size", "UDP receive buffer in bytes, so bursts are not lost in the kernel")
     agent_max_packet_size: int = _opt(65_000, "agent.max-packet-size", "largest UDP packet accepted, in bytes")
     # -- query -----------------------------------------------------------------------
     query_http_port: int = _opt(ports.QUERY_HTTP, "query.http-port", "query HTTP API and web UI")
     query_grpc_port: int = _opt(ports.QUERY_GRPC, "query.grpc-port", "query gRPC API (api_v2, api_v3)")
+    query_base_path: str = _opt("", "query.base-path", "URL prefix of the query API and UI, e.g. /jaeger")
     query_max_clock_skew_adjustment: str = _opt("0s", "query.max-clock-skew-adjustment", "largest clock skew correction (Go duration); 0 disables it")
 
     @classmethod
@@ -82,7 +87,7 @@ def _parse_bool(raw: str) -> bool:
 
 
 def _kind(f: dataclasses.Field[Any]) -> Any:
-    return {"int": int, "bool": _parse_bool}.get(str(f.type), str)
+    return {"int": int, "float": float, "bool": _parse_bool}.get(str(f.type), str)
 
 
 def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
@@ -106,7 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str] | 
             default=default,
             nargs="?" if kind is _parse_bool else None,
             const=True if kind is _parse_bool else None,
-            metavar={int: "INT", str: "TEXT"}.get(kind, "BOOL"),
+            metavar={int: "INT", float: "FLOAT", str: "TEXT"}.get(kind, "BOOL"),
             help=f"{f.metadata['help']} (env {env_name(flag)}; default {f.default})",
         )
 

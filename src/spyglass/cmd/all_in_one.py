@@ -8,12 +8,20 @@ import logging
 from collections.abc import Callable
 
 from spyglass.admin import build_admin_app
+from spyglass.collector import sampling
 from spyglass.collector.metrics import IngestMetrics
 from spyglass.collector.processor import ProcessorConfig, SpanProcessor
 from spyglass.config import Settings
+from spyglass.collector.sampling import StrategyProvider, build_provider
 from spyglass.model import Span
+from spyglass.query import grpc_api_v2, grpc_api_v3
+from spyglass.query.godur import parse_duration
+from spyglass.query.http_api import build_app
+from spyglass.query.service import QueryService
 from spyglass.server import GrpcServer, HttpServer, Listener
+from spyglass.storage.api import ArchiveCapable
 from spyglass.storage.registry import create_storage
+from spyglass.ui import build_ui_app
 
 log = logging.getLogger("spyglass")
 
@@ -31,10 +39,19 @@ class AllInOne:
             self.metrics,
             ProcessorConfig(queue_size=settings.collector_queue_size, batch_size=settings.collector_batch_size),
         )
+        self.sampling = self._sampling_provider()
         self.ingest: list[Listener] = self._ingest_listeners()
         self.serving: list[Listener] = self._serving_listeners()
 
     # -- assembly -----------------------------------------------------------------------
+    def _sampling_provider(self) -> StrategyProvider:
+        s = self.settings
+        return build_provider(
+            s.sampling_strategies_file,
+            parse_duration(s.sampling_strategies_reload_interval) / 1e9,
+            s.sampling_default_sampling_probability,
+        )
+
     def _ingest_listeners(self) -> list[Listener]:
         from spyglass.agent.udp_server import UdpServer
         from spyglass.codecs import jaeger_thrift, zipkin_thrift
@@ -54,6 +71,8 @@ class AllInOne:
                 max_packet_size=s.agent_max_packet_size,
             )
 
+        collector_app = jaeger_http.build_app(p)
+        sampling.add_routes(collector_app, self.sampling)
         return [
             udp("agent_jaeger_compact", s.agent_jaeger_compact_port,
                 lambda b: jaeger_thrift.decode_agent_message(b, "compact"), "jaeger_thrift_compact"),
@@ -61,9 +80,10 @@ class AllInOne:
                 lambda b: jaeger_thrift.decode_agent_message(b, "binary"), "jaeger_thrift_binary"),
             udp("agent_zipkin_compact", s.agent_zipkin_compact_port,
                 zipkin_thrift.decode_agent_zipkin_batch, "zipkin_thrift_compact"),
-            HttpServer("collector_http", host, s.collector_http_port, jaeger_http.build_app(p)),
+            HttpServer("collector_http", host, s.collector_http_port, collector_app),
             GrpcServer("collector_grpc", host, s.collector_grpc_port,
-                       [lambda srv: jaeger_grpc.register(srv, p)], jaeger_grpc.SERVICE_NAMES),
+                       [lambda srv: jaeger_grpc.register(srv, p), lambda srv: sampling.register(srv, self.sampling)],
+                       [*jaeger_grpc.SERVICE_NAMES, *sampling.SERVICE_NAMES]),
             GrpcServer("otlp_grpc", host, s.collector_otlp_grpc_port,
                        [lambda srv: otlp_grpc.register(srv, p)], otlp_grpc.SERVICE_NAMES),
             HttpServer("otlp_http", host, s.collector_otlp_http_port, otlp_http.build_app(p)),
@@ -72,25 +92,32 @@ class AllInOne:
 
     def _serving_listeners(self) -> list[Listener]:
         s, host = self.settings, self.settings.listen_host
-        listeners: list[Listener] = [HttpServer("admin", host, s.admin_port, build_admin_app(self.metrics.registry))]
+        listeners: list[Listener] = [
+            HttpServer("admin", host, s.admin_port, build_admin_app(self.metrics.registry)),
+            HttpServer("agent_sampling", host, s.agent_sampling_port, sampling.build_sampling_app(self.sampling)),
+        ]
         listeners.extend(self._query_listeners())
         return listeners
 
     def _query_listeners(self) -> list[Listener]:
-        try:
-            from spyglass.query.http_api import build_app
-            from spyglass.query.service import QueryService
-        except ImportError:  # the query API is assembled once it exists
-            return []
-        from spyglass.query.godur import parse_duration
-
         s = self.settings
+        archive = self.storage if isinstance(self.storage, ArchiveCapable) and s.archive_enabled else None
         service = QueryService(
             self.storage.trace_reader(),
             self.storage.dependency_reader(),
+            archive_reader=archive.archive_reader() if archive else None,
+            archive_writer=archive.archive_writer() if archive else None,
             max_clock_skew_ns=parse_duration(s.query_max_clock_skew_adjustment),
         )
-        return [HttpServer("query_http", s.listen_host, s.query_http_port, build_app(service))]
+        http_app = build_app(service, base_path=s.query_base_path, ui=build_ui_app(), archive_enabled=archive is not None)
+        return [
+            HttpServer("query_http", s.listen_host, s.query_http_port, http_app),
+            GrpcServer(
+                "query_grpc", s.listen_host, s.query_grpc_port,
+                [lambda srv: grpc_api_v2.register(srv, service), lambda srv: grpc_api_v3.register(srv, service)],
+                [*grpc_api_v2.SERVICE_NAMES, *grpc_api_v3.SERVICE_NAMES],
+            ),
+        ]
 
     # -- lifecycle ----------------------------------------------------------------------
     @property
@@ -119,6 +146,7 @@ class AllInOne:
         await asyncio.to_thread(self.processor.close)
         for listener in self.serving:
             await listener.stop()
+        self.sampling.close()
         self.storage.close()
 
 

@@ -1,0 +1,103 @@
+"""The ``spyglass`` command as a user runs it: a child process, real ports, signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from support import free_port, wait_for
+
+UDP_FLAGS = ("agent.jaeger-compact-port", "agent.jaeger-binary-port", "agent.zipkin-compact-port")
+TCP_FLAGS = ("collector.http-port", "collector.grpc-port", "collector.otlp-grpc-port", "collector.otlp-http-port",
+             "collector.zipkin-port", "admin.port", "agent.sampling-port", "query.http-port", "query.grpc-port")
+
+
+def start(*extra: str) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+    ports = {f: free_port(udp=True) for f in UDP_FLAGS} | {f: free_port() for f in TCP_FLAGS}
+    args = [sys.executable, "-m", "spyglass.cli", "all-in-one"]
+    for flag, port in ports.items():
+        args += [f"--{flag}", str(port)]
+    args += extra  # last, so a test's own value for a flag wins
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE), ports
+
+
+def get_json(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def healthy(port: int) -> bool:
+    try:
+        return get_json(f"http://127.0.0.1:{port}/")[0] == 200
+    except OSError:
+        return False
+
+
+OTLP_SPAN = {
+    "resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "cli-test"}}]},
+        "scopeSpans": [{"spans": [{
+            "traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708", "name": "op",
+            "startTimeUnixNano": str(time.time_ns()), "endTimeUnixNano": str(time.time_ns() + 1000),
+        }]}],
+    }]
+}
+
+
+def test_serves_health_accepts_spans_and_exits_cleanly_on_sigterm() -> None:
+    proc, ports = start()
+    try:
+        wait_for(lambda: healthy(ports["admin.port"]) or proc.poll() is not None, timeout=30)
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        status, body = get_json(f"http://127.0.0.1:{ports['admin.port']}/")
+        assert body["status"] == "Server available" and body["upSince"] and body["uptime"]
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{ports['collector.otlp-http-port']}/v1/traces",
+            data=json.dumps(OTLP_SPAN).encode(), headers={"Content-Type": "application/json"})
+        assert urllib.request.urlopen(req, timeout=5).status == 200
+        metrics_url = f"http://127.0.0.1:{ports['admin.port']}/metrics"
+        wait_for(lambda: b"spyglass_spans_written_total 1.0" in urllib.request.urlopen(metrics_url).read())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert b"stopped" in (proc.stderr.read() if proc.stderr else b"")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_port_in_use_is_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc, _ = start("--admin.port", str(port))
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert b"cannot start" in err
+
+
+def test_unknown_storage_is_rejected() -> None:
+    proc, _ = start("--storage", "nope")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert b"unknown storage backend 'nope'" in err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["all-in-one", "--help"]])
+def test_help_lists_flags_with_env_names(argv: list[str]) -> None:
+    out = subprocess.run([sys.executable, "-m", "spyglass.cli", *argv], capture_output=True, timeout=30).stdout
+    assert b"all-in-one" in out
+    if len(argv) == 2:
+        assert b"SPYGLASS_MEMORY_MAX_TRACES" in out and b"--collector.queue-size" in out
