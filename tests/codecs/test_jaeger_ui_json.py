@@ -172,7 +172,11 @@ def test_flags_omitted_when_zero_and_special_tags_appended() -> None:
     second = ui["spans"][1]
     assert list(second)[:4] == ["traceID", "spanID", "flags", "operationName"]
     assert second["flags"] == 1
-    assert [(t["key"], t["value"]) for t in second["tags"]][0] == ("z", "last")
+    # Jaeger v2's order: scope tags, attributes, then kind, status code, error, description, trace state
+    assert [t["key"] for t in second["tags"]] == [
+        "otel.scope.name", "otel.scope.version", "z", "span.kind", "otel.status_code", "error",
+        "otel.status_description", "w3c.tracestate",
+    ]
     keys = {t["key"]: t["value"] for t in second["tags"]}
     assert keys["span.kind"] == "client"
     assert keys["error"] is True

@@ -187,8 +187,8 @@ EXPECTED_TRACE = (
     '"references":[{"refType":"CHILD_OF","traceID":"0000000000000abc","spanID":"0000000000000001"}],'
     f'"startTime":{T0_US + 10000},"duration":20000,"tags":['
     '{"key":"span.kind","type":"string","value":"client"},'
-    '{"key":"error","type":"bool","value":true},'
     '{"key":"otel.status_code","type":"string","value":"ERROR"},'
+    '{"key":"error","type":"bool","value":true},'
     '{"key":"otel.status_description","type":"string","value":"timeout"}],'
     f'"logs":[{{"timestamp":{T0_US + 15000},"fields":['
     '{"key":"event","type":"string","value":"retry"},{"key":"attempt","type":"int64","value":2}]}],'
@@ -428,7 +428,7 @@ async def test_transform_otlp_json(api: Client) -> None:
     assert r.text == (
         '{"data":[{"traceID":"00000000000000ab","spans":[{"traceID":"00000000000000ab","spanID":"0000000000000001",'
         '"operationName":"work","references":[],"startTime":1000,"duration":2000,"tags":['
-        '{"key":"n","type":"float64","value":2},{"key":"otel.scope.name","type":"string","value":"lib"},'
+        '{"key":"otel.scope.name","type":"string","value":"lib"},{"key":"n","type":"float64","value":2},'
         '{"key":"span.kind","type":"string","value":"server"}],"logs":[],"processID":"p1","warnings":null}],'
         '"processes":{"p1":{"serviceName":"upload","tags":[]}},"warnings":null}],"total":0,"limit":0,"offset":0,"errors":null}'
     )

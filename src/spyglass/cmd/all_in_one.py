@@ -39,6 +39,7 @@ class AllInOne:
             self.metrics,
             ProcessorConfig(queue_size=settings.collector_queue_size, batch_size=settings.collector_batch_size),
         )
+        self.ready = False  # health answers 503 until every listener is bound
         self.sampling = self._sampling_provider()
         self.ingest: list[Listener] = self._ingest_listeners()
         self.serving: list[Listener] = self._serving_listeners()
@@ -93,7 +94,7 @@ class AllInOne:
     def _serving_listeners(self) -> list[Listener]:
         s, host = self.settings, self.settings.listen_host
         listeners: list[Listener] = [
-            HttpServer("admin", host, s.admin_port, build_admin_app(self.metrics.registry)),
+            HttpServer("admin", host, s.admin_port, build_admin_app(self.metrics.registry, lambda: self.ready)),
             HttpServer("agent_sampling", host, s.agent_sampling_port, sampling.build_sampling_app(self.sampling)),
         ]
         listeners.extend(self._query_listeners())
@@ -136,11 +137,13 @@ class AllInOne:
                 await listener.stop()
             self.processor.close()
             raise
+        self.ready = True
         for listener in [*self.ingest, *self.serving]:
             log.info("%s listening on %s:%d", listener.name, listener.host, listener.port)
 
     async def stop(self) -> None:
         """Stop accepting spans, drain the queue into storage, then stop serving queries."""
+        self.ready = False
         for listener in self.ingest:
             await listener.stop()
         await asyncio.to_thread(self.processor.close)

@@ -109,15 +109,32 @@ def build_span(
 
 
 def _apply_tags(span: Span, tags: list[KeyValue]) -> None:
-    if not any(kv.key in _SPECIAL_TAGS for kv in tags):
+    """Moves the special tags into span fields. Hot: nearly every span has ``span.kind``,
+    so the common case (no other special tag) costs one pass and no dict."""
+    first = -1
+    for i, kv in enumerate(tags):
+        if kv.key in _SPECIAL_TAGS:
+            first = i
+            break
+    if first < 0:
         span.attributes = tags
         return
-    attributes: list[KeyValue] = []
+    attributes = tags[:first]
     found: dict[str, AttrValue] = {}
     error = False
-    for kv in tags:
+    kind_seen = False
+    for kv in tags[first:]:
         key = kv.key
-        if key not in _SPECIAL_TAGS or key in found:
+        if key not in _SPECIAL_TAGS:
+            attributes.append(kv)
+        elif key == "span.kind":
+            kind = SpanKind.UNSPECIFIED if kind_seen else SpanKind.from_jaeger_name(str(kv.value))
+            if kind is SpanKind.UNSPECIFIED:
+                attributes.append(kv)
+            else:
+                span.kind = kind
+                kind_seen = True
+        elif key in found:
             attributes.append(kv)
         elif key == "error":
             if kv.value is True or kv.value == "true":
@@ -125,16 +142,14 @@ def _apply_tags(span: Span, tags: list[KeyValue]) -> None:
                 found[key] = kv.value
             else:
                 attributes.append(kv)
-        elif key == "span.kind":
-            kind = SpanKind.from_jaeger_name(str(kv.value))
-            if kind is SpanKind.UNSPECIFIED:
-                attributes.append(kv)
-            else:
-                span.kind = kind
-                found[key] = kv.value
         else:
             found[key] = kv.value
     span.attributes = attributes
+    if found:
+        _apply_found(span, found, error)
+
+
+def _apply_found(span: Span, found: dict[str, AttrValue], error: bool) -> None:
     code = StatusCode.UNSET
     status_text = str(found.get("otel.status_code", "")).upper()
     if error or status_text == "ERROR":
@@ -195,21 +210,23 @@ def jaeger_value(value: AttrValue) -> AttrValue:
 
 
 def jaeger_tags(span: Span) -> list[KeyValue]:
-    """The span's attributes plus the tags that carry kind, status, trace state and scope."""
-    tags = [KeyValue(kv.key, jaeger_value(kv.value)) for kv in span.attributes]
+    """The span's tags in Jaeger v2's order: scope tags, the attributes, then the tags that
+    carry kind, status and trace state."""
+    tags: list[KeyValue] = []
     scope = span.scope
     if scope is not EMPTY_SCOPE:
         if scope.name:
             tags.append(KeyValue("otel.scope.name", scope.name))
         if scope.version:
             tags.append(KeyValue("otel.scope.version", scope.version))
+    tags.extend(KeyValue(kv.key, jaeger_value(kv.value)) for kv in span.attributes)
     if span.kind is not SpanKind.UNSPECIFIED:
         tags.append(KeyValue("span.kind", span.kind.jaeger_name))
     code = span.status.code
-    if code is StatusCode.ERROR:
-        tags.append(KeyValue("error", True))
     if code is not StatusCode.UNSET:
         tags.append(KeyValue("otel.status_code", code.name))
+    if code is StatusCode.ERROR:
+        tags.append(KeyValue("error", True))
     if span.status.message:
         tags.append(KeyValue("otel.status_description", span.status.message))
     if span.trace_state:
@@ -218,9 +235,10 @@ def jaeger_tags(span: Span) -> list[KeyValue]:
 
 
 def jaeger_log_fields(event: Event) -> list[KeyValue]:
-    """An event's Jaeger log fields: ``event`` (its name) first, then its attributes."""
+    """An event's Jaeger log fields: ``event`` (its name) first, then its attributes; no
+    ``event`` field is added when an attribute already has that key (as Jaeger v2)."""
     fields = [KeyValue(kv.key, jaeger_value(kv.value)) for kv in event.attributes]
-    if event.name:
+    if event.name and not any(kv.key == "event" for kv in event.attributes):
         fields.insert(0, KeyValue("event", event.name))
     return fields
 
