@@ -28,6 +28,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
+from spyglass.codecs.protowire import read_varint
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_common import (
     JaegerRef,
@@ -93,23 +94,6 @@ def _kv_value(kv: Any) -> KeyValue:
     return KeyValue(kv.key, kv.v_str)
 
 
-def _varint(raw: bytes, p: int) -> tuple[int, int]:
-    b = raw[p]
-    if b < 0x80:
-        return b, p + 1
-    result = 0
-    shift = 0
-    while True:
-        b = raw[p]
-        p += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, p
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
-
-
 _DEFAULTS: tuple[Any, ...] = ("", False, 0, 0.0, b"")
 
 
@@ -119,34 +103,34 @@ def _kv_quick(raw: bytes) -> KeyValue | None:
     n = len(raw)
     if raw[0] != 0x0A:
         return None
-    kl, p = _varint(raw, 1)
+    kl, p = read_varint(raw, 1)
     end = p + kl
     if end > n:
         return None
     key = raw[p:end].decode()
     vtype = _V_STRING
     if end < n and raw[end] == 0x10:
-        vtype, end = _varint(raw, end + 1)
+        vtype, end = read_varint(raw, end + 1)
         if vtype > _V_BINARY:
             return None
     if end == n:
         return KeyValue(key, _DEFAULTS[vtype])
     tag = raw[end]
     if tag == 0x1A and vtype == _V_STRING:
-        sl, q = _varint(raw, end + 1)
+        sl, q = read_varint(raw, end + 1)
         return KeyValue(key, raw[q:].decode()) if q + sl == n else None
     if tag == 0x28 and vtype == _V_INT64:
-        v, q = _varint(raw, end + 1)
+        v, q = read_varint(raw, end + 1)
         if q != n:
             return None
         return KeyValue(key, v - (1 << 64) if v >= 1 << 63 else v)
     if tag == 0x20 and vtype == _V_BOOL:
-        v, q = _varint(raw, end + 1)
+        v, q = read_varint(raw, end + 1)
         return KeyValue(key, v != 0) if q == n else None
     if tag == 0x31 and vtype == _V_FLOAT64:
         return KeyValue(key, _unpack_double(raw, end + 1)[0]) if end + 9 == n else None
     if tag == 0x3A and vtype == _V_BINARY:
-        bl, q = _varint(raw, end + 1)
+        bl, q = read_varint(raw, end + 1)
         return KeyValue(key, raw[q:]) if q + bl == n else None
     return None
 

@@ -26,6 +26,7 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+from spyglass.codecs.protowire import read_varint
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.proto.fastpath import otlp_trace_pb2 as fast_pb2
 from spyglass.codecs.otlp_common import (
@@ -76,30 +77,13 @@ def _attrs(kvs: Any) -> list[KeyValue]:
     return [KeyValue(kv.key, _any(kv.value)) for kv in kvs]
 
 
-def _varint(raw: bytes, p: int) -> tuple[int, int]:
-    b = raw[p]
-    if b < 0x80:
-        return b, p + 1
-    result = 0
-    shift = 0
-    while True:
-        b = raw[p]
-        p += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, p
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
-
-
 def _kv_quick(raw: bytes) -> KeyValue | None:
     """Read a KeyValue whose value is one scalar, written in field order (what every SDK
     sends); None for anything else, which the real parser then handles (and judges)."""
     n = len(raw)
     if raw[0] != 0x0A:
         return None
-    kl, p = _varint(raw, 1)
+    kl, p = read_varint(raw, 1)
     end = p + kl
     if end > n:
         return None
@@ -108,27 +92,27 @@ def _kv_quick(raw: bytes) -> KeyValue | None:
         return KeyValue(key, None)
     if raw[end] != 0x12:
         return None
-    vl, p = _varint(raw, end + 1)
+    vl, p = read_varint(raw, end + 1)
     if p + vl != n:
         return None
     if vl == 0:
         return KeyValue(key, None)
     tag = raw[p]
     if tag == 0x0A:  # string_value
-        sl, q = _varint(raw, p + 1)
+        sl, q = read_varint(raw, p + 1)
         return KeyValue(key, raw[q:].decode()) if q + sl == n else None
     if tag == 0x18:  # int_value
-        v, q = _varint(raw, p + 1)
+        v, q = read_varint(raw, p + 1)
         if q != n:
             return None
         return KeyValue(key, v - (1 << 64) if v >= 1 << 63 else v)
     if tag == 0x10:  # bool_value
-        v, q = _varint(raw, p + 1)
+        v, q = read_varint(raw, p + 1)
         return KeyValue(key, v != 0) if q == n else None
     if tag == 0x21:  # double_value
         return KeyValue(key, _unpack_double(raw, p + 1)[0]) if p + 9 == n else None
     if tag == 0x3A:  # bytes_value
-        bl, q = _varint(raw, p + 1)
+        bl, q = read_varint(raw, p + 1)
         return KeyValue(key, raw[q:]) if q + bl == n else None
     return None
 
