@@ -27,5 +27,18 @@ def storage_backends() -> dict[str, Callable[[Any], Any]]:
     A new backend joins every storage test by adding one entry here.
     """
     from spyglass.storage.memory import MemoryFactory
+    from spyglass.storage.sqlite import SqliteConfig, SqliteFactory
 
-    return {"memory": lambda tmp_path: MemoryFactory()}
+    return {
+        "memory": lambda tmp_path: MemoryFactory(),
+        "sqlite": lambda tmp_path: SqliteFactory(SqliteConfig(data_dir=str(tmp_path / "data"))),
+    }
+
+
+def free_port(udp: bool = False) -> int:
+    """A port that was free a moment ago (for child processes that need a fixed port)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -14,8 +14,21 @@ def _memory(options: dict[str, Any]) -> StorageFactory:
     return MemoryFactory(MemoryConfig(max_traces=options.get("memory_max_traces", 100_000)))
 
 
+def _sqlite(options: dict[str, Any]) -> StorageFactory:
+    from spyglass.storage.sqlite import SqliteConfig, SqliteFactory
+
+    return SqliteFactory(
+        SqliteConfig(
+            data_dir=str(options.get("data_dir", "./data")),
+            retention=str(options.get("sqlite_retention", "72h")),
+            commit_interval=str(options.get("sqlite_commit_interval", "1s")),
+        )
+    )
+
+
 BACKENDS: dict[str, Callable[[dict[str, Any]], StorageFactory]] = {
     "memory": _memory,
+    "sqlite": _sqlite,
 }
 
 

@@ -1,0 +1,135 @@
+"""The trace reader: trace lookups through the trace-to-day index, searches, names.
+
+Every method first asks this process's writer (if any) to commit what it holds, so a
+reader sees every ``write_spans`` that returned before it was called; a reader in another
+process sees spans once they are committed (within the commit interval).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from spyglass.model import Span, SpanKind
+from spyglass.storage.api import Operation, TraceQuery, TraceReader
+from spyglass.storage.sqlite import schema
+from spyglass.storage.sqlite.compression import CorruptBlob
+from spyglass.storage.sqlite.days import DayDirectory
+from spyglass.storage.sqlite.rows import ChunkDecodeError, decode_chunk
+from spyglass.storage.sqlite.search import Search
+from spyglass.storage.sqlite.traceindex import TraceIndexReader
+
+log = logging.getLogger(__name__)
+
+_KIND_NAMES = {k.value: k.jaeger_name for k in SpanKind}
+_TRACE_SQL = (f"SELECT data FROM chunks WHERE (id >> {schema.TRACE_BUCKET_BITS}) IN (SELECT value FROM json_each(?1)) "
+              "AND trace_key = ?2 AND trace_hi = ?3 ORDER BY id")
+
+
+class SqliteReader(TraceReader):
+    def __init__(self, days: DayDirectory, index: TraceIndexReader, flush: Callable[[], None] | None = None,
+                 *, candidate_limit: int = 1000) -> None:
+        self.days = days
+        self.index = index
+        self._flush = flush
+        self.candidate_limit = candidate_limit
+        self._reported_blobs: set[str] = set()
+
+    def _sync(self) -> None:
+        if self._flush is not None:
+            self._flush()
+
+    def decode(self, day: str, blob: bytes, trace_id: int) -> list[Span]:
+        """Decompress and decode one chunk; a damaged chunk is logged (once per day) and skipped."""
+        try:
+            return decode_chunk(self.days.decompressors(day).decompress(blob), trace_id)
+        except (CorruptBlob, ChunkDecodeError) as exc:
+            if day not in self._reported_blobs:
+                self._reported_blobs.add(day)
+                log.warning("skipping damaged span data in %s: %s", self.days.path(day), exc)
+            return []
+
+    # -- traces ----------------------------------------------------------------------------------
+    def trace_days(self, trace_id: int) -> list[str]:
+        """The days that may hold spans of ``trace_id``: those the index names, plus any day
+        the index does not cover or lags behind (a lagging or missing index is never
+        trusted to say no). Only the newest day can lag (the writer catches up on older
+        ones), and a writer in another process commits the day file a moment before the
+        index, so the newest day's high-water mark is checked on every lookup."""
+        all_days = self.days.days()
+        found = self.index.days_of(schema.trace_key(trace_id))
+        if found is None:
+            return all_days
+        hits, indexed = found
+        listed = set(all_days)
+        if any(d not in listed for d in hits):
+            listed = set(self.days.days(refresh=True))
+            all_days = sorted(listed)
+        days = {d for d in hits if d in listed} | {d for d in all_days if d not in indexed}
+        if all_days and all_days[-1] not in days and self._lags(all_days[-1]):
+            days.add(all_days[-1])
+        return sorted(days)
+
+    def _lags(self, day: str) -> bool:
+        mark = self.index.high_water_mark(day)
+        if mark is None:
+            return True
+        with self.days.reading(day) as conn:
+            if conn is not None:
+                return (conn.execute("SELECT max(id) FROM chunks").fetchone()[0] or 0) > mark
+        return False
+
+    def get_trace(self, trace_id: int, start_time_ns: int = 0, end_time_ns: int = 0) -> list[Span]:
+        self._sync()
+        key = schema.trace_key(trace_id)
+        high = schema.signed(trace_id >> 64)
+        spans: list[Span] = []
+        for day in self.trace_days(trace_id):
+            with self.days.reading(day) as conn:
+                if conn is None:
+                    continue
+                top = conn.execute("SELECT max(id) FROM chunks").fetchone()[0] or 0
+                rows = conn.execute(_TRACE_SQL, (schema.trace_buckets(top), key, high)).fetchall()
+                for (blob,) in rows:
+                    spans.extend(self.decode(day, blob, trace_id))
+        return spans
+
+    # -- search --------------------------------------------------------------------------------------
+    def find_trace_ids(self, query: TraceQuery) -> list[int]:
+        self._sync()
+        return Search(self.days, self.decode, query, self.candidate_limit).run()
+
+    def find_traces(self, query: TraceQuery) -> list[list[Span]]:
+        result = []
+        for trace_id in self.find_trace_ids(query):
+            spans = self.get_trace(trace_id)
+            if spans:
+                result.append(spans)
+        return result
+
+    # -- names ---------------------------------------------------------------------------------------
+    def get_services(self) -> list[str]:
+        self._sync()
+        services: set[str] = set()
+        for day in self.days.days():
+            with self.days.reading(day) as conn:
+                if conn is not None:
+                    names = self.days.names(day, conn)
+                    with names.lock:
+                        services.update(names.by_service)
+        return sorted(services)
+
+    def get_operations(self, service: str, span_kind: str = "") -> list[Operation]:
+        self._sync()
+        ops: set[Operation] = set()
+        for day in self.days.days():
+            with self.days.reading(day) as conn:
+                if conn is not None:
+                    names = self.days.names(day, conn)
+                    with names.lock:
+                        entries = list(names.by_service.get(service, ()))
+                    for operation, kind, _ in entries:
+                        kind_name = _KIND_NAMES.get(kind, "")
+                        if not span_kind or kind_name == span_kind:
+                            ops.add(Operation(operation, kind_name))
+        return sorted(ops)
