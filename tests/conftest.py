@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -39,7 +40,9 @@ class RunningAllInOne:
     def __init__(self, **overrides: Any) -> None:
         from spyglass.cmd.all_in_one import AllInOne
 
-        settings = Settings.from_env({}, **{**ALL_PORTS_ZERO, **overrides})
+        self._tmp = tempfile.TemporaryDirectory(prefix="spyglass-test-")
+        defaults = {**ALL_PORTS_ZERO, "storage": "memory", "data_dir": self._tmp.name}
+        settings = Settings.from_env({}, **{**defaults, **overrides})
         self.app = AllInOne(settings)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -60,6 +63,7 @@ class RunningAllInOne:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
             self.loop.close()
+            self._tmp.cleanup()
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ def test_defaults_are_jaegers() -> None:
     assert (s.collector_http_port, s.collector_grpc_port, s.admin_port) == (14268, 14250, 14269)
     assert (s.query_http_port, s.query_grpc_port, s.listen_host) == (16686, 16685, "127.0.0.1")
     assert s.memory_max_traces == 100_000
+    assert s.storage == "sqlite"  # persistent by default, unlike Jaeger's all-in-one
 
 
 def test_from_env_with_overrides() -> None:

@@ -33,7 +33,7 @@ class Settings:
     listen_host: str = _opt("127.0.0.1", "listen-host", "address every server binds; 0.0.0.0 exposes them")
     log_level: str = _opt("info", "log-level", "debug, info, warning or error")
     # -- storage ---------------------------------------------------------------------
-    storage: str = _opt("memory", "storage", "storage backend: memory")
+    storage: str = _opt("sqlite", "storage", "storage backend: sqlite (persistent, one file per UTC day under --data-dir) or memory")
     data_dir: str = _opt("./data", "data-dir", "directory of the persistent backends' files")
     memory_max_traces: int = _opt(100_000, "memory.max-traces", "memory backend: traces kept before the oldest are evicted")
     sqlite_retention: str = _opt("72h", "sqlite.retention", "sqlite backend: age (Go duration) after which whole day files are deleted")

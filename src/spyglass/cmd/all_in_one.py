@@ -154,4 +154,9 @@ class AllInOne:
 
 
 def storage_options(settings: Settings) -> dict[str, object]:
-    return {"memory_max_traces": settings.memory_max_traces, "data_dir": settings.data_dir}
+    return {
+        "memory_max_traces": settings.memory_max_traces,
+        "data_dir": settings.data_dir,
+        "sqlite_retention": settings.sqlite_retention,
+        "sqlite_commit_interval": settings.sqlite_commit_interval,
+    }
