@@ -49,9 +49,11 @@ from spyglass.codecs.jaeger_ui_json import trace_to_ui
 from spyglass.codecs.proto.jaeger.api_v2 import collector_pb2, collector_pb2_grpc
 from spyglass.model import Span, Trace, format_trace_id
 
-FIXTURES = Path(os.environ.get("SPYGLASS_JAEGER_FIXTURES", "/work/shared/conformance/jaeger-storage-fixtures"))
+# shared/ sits beside the repository (as in CI's checkout); the variable overrides it.
+_DEFAULT_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "jaeger-storage-fixtures"
+FIXTURES = Path(os.environ.get("SPYGLASS_JAEGER_FIXTURES", str(_DEFAULT_FIXTURES)))
 if not (FIXTURES / "queries.json").exists():
-    pytest.skip(f"Jaeger storage fixtures not found at {FIXTURES}", allow_module_level=True)
+    raise RuntimeError(f"Jaeger storage fixtures not found at {FIXTURES} (set SPYGLASS_JAEGER_FIXTURES)")
 
 LEGACY = FIXTURES / "legacy-api-v2-model"
 BACKENDS = sorted(support.storage_backends())
