@@ -42,3 +42,16 @@ def free_port(udp: bool = False) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _jaeger_fixtures() -> "Path":
+    import os
+    from pathlib import Path
+
+    default = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "jaeger-storage-fixtures"
+    return Path(os.environ.get("SPYGLASS_JAEGER_FIXTURES", str(default)))
+
+
+JAEGER_FIXTURES = _jaeger_fixtures()
+"""Jaeger's storage fixtures in shared/, which sits beside the checkout (overridable with
+``SPYGLASS_JAEGER_FIXTURES``)."""

@@ -26,7 +26,9 @@ from spyglass.model import (
     StatusCode,
 )
 
-FIXTURES = "/work/shared/conformance/jaeger-storage-fixtures/legacy-api-v2-model/traces"
+from support import JAEGER_FIXTURES
+
+FIXTURES = str(JAEGER_FIXTURES / "legacy-api-v2-model" / "traces")
 TID = 0x0102030405060708_1112131415161718
 TID_BYTES = TID.to_bytes(16, "big")
 

@@ -17,7 +17,9 @@ from spyglass.codecs import otlp_json, otlp_proto
 from spyglass.codecs.errors import DecodeError
 from spyglass.model import EMPTY_SCOPE, Event, KeyValue, Link, RefType, Resource, Scope, Span, SpanKind, Status, StatusCode
 
-FIXTURES = "/work/shared/conformance/jaeger-storage-fixtures/traces"
+from support import JAEGER_FIXTURES
+
+FIXTURES = str(JAEGER_FIXTURES / "traces")
 TID = 0x0AF7651916CD43DD8448EB211C80319C
 START = 1_485_449_191_639_875_000
 

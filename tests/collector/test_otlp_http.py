@@ -23,7 +23,7 @@ from opentelemetry.sdk.resources import Resource as OtelResource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.trace import Status as OtelStatus, StatusCode as OtelStatusCode
-from support import wait_for
+from support import JAEGER_FIXTURES, wait_for
 
 from spyglass.codecs import otlp_json, otlp_proto
 from spyglass.collector.metrics import IngestMetrics
@@ -35,7 +35,7 @@ from spyglass.storage.memory import MemoryStore
 
 PB = {"Content-Type": "application/x-protobuf"}
 JS = {"Content-Type": "application/json"}
-FIXTURE = "/work/shared/conformance/jaeger-storage-fixtures/traces/scope_attributes_trace.json"
+FIXTURE = str(JAEGER_FIXTURES / "traces" / "scope_attributes_trace.json")
 
 
 class Served:

@@ -1,7 +1,7 @@
 """Jaeger's storage conformance cases, end to end, against a running all-in-one.
 
 The data and queries are Jaeger's own storage integration fixtures
-(``/work/shared/conformance/jaeger-storage-fixtures``, see its README). They are run the way
+(``shared/conformance/jaeger-storage-fixtures`` beside the checkout, see its README). They are run the way
 Jaeger's ``testFindTraces`` runs them, but through the public edges of Spyglass instead
 of a storage API: the OTLP set is sent as OTLP/HTTP JSON (``POST /v1/traces``), the
 legacy api_v2 set through the Jaeger gRPC collector (``CollectorService/PostSpans``),
@@ -48,10 +48,9 @@ from spyglass.codecs import go_json, jaeger_proto, otlp_json
 from spyglass.codecs.jaeger_ui_json import trace_to_ui
 from spyglass.codecs.proto.jaeger.api_v2 import collector_pb2, collector_pb2_grpc
 from spyglass.model import Span, Trace, format_trace_id
+from support import JAEGER_FIXTURES
 
-# shared/ sits beside the repository (as in CI's checkout); the variable overrides it.
-_DEFAULT_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "jaeger-storage-fixtures"
-FIXTURES = Path(os.environ.get("SPYGLASS_JAEGER_FIXTURES", str(_DEFAULT_FIXTURES)))
+FIXTURES = JAEGER_FIXTURES
 if not (FIXTURES / "queries.json").exists():
     raise RuntimeError(f"Jaeger storage fixtures not found at {FIXTURES} (set SPYGLASS_JAEGER_FIXTURES)")
 
