@@ -8,11 +8,14 @@ import logging
 from collections.abc import Callable
 
 from spyglass.admin import build_admin_app
+from spyglass.agent.udp_server import UdpServer
+from spyglass.codecs import jaeger_thrift, zipkin_thrift
 from spyglass.collector import sampling
 from spyglass.collector.metrics import IngestMetrics
 from spyglass.collector.processor import ProcessorConfig, SpanProcessor
-from spyglass.config import Settings
+from spyglass.collector.receivers import jaeger_grpc, jaeger_http, otlp_grpc, otlp_http, zipkin_http
 from spyglass.collector.sampling import StrategyProvider, build_provider
+from spyglass.config import Settings
 from spyglass.model import Span
 from spyglass.query import grpc_api_v2, grpc_api_v3
 from spyglass.query.godur import parse_duration
@@ -54,10 +57,6 @@ class AllInOne:
         )
 
     def _ingest_listeners(self) -> list[Listener]:
-        from spyglass.agent.udp_server import UdpServer
-        from spyglass.codecs import jaeger_thrift, zipkin_thrift
-        from spyglass.collector.receivers import jaeger_grpc, jaeger_http, otlp_grpc, otlp_http, zipkin_http
-
         s, p, host = self.settings, self.processor, self.settings.listen_host
 
         def udp(name: str, port: int, decode: Callable[[bytes], list[Span]], fmt: str) -> UdpServer:
