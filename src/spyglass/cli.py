@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from spyglass import __version__
+from spyglass import __version__, ports
 from spyglass.config import add_arguments, settings_from_args
 
 
@@ -17,6 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     aio = commands.add_parser("all-in-one", help="receivers, storage and query in one process")
     add_arguments(aio)
+    collector = commands.add_parser("collector", help="receivers and the storage writer only")
+    add_arguments(collector)
+    query = commands.add_parser("query", help="the query APIs and UI only, reading the storage")
+    add_arguments(query, overrides={"admin_port": ports.QUERY_ADMIN_HTTP})
     return parser
 
 
@@ -28,12 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if args.command == "all-in-one":
+    if args.command in ("all-in-one", "collector", "query"):
         from spyglass.cmd.all_in_one import AllInOne
         from spyglass.cmd.runner import serve_until_signalled
 
         try:
-            app = AllInOne(settings)
+            app = AllInOne(settings, collector=args.command != "query", query=args.command != "collector")
         except ValueError as exc:
             print(f"spyglass: {exc}", file=sys.stderr)
             return 2

@@ -94,12 +94,17 @@ def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
     return _kind(f)(raw)
 
 
-def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None = None) -> None:
-    """Add one ``--flag`` per setting, defaulting to its environment variable."""
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> None:
+    """Add one ``--flag`` per setting, defaulting to its environment variable; ``overrides``
+    changes a default for one command (the query's admin port is Jaeger's 16687)."""
     environ = os.environ if environ is None else environ
     for f in dataclasses.fields(Settings):
         flag = f.metadata["flag"]
-        default = f.default
+        default = (overrides or {}).get(f.name, f.default)
         raw = environ.get(env_name(flag))
         if raw is not None:
             default = _convert(f, raw)
@@ -112,7 +117,7 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str] | 
             nargs="?" if kind is _parse_bool else None,
             const=True if kind is _parse_bool else None,
             metavar={int: "INT", float: "FLOAT", str: "TEXT"}.get(kind, "BOOL"),
-            help=f"{f.metadata['help']} (env {env_name(flag)}; default {f.default})",
+            help=f"{f.metadata['help']} (env {env_name(flag)}; default {(overrides or {}).get(f.name, f.default)})",
         )
 
 

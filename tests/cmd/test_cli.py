@@ -20,9 +20,9 @@ TCP_FLAGS = ("collector.http-port", "collector.grpc-port", "collector.otlp-grpc-
              "collector.zipkin-port", "admin.port", "agent.sampling-port", "query.http-port", "query.grpc-port")
 
 
-def start(*extra: str, data_dir: str = "") -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+def start(*extra: str, data_dir: str = "", command: str = "all-in-one") -> tuple[subprocess.Popen[bytes], dict[str, int]]:
     ports = {f: free_port(udp=True) for f in UDP_FLAGS} | {f: free_port() for f in TCP_FLAGS}
-    args = [sys.executable, "-m", "spyglass.cli", "all-in-one"]
+    args = [sys.executable, "-m", "spyglass.cli", command]
     for flag, port in ports.items():
         args += [f"--{flag}", str(port)]
     args += ["--data-dir", data_dir or tempfile.mkdtemp(prefix="spyglass-cli-")]
@@ -112,3 +112,27 @@ def test_help_lists_flags_with_env_names(argv: list[str]) -> None:
     assert b"all-in-one" in out
     if len(argv) == 2:
         assert b"SPYGLASS_MEMORY_MAX_TRACES" in out and b"--collector.queue-size" in out
+
+
+def test_collector_and_query_processes_share_one_data_directory(tmp_path) -> None:
+    """Jaeger's split deployment: one process writes, another serves queries, same storage."""
+    collector, cports = start(data_dir=str(tmp_path), command="collector")
+    query, qports = start(data_dir=str(tmp_path), command="query")
+    try:
+        for proc, port in ((collector, cports["admin.port"]), (query, qports["admin.port"])):
+            wait_for(lambda: healthy(port) or proc.poll() is not None, timeout=30)
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        with pytest.raises(OSError):  # the collector serves no query API ...
+            urllib.request.urlopen(f"http://127.0.0.1:{cports['query.http-port']}/api/services", timeout=2)
+        with pytest.raises(OSError):  # ... and the query process takes no spans
+            urllib.request.urlopen(f"http://127.0.0.1:{qports['collector.otlp-http-port']}/v1/traces", timeout=2)
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{cports['collector.otlp-http-port']}/v1/traces",
+            data=json.dumps(OTLP_SPAN).encode(), headers={"Content-Type": "application/json"})
+        assert urllib.request.urlopen(req, timeout=5).status == 200
+        url = f"http://127.0.0.1:{qports['query.http-port']}/api/services"
+        wait_for(lambda: get_json(url)[1]["data"] == ["cli-test"], timeout=15)
+    finally:
+        for proc in (collector, query):
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0

@@ -1,5 +1,6 @@
 """``spyglass all-in-one``: every receiver, the processor, storage, admin and query in one
-process (Jaeger's all-in-one)."""
+process (Jaeger's all-in-one). ``spyglass collector`` and ``spyglass query`` run the same
+assembly with only one of the two roles, on a shared storage directory."""
 
 from __future__ import annotations
 
@@ -30,11 +31,14 @@ log = logging.getLogger("spyglass")
 
 
 class AllInOne:
-    """Builds every part from ``settings``; ``start``/``stop`` run them. Ports set to 0 are
-    chosen by the OS; ``ports`` tells the bound ones after ``start``."""
+    """Builds the parts of its roles from ``settings``; ``start``/``stop`` run them. The
+    collector role is the receivers, the queue, the writer and sampling; the query role is
+    the query HTTP (with the UI) and gRPC APIs. Ports set to 0 are chosen by the OS;
+    ``ports`` tells the bound ones after ``start``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, collector: bool = True, query: bool = True) -> None:
         self.settings = settings
+        self.roles = {"collector": collector, "query": query}
         self.storage = create_storage(settings.storage, storage_options(settings))
         self.metrics = IngestMetrics()
         self.processor = SpanProcessor(
@@ -44,7 +48,7 @@ class AllInOne:
         )
         self.ready = False  # health answers 503 until every listener is bound
         self.sampling = self._sampling_provider()
-        self.ingest: list[Listener] = self._ingest_listeners()
+        self.ingest: list[Listener] = self._ingest_listeners() if collector else []
         self.serving: list[Listener] = self._serving_listeners()
 
     # -- assembly -----------------------------------------------------------------------
@@ -94,9 +98,13 @@ class AllInOne:
         s, host = self.settings, self.settings.listen_host
         listeners: list[Listener] = [
             HttpServer("admin", host, s.admin_port, build_admin_app(self.metrics.registry, lambda: self.ready)),
-            HttpServer("agent_sampling", host, s.agent_sampling_port, sampling.build_sampling_app(self.sampling)),
         ]
-        listeners.extend(self._query_listeners())
+        if self.roles["collector"]:
+            listeners.append(
+                HttpServer("agent_sampling", host, s.agent_sampling_port, sampling.build_sampling_app(self.sampling))
+            )
+        if self.roles["query"]:
+            listeners.extend(self._query_listeners())
         return listeners
 
     def _query_listeners(self) -> list[Listener]:
@@ -125,7 +133,8 @@ class AllInOne:
         return {l.name: l.port for l in [*self.ingest, *self.serving]}
 
     async def start(self) -> None:
-        self.processor.start()
+        if self.roles["collector"]:
+            self.processor.start()
         started: list[Listener] = []
         try:
             for listener in [*self.serving, *self.ingest]:
