@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -11,6 +12,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from spyglass import __version__
+
+
+def _compact(obj: object) -> str:
+    """JSON without spaces, as Go's encoding/json writes it."""
+    return json.dumps(obj, separators=(",", ":"))
 
 
 def _uptime(seconds: float) -> str:
@@ -31,7 +37,7 @@ def build_admin_app(registry: CollectorRegistry, is_ready: Callable[[], bool] = 
             "upSince": started_wall.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "uptime": _uptime(time.monotonic() - started),
         }
-        return web.json_response(body, status=200 if ready else 503)
+        return web.json_response(body, status=200 if ready else 503, dumps=_compact)
 
     async def metrics(request: web.Request) -> web.Response:
         resp = web.Response(body=generate_latest(registry))
@@ -39,7 +45,7 @@ def build_admin_app(registry: CollectorRegistry, is_ready: Callable[[], bool] = 
         return resp
 
     async def version(request: web.Request) -> web.Response:
-        return web.json_response({"gitCommit": "", "gitVersion": __version__, "buildDate": ""})
+        return web.json_response({"gitCommit": "", "gitVersion": __version__, "buildDate": ""}, dumps=_compact)
 
     app = web.Application()
     app.router.add_get("/", health)
