@@ -21,7 +21,7 @@ def _compact(obj: object) -> str:
 
 def _uptime(seconds: float) -> str:
     """Uptime in Go's ``time.Duration`` text form, as Jaeger reports it."""
-    from spyglass.query.godur import format_duration
+    from spyglass.gocompat.godur import format_duration
 
     return format_duration(int(seconds * 1e9))
 

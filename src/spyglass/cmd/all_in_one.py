@@ -19,7 +19,7 @@ from spyglass.collector.sampling import StrategyProvider, build_provider
 from spyglass.config import Settings
 from spyglass.model import Span
 from spyglass.query import grpc_api_v2, grpc_api_v3
-from spyglass.query.godur import parse_duration
+from spyglass.gocompat.godur import parse_duration
 from spyglass.query.http_api import build_app
 from spyglass.query.service import QueryService
 from spyglass.server import GrpcServer, HttpServer, Listener

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import struct
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from spyglass.codecs.protowire import read_varint
+from spyglass.gocompat import godur, gotime
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_common import (
     JaegerRef,
@@ -361,70 +360,27 @@ def batch_from_spans(spans: Sequence[Span]) -> Any:
 
 _VALUE_TYPES = {"STRING": 0, "BOOL": 1, "INT64": 2, "FLOAT64": 3, "BINARY": 4}
 _REF_NAMES = {"CHILD_OF": RefType.CHILD_OF, "FOLLOWS_FROM": RefType.FOLLOWS_FROM}
-_DURATION_UNITS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "μs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-}
-_DURATION_PART = re.compile(r"(\d*\.?\d*)(ns|us|µs|μs|ms|s|m|h)")
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9})\d*)?([Zz]|[+-]\d\d:?\d\d)$"
-)
 
 
 def parse_go_duration(text: str) -> int:
     """Nanoseconds of a Go duration string (``"5000ns"``, ``"1h2m3.5s"``, ``"-1.5s"``);
     proto-JSON's ``"0.000005s"`` is the same syntax. Raises ``DecodeError``."""
-    if not isinstance(text, str) or not text:
+    if not isinstance(text, str):
         raise DecodeError(f"invalid duration {text!r}")
-    body = text
-    sign = 1
-    if body[0] in "+-":
-        sign = -1 if body[0] == "-" else 1
-        body = body[1:]
-    if body == "0":
-        return 0
-    total = 0
-    pos = 0
-    while pos < len(body):
-        m = _DURATION_PART.match(body, pos)
-        if m is None or m.group(1) in ("", "."):
-            raise DecodeError(f"invalid duration {text!r}")
-        number, unit = m.group(1), m.group(2)
-        whole, _, frac = number.partition(".")
-        scale = _DURATION_UNITS[unit]
-        total += int(whole or "0") * scale
-        if frac:
-            total += int(frac) * scale // 10 ** len(frac)
-        pos = m.end()
-    return sign * total
+    try:
+        return godur.parse_duration(text)
+    except ValueError as exc:
+        raise DecodeError(str(exc)) from None
 
 
 def parse_rfc3339(text: str) -> int:
     """Nanoseconds since the epoch of an RFC 3339 time with up to nanosecond precision."""
-    m = _RFC3339.match(text) if isinstance(text, str) else None
-    if m is None:
+    if not isinstance(text, str):
         raise DecodeError(f"invalid RFC 3339 time {text!r}")
-    year, month, day, hour, minute, second, frac, zone = m.groups()
     try:
-        dt = datetime(int(year), int(month), int(day), int(hour), int(minute), min(int(second), 59))
-    except ValueError:
-        raise DecodeError(f"invalid RFC 3339 time {text!r}") from None
-    seconds = int((dt - _EPOCH).total_seconds())
-    if zone not in ("Z", "z"):
-        sign = 1 if zone[0] == "+" else -1
-        digits = zone[1:].replace(":", "")
-        seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    nanos = int(frac.ljust(9, "0")) if frac else 0
-    return seconds * 1_000_000_000 + nanos
-
-
-_EPOCH = datetime(1970, 1, 1)
+        return gotime.parse_rfc3339_nano(text)
+    except ValueError as exc:
+        raise DecodeError(str(exc)) from None
 
 
 def _b64_id(text: Any, is_trace: bool, what: str) -> int:

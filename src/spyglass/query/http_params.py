@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from multidict import MultiMapping
 
-from spyglass.query.godur import DurationError, parse_duration
+from spyglass.gocompat.godur import DurationError, parse_duration
 from spyglass.query.gojsonmap import GoJSONError, unmarshal_string_map
 from spyglass.query.gostrconv import GoSyntaxError, parse_bool, parse_float, parse_int, parse_uint
-from spyglass.query.gotime import TimeParseError, parse_rfc3339_nano
+from spyglass.gocompat.gotime import TimeParseError, parse_rfc3339_nano
 from spyglass.storage.api import TraceQuery
 
 DEFAULT_QUERY_LIMIT = 100

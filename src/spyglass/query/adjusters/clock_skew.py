@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from spyglass.model import Span, Trace, find_attr, format_span_id
 from spyglass.query.adjusters.ip_tags import packed_ipv4
-from spyglass.query.godur import format_duration
+from spyglass.gocompat.godur import format_duration
 
 WARNING_DUPLICATE_SPAN_ID = "duplicate span IDs; skipping clock skew adjustment"
 

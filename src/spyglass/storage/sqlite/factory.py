@@ -15,7 +15,7 @@ _NS = 1_000_000_000
 
 
 def _seconds(flag: str, text: str) -> float:
-    from spyglass.query.godur import parse_duration  # Go's duration syntax, shared with the query API
+    from spyglass.gocompat.godur import parse_duration  # Go's duration syntax, shared with the query API
 
     try:
         return parse_duration(text.strip()) / _NS

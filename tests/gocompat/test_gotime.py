@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from spyglass.query.gotime import TimeParseError, parse_rfc3339_nano
+from spyglass.gocompat.gotime import TimeParseError, parse_rfc3339_nano
 
 LAYOUT = '"2006-01-02T15:04:05.999999999Z07:00"'
 

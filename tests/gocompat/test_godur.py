@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spyglass.query.godur import DurationError, format_duration, parse_duration
+from spyglass.gocompat.godur import DurationError, format_duration, parse_duration
 
 NS = 1
 US = 1_000

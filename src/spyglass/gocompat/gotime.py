@@ -9,7 +9,7 @@ passes), so the same inputs pass and fail with the same words.
 
 from __future__ import annotations
 
-from spyglass.query.godur import time_quote
+from spyglass.gocompat.godur import time_quote
 
 LAYOUT = "2006-01-02T15:04:05.999999999Z07:00"
 _DAYS_BEFORE = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
