@@ -9,21 +9,19 @@ is RESOURCE_EXHAUSTED, which the agent's reporter retries.
 
 from __future__ import annotations
 
-import asyncio
 
 import grpc
 
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_proto import decode_post_spans
 from spyglass.collector.processor import ServerBusy, SpanProcessor
+from spyglass.collector.receivers.offload import decode_payload
 
 RECEIVER = "jaeger_grpc"
 FORMAT = "jaeger_proto"
 SERVICE = "jaeger.api_v2.CollectorService"
 SERVICE_NAMES = (SERVICE,)
 
-# Requests above this are decoded in a worker thread so the event loop keeps serving.
-_THREAD_DECODE_BYTES = 256 * 1024
 _EMPTY_RESPONSE = b""  # PostSpansResponse has no fields
 
 
@@ -34,10 +32,7 @@ class _PostSpans:
     async def handle(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         metrics = self.processor.metrics
         try:
-            if len(request) > _THREAD_DECODE_BYTES:
-                spans = await asyncio.get_running_loop().run_in_executor(None, decode_post_spans, request)
-            else:
-                spans = decode_post_spans(request)
+            spans = await decode_payload(decode_post_spans, request)
         except DecodeError as exc:
             metrics.reject_request(RECEIVER, FORMAT, "decode_error")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode PostSpansRequest: {exc}")

@@ -13,13 +13,14 @@ application by its own module; ``add_routes`` lets both share one ``Application`
 
 from __future__ import annotations
 
-import asyncio
 
 from aiohttp import hdrs, web
 
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_thrift import decode_batch
 from spyglass.collector.processor import ServerBusy, SpanProcessor
+from spyglass.collector.receivers.offload import THREAD_DECODE_BYTES, decode_payload
+from spyglass.model import Span
 from spyglass.server.http_server import DEFAULT_MAX_BODY
 
 RECEIVER = "jaeger_http"
@@ -28,12 +29,15 @@ ACCEPTED_CONTENT_TYPES = frozenset({"application/x-thrift", "application/vnd.apa
 
 # Bodies above this are decoded in a worker thread: the GIL still serialises the work,
 # but the event loop keeps answering other requests every switch interval.
-THREAD_DECODE_BYTES = 256 * 1024
 
 
 def _error(status: int, text: str, **headers: str) -> web.Response:
     # Go's http.Error: plain text ending in a newline.
     return web.Response(status=status, text=text + "\n", headers=headers or None)
+
+
+def _decode_binary_batch(body: bytes) -> list[Span]:
+    return decode_batch(body, "binary")
 
 
 class _TracesHandler:
@@ -62,10 +66,7 @@ class _TracesHandler:
             metrics.reject_request(RECEIVER, FORMAT, "too_large")
             return _error(413, f"Request body exceeds the limit of {self.max_body_bytes} bytes")
         try:
-            if len(body) > self.thread_decode_bytes:
-                spans = await asyncio.get_running_loop().run_in_executor(None, decode_batch, body, "binary")
-            else:
-                spans = decode_batch(body, "binary")
+            spans = await decode_payload(_decode_binary_batch, body, self.thread_decode_bytes)
         except DecodeError as exc:
             metrics.reject_request(RECEIVER, FORMAT, "decode_error")
             return _error(400, f"Unable to process request body: {exc}")

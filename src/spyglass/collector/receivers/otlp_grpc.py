@@ -10,20 +10,19 @@ retried when the server sends RetryInfo.
 
 from __future__ import annotations
 
-import asyncio
 
 import grpc
 
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.otlp_proto import decode_export_request_partial, export_response
 from spyglass.collector.processor import ServerBusy, SpanProcessor
+from spyglass.collector.receivers.offload import decode_payload
 
 RECEIVER = "otlp_grpc"
 FORMAT = "otlp_proto"
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 SERVICE_NAMES = (SERVICE,)
 
-_THREAD_DECODE_BYTES = 256 * 1024
 _OK_RESPONSE = export_response()
 
 
@@ -34,10 +33,7 @@ class _Export:
     async def handle(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         metrics = self.processor.metrics
         try:
-            if len(request) > _THREAD_DECODE_BYTES:
-                decoded = await asyncio.get_running_loop().run_in_executor(None, decode_export_request_partial, request)
-            else:
-                decoded = decode_export_request_partial(request)
+            decoded = await decode_payload(decode_export_request_partial, request)
         except DecodeError as exc:
             metrics.reject_request(RECEIVER, FORMAT, "decode_error")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode ExportTraceServiceRequest: {exc}")

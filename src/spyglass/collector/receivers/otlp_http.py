@@ -17,7 +17,6 @@ Follows the OTLP/HTTP spec:
 
 from __future__ import annotations
 
-import asyncio
 import zlib
 from collections.abc import Callable
 
@@ -29,6 +28,7 @@ from google.rpc import code_pb2, status_pb2
 from spyglass.codecs import otlp_json, otlp_proto
 from spyglass.codecs.errors import DecodeError
 from spyglass.collector.processor import ServerBusy, SpanProcessor
+from spyglass.collector.receivers.offload import decode_payload
 from spyglass.model import Span
 from spyglass.server.http_server import DEFAULT_MAX_BODY
 
@@ -39,7 +39,6 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 PATH = "/v1/traces"
 
-_THREAD_DECODE_BYTES = 256 * 1024
 _AUTO_INFLATED = frozenset({"gzip", "deflate"})  # aiohttp inflates these while reading
 
 Decoder = Callable[[bytes], tuple[list[Span], int, str]]
@@ -122,10 +121,7 @@ class _TracesHandler:
             metrics.reject_request(RECEIVER, fmt, "decode_error")
             return reply(400, code_pb2.INVALID_ARGUMENT, f"cannot read body: {exc}".replace("\n", " "))
         try:
-            if len(body) > _THREAD_DECODE_BYTES:
-                spans, rejected, error = await asyncio.get_running_loop().run_in_executor(None, decode, body)
-            else:
-                spans, rejected, error = decode(body)
+            spans, rejected, error = await decode_payload(decode, body)
         except DecodeError as exc:
             metrics.reject_request(RECEIVER, fmt, "decode_error")
             return reply(400, code_pb2.INVALID_ARGUMENT, str(exc))

@@ -26,7 +26,6 @@ Other encodings are refused with 400.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from aiohttp import hdrs, web
@@ -37,6 +36,7 @@ from spyglass.codecs.zipkin_json_v2 import decode_zipkin_json_v2
 from spyglass.codecs.zipkin_proto import decode_zipkin_proto
 from spyglass.codecs.zipkin_thrift import decode_zipkin_thrift
 from spyglass.collector.processor import ServerBusy, SpanProcessor
+from spyglass.collector.receivers.offload import decode_payload
 from spyglass.model import Span
 from spyglass.server.http_server import DEFAULT_MAX_BODY
 
@@ -68,7 +68,6 @@ _ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
 
 # Bodies above this are decoded in a worker thread: the GIL still serialises the work,
 # but the event loop keeps answering other requests every switch interval.
-_THREAD_DECODE_BYTES = 256 * 1024
 
 
 def _error(status: int, text: str, close: bool = False, **headers: str) -> web.Response:
@@ -110,10 +109,7 @@ class _SpansHandler:
             metrics.reject_request(RECEIVER, fmt, "bad_encoding")
             return _error(400, f"Cannot read request body: {str(exc).replace(chr(10), ' ').strip()}", close=True)
         try:
-            if len(body) > _THREAD_DECODE_BYTES:
-                spans = await asyncio.get_running_loop().run_in_executor(None, decode, body)
-            else:
-                spans = decode(body)
+            spans = await decode_payload(decode, body)
         except DecodeError as exc:
             metrics.reject_request(RECEIVER, fmt, "decode_error")
             return _error(400, f"Unable to process request body: {exc}")
