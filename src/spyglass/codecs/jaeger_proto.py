@@ -26,7 +26,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
-from spyglass.codecs.protowire import read_varint
+from spyglass.codecs.protowire import WireCache, read_varint
 from spyglass.gocompat import godur, gotime
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_common import (
@@ -70,9 +70,7 @@ def _span_id(raw: bytes) -> int:
 # Decoded tags by their wire bytes (see proto/fastpath/jaeger_model.proto): tags repeat a
 # lot between spans, and a hit is one dict lookup. The values are immutable, so sharing the
 # KeyValue tuples between spans is safe.
-_KV_CACHE: dict[bytes, KeyValue] = {}
-_KV_CACHE_MAX = 65_536
-_KV_CACHE_MAX_BYTES = 256  # long values (stack traces, SQL) are rarely repeated; bound memory
+_KV_CACHE = WireCache()
 _unpack_double = struct.Struct("<d").unpack_from
 
 
@@ -152,15 +150,12 @@ def _kv_miss(raw: bytes) -> KeyValue:
             kv = _kv_value(model_pb2.KeyValue.FromString(raw))
         except (ProtoDecodeError, RuntimeError, ValueError) as exc:
             raise DecodeError(f"cannot parse tag: {exc}") from None
-    if n <= _KV_CACHE_MAX_BYTES:
-        if len(_KV_CACHE) >= _KV_CACHE_MAX:
-            _KV_CACHE.clear()
-        _KV_CACHE[raw] = kv
+    _KV_CACHE.remember(raw, kv)
     return kv
 
 
 def _raw_kvs(raws: Any) -> list[KeyValue]:
-    get = _KV_CACHE.get
+    get = _KV_CACHE.entries.get
     return [get(raw) or _kv_miss(raw) for raw in raws]
 
 

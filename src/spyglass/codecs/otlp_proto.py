@@ -26,7 +26,7 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from spyglass.codecs.protowire import read_varint
+from spyglass.codecs.protowire import WireCache, read_varint
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.proto.fastpath import otlp_trace_pb2 as fast_pb2
 from spyglass.codecs.otlp_common import (
@@ -53,9 +53,7 @@ _SCALARS = frozenset({"string_value", "bool_value", "int_value", "double_value",
 # Decoded attributes by their wire bytes. Attributes repeat a lot between spans (keys always,
 # values often), and a cache hit is one dict lookup instead of several upb accesses. Only
 # immutable values are cached, so the shared KeyValue tuples can never change under a span.
-_KV_CACHE: dict[bytes, KeyValue] = {}
-_KV_CACHE_MAX = 65_536
-_KV_CACHE_MAX_BYTES = 256  # long values (stack traces, SQL) are rarely repeated; bound memory
+_KV_CACHE = WireCache()
 _CACHEABLE = (str, bool, int, float, bytes, type(None))
 _unpack_double = struct.Struct("<d").unpack_from
 
@@ -145,15 +143,12 @@ def _kv_miss(raw: bytes) -> KeyValue:
         kv = KeyValue(m.key, _any(m.value))
         if not isinstance(kv.value, _CACHEABLE):
             return kv
-    if n <= _KV_CACHE_MAX_BYTES:
-        if len(_KV_CACHE) >= _KV_CACHE_MAX:
-            _KV_CACHE.clear()
-        _KV_CACHE[raw] = kv
+    _KV_CACHE.remember(raw, kv)
     return kv
 
 
 def _raw_attrs(raws: Any) -> list[KeyValue]:
-    get = _KV_CACHE.get
+    get = _KV_CACHE.entries.get
     return [get(raw) or _kv_miss(raw) for raw in raws]
 
 

@@ -21,3 +21,26 @@ def read_varint(raw: bytes, p: int) -> tuple[int, int]:
         shift += 7
         if shift > 63:
             raise ValueError("varint too long")
+
+
+class WireCache:
+    """Decoded attributes keyed by their wire bytes.
+
+    Attributes repeat a lot between spans (the same method, status, host), so a hit is one
+    dict lookup instead of a parse. Values must be immutable, since one object is shared by
+    every span that carries it. Memory is bounded: only short entries are kept (long values
+    such as stack traces rarely repeat), and the cache starts over when full.
+    """
+
+    __slots__ = ("entries", "max_entries", "max_key_bytes")
+
+    def __init__(self, max_entries: int = 65_536, max_key_bytes: int = 256) -> None:
+        self.entries: dict[bytes, object] = {}
+        self.max_entries = max_entries
+        self.max_key_bytes = max_key_bytes
+
+    def remember(self, raw: bytes, value: object) -> None:
+        if len(raw) <= self.max_key_bytes:
+            if len(self.entries) >= self.max_entries:
+                self.entries.clear()
+            self.entries[raw] = value
