@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from spyglass.codecs.zipkin_model import Annotation, Endpoint, ModelBuilder, ZipkinSpan
+from spyglass.codecs.zipkin_model import Annotation, Endpoint, ZipkinSpan, to_model
 from spyglass.model import AttrValue, Span
 
 __all__ = [
@@ -343,25 +343,4 @@ def v2_to_v1(span: ZipkinSpan) -> V1Span:
 
 def v1_spans_to_model(spans: list[V1Span]) -> list[Span]:
     """v1 spans as model spans, through the v2 shape."""
-    build = ModelBuilder().span
-    out: list[Span] = []
-    for v1 in spans:
-        for z in v1_to_v2(v1):
-            out.append(
-                build(
-                    z.trace_id,
-                    z.id,
-                    z.parent_id,
-                    z.kind,
-                    z.name,
-                    z.timestamp,
-                    z.duration,
-                    z.local_endpoint,
-                    z.remote_endpoint,
-                    z.annotations,
-                    z.tags,
-                    z.debug,
-                    z.shared,
-                )
-            )
-    return out
+    return to_model(z for v1 in spans for z in v1_to_v2(v1))
