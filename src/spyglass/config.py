@@ -63,6 +63,12 @@ class Settings:
     query_grpc_port: int = _opt(ports.QUERY_GRPC, "query.grpc-port", "query gRPC API (api_v2, api_v3)")
     query_base_path: str = _opt("", "query.base-path", "URL prefix of the query API and UI, e.g. /jaeger")
     query_max_clock_skew_adjustment: str = _opt("0s", "query.max-clock-skew-adjustment", "largest clock skew correction (Go duration); 0 disables it")
+    # -- query limits ----------------------------------------------------------------
+    query_max_traces: int = _opt(1_000, "query.max-traces", "most traces one search returns; a larger limit/search_depth is clamped (0: no cap)")
+    query_max_spans_per_response: int = _opt(200_000, "query.max-spans-per-response", "most spans in one query answer: traces are taken whole up to it, a larger single trace is cut with a warning (0: no cap)")
+    query_timeout: str = _opt("30s", "query.timeout", "deadline of one query request (Go duration), queueing included; past it HTTP 503 / gRPC DEADLINE_EXCEEDED and the work stops; 0s disables it")
+    query_max_concurrent: int = _opt(4, "query.max-concurrent", "heavy query calls (searches, trace fetches, dependencies) running at once, on threads ingest never uses")
+    query_max_queued: int = _opt(64, "query.max-queued", "heavy query calls that may wait for a slot; beyond it HTTP 503 / gRPC RESOURCE_EXHAUSTED")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

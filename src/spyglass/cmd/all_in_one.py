@@ -21,6 +21,7 @@ from spyglass.model import Span
 from spyglass.query import grpc_api_v2, grpc_api_v3
 from spyglass.gocompat.godur import parse_duration
 from spyglass.query.http_api import build_app
+from spyglass.query.limits import QueryLimits
 from spyglass.query.service import QueryService
 from spyglass.server import GrpcServer, HttpServer, Listener
 from spyglass.storage.api import ArchiveCapable
@@ -47,6 +48,7 @@ class AllInOne:
             ProcessorConfig(queue_size=settings.collector_queue_size, batch_size=settings.collector_batch_size),
         )
         self.ready = False  # health answers 503 until every listener is bound
+        self.query_service: QueryService | None = None
         self.sampling = self._sampling_provider()
         self.ingest: list[Listener] = self._ingest_listeners() if collector else []
         self.serving: list[Listener] = self._serving_listeners()
@@ -116,7 +118,9 @@ class AllInOne:
             archive_reader=archive.archive_reader() if archive else None,
             archive_writer=archive.archive_writer() if archive else None,
             max_clock_skew_ns=parse_duration(s.query_max_clock_skew_adjustment),
+            limits=query_limits(s),
         )
+        self.query_service = service
         http_app = build_app(service, base_path=s.query_base_path, ui=build_ui_app(), archive_enabled=archive is not None)
         return [
             HttpServer("query_http", s.listen_host, s.query_http_port, http_app),
@@ -157,8 +161,21 @@ class AllInOne:
         await asyncio.to_thread(self.processor.close)
         for listener in self.serving:
             await listener.stop()
+        if self.query_service is not None:
+            self.query_service.close()
         self.sampling.close()
         self.storage.close()
+
+
+def query_limits(settings: Settings) -> QueryLimits:
+    """The ``# -- query limits`` settings as the query service takes them."""
+    return QueryLimits(
+        max_traces=settings.query_max_traces,
+        max_spans_per_response=settings.query_max_spans_per_response,
+        timeout_s=parse_duration(settings.query_timeout) / 1e9,
+        max_concurrent=settings.query_max_concurrent,
+        max_queued=settings.query_max_queued,
+    )
 
 
 def storage_options(settings: Settings) -> dict[str, object]:

@@ -11,7 +11,8 @@ is specific here is Jaeger's gRPC contract:
 * Errors use Jaeger's codes and texts: ``NOT_FOUND`` "trace not found: trace not found",
   ``INVALID_ARGUMENT`` for an uninitialized (all-zero or absent) trace ID, a request
   without a query and dependency times that are not set, ``INTERNAL`` for everything the
-  storage raises. A trace ID of a length other than 16 (or 8, a 64-bit ID) bytes is
+  storage raises; ``DEADLINE_EXCEEDED`` past ``--query.timeout`` and ``RESOURCE_EXHAUSTED``
+  when ``--query.max-queued`` requests already wait. A trace ID of a length other than 16 (or 8, a 64-bit ID) bytes is
   ``INVALID_ARGUMENT`` too (Jaeger fails to unmarshal such a request).
 * ``GetOperations`` fills both the deprecated ``operationNames`` (unique names, sorted
   here; Jaeger's order is a Go map's) and ``operations`` (name and span kind).
@@ -30,6 +31,7 @@ import grpc
 from spyglass.codecs.jaeger_proto import spans_to_proto
 from spyglass.codecs.proto.jaeger.api_v2 import query_pb2, query_pb2_grpc
 from spyglass.model import Span
+from spyglass.query.limits import QueryBusy, QueryTimeout
 from spyglass.query.service import QueryService, TraceNotFoundError
 from spyglass.storage.api import TraceQuery
 
@@ -67,6 +69,16 @@ def duration_ns(parent: object, field: str) -> int:
         return 0
     d = getattr(parent, field)
     return d.seconds * _NS + d.nanos
+
+
+async def abort_if_limited(context: grpc.aio.ServicerContext, e: Exception) -> None:
+    """End the call with ``DEADLINE_EXCEEDED`` for a query past its deadline and with
+    ``RESOURCE_EXHAUSTED`` when the query limit refused it (``spyglass.query.limits``);
+    return for any other error."""
+    if isinstance(e, QueryTimeout):
+        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(e))
+    if isinstance(e, QueryBusy):
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
 
 
 def _trace_id(raw: bytes) -> int | None:
@@ -117,6 +129,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         except TraceNotFoundError as e:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"{MSG_TRACE_NOT_FOUND}: {e}")
         except Exception as e:
+            await abort_if_limited(context, e)
             log.error("failed to fetch spans from the backend", exc_info=e)
             await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch spans from the backend: {e}")
         async for chunk in _stream_chunks(trace.spans):
@@ -133,6 +146,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         except TraceNotFoundError as e:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"{MSG_TRACE_NOT_FOUND}: {e}")
         except Exception as e:
+            await abort_if_limited(context, e)
             log.error("failed to archive trace", exc_info=e)
             await context.abort(grpc.StatusCode.INTERNAL, f"failed to archive trace: {e}")
         return query_pb2.ArchiveTraceResponse()
@@ -156,6 +170,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         try:
             traces = await self.service.find_traces(query, raw=q.raw_traces)
         except Exception as e:
+            await abort_if_limited(context, e)
             log.error("failed when searching for traces", exc_info=e)
             await context.abort(grpc.StatusCode.INTERNAL, f"failed when searching for traces: {e}")
         for trace in traces:
@@ -168,6 +183,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         try:
             services = await self.service.get_services()
         except Exception as e:
+            await abort_if_limited(context, e)
             log.error("failed to fetch services", exc_info=e)
             await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch services: {e}")
         response = query_pb2.GetServicesResponse()
@@ -180,6 +196,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         try:
             operations = await self.service.get_operations(request.service, request.span_kind)
         except Exception as e:
+            await abort_if_limited(context, e)
             log.error("failed to fetch operations", exc_info=e)
             await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch operations: {e}")
         response = query_pb2.GetOperationsResponse()
@@ -200,6 +217,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         try:
             links = await self.service.get_dependencies(end, end - start)
         except Exception as e:
+            await abort_if_limited(context, e)
             log.error("failed to fetch dependencies", exc_info=e)
             await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch dependencies: {e}")
         response = query_pb2.GetDependenciesResponse()

@@ -18,6 +18,8 @@ FindTraces/FindTraceSummaries without query    ``INVALID_ARGUMENT`` "missing que
 GetDependencies without both times, or with    ``INVALID_ARGUMENT``; lookback = end - start
 end before start
 storage failures                               ``INTERNAL``
+past ``--query.timeout``                       ``DEADLINE_EXCEEDED``
+query slots and waiting line full              ``RESOURCE_EXHAUSTED``
 =============================================  =============================================
 
 A search that finds nothing ends the stream without a message.
@@ -25,7 +27,6 @@ A search that finds nothing ends the stream without a message.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -35,7 +36,7 @@ import grpc
 from spyglass.codecs.otlp_proto import encode_traces_data
 from spyglass.codecs.proto.jaeger.api_v3 import query_service_pb2 as pb, query_service_pb2_grpc as pb_grpc
 from spyglass.model import Span, parse_trace_id
-from spyglass.query.grpc_api_v2 import duration_ns, timestamp_ns
+from spyglass.query.grpc_api_v2 import abort_if_limited, duration_ns, timestamp_ns
 from spyglass.query.service import DEFAULT_SEARCH_DEPTH, QueryService, TraceNotFoundError
 from spyglass.query.summaries import TraceSummary
 from spyglass.storage.api import TraceQuery
@@ -51,9 +52,9 @@ SUMMARIES_PER_RESPONSE = 100
 _THREAD_ENCODE_SPANS = 1_000
 
 
-async def _traces_data(spans: list[Span]) -> Any:
+async def _traces_data(service: QueryService, spans: list[Span]) -> Any:
     if len(spans) > _THREAD_ENCODE_SPANS:
-        return await asyncio.to_thread(encode_traces_data, spans)
+        return await service.render(encode_traces_data, spans)
     return encode_traces_data(spans)
 
 
@@ -120,19 +121,21 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
         except TraceNotFoundError:
             await context.abort(grpc.StatusCode.NOT_FOUND, MSG_TRACE_NOT_FOUND)
         except Exception as e:
+            await abort_if_limited(context, e)
             log.error("failed to fetch trace", exc_info=e)
             await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch trace: {e}")
-        yield await _traces_data(trace.spans)
+        yield await _traces_data(self.service, trace.spans)
 
     async def FindTraces(self, request: pb.FindTracesRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         query, raw = await self._trace_query(request, context)
         try:
             traces = await self.service.find_traces(query, raw=raw)
         except Exception as e:
+            await abort_if_limited(context, e)
             log.error("failed when searching for traces", exc_info=e)
             await context.abort(grpc.StatusCode.INTERNAL, f"failed when searching for traces: {e}")
         for trace in traces:
-            yield await _traces_data(trace.spans)
+            yield await _traces_data(self.service, trace.spans)
 
     async def FindTraceSummaries(
         self, request: pb.FindTraceSummariesRequest, context: grpc.aio.ServicerContext
@@ -141,6 +144,7 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
         try:
             summaries = await self.service.find_trace_summaries(query)
         except Exception as e:
+            await abort_if_limited(context, e)
             log.error("failed when searching for trace summaries", exc_info=e)
             await context.abort(grpc.StatusCode.INTERNAL, f"failed when searching for traces: {e}")
         for i in range(0, len(summaries), SUMMARIES_PER_RESPONSE):
@@ -155,6 +159,7 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
         try:
             services = await self.service.get_services()
         except Exception as e:
+            await abort_if_limited(context, e)
             log.error("failed to fetch services", exc_info=e)
             await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch services: {e}")
         response = pb.GetServicesResponse()
@@ -167,6 +172,7 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
         try:
             operations = await self.service.get_operations(request.service, request.span_kind)
         except Exception as e:
+            await abort_if_limited(context, e)
             log.error("failed to fetch operations", exc_info=e)
             await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch operations: {e}")
         response = pb.GetOperationsResponse()
@@ -188,6 +194,7 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
         try:
             links = await self.service.get_dependencies(end, end - start)
         except Exception as e:
+            await abort_if_limited(context, e)
             log.error("failed to fetch dependencies", exc_info=e)
             await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch dependencies: {e}")
         response = pb.DependenciesResponse()

@@ -7,7 +7,6 @@ parameter rules are in ``http_params``, the trace JSON in ``codecs.jaeger_ui_jso
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,7 +15,7 @@ from aiohttp import web
 
 from spyglass.codecs import go_json
 from spyglass.codecs.errors import DecodeError
-from spyglass.codecs.jaeger_ui_json import dependencies_to_ui, operations_to_ui, traces_to_ui
+from spyglass.codecs.jaeger_ui_json import dependencies_to_ui, operations_to_ui, trace_to_ui, traces_to_ui
 from spyglass.model import DependencyLink, Trace, format_trace_id
 from spyglass.query import http_params as hp
 from spyglass.query.http_api import (
@@ -29,7 +28,9 @@ from spyglass.query.http_api import (
     json_bytes_response,
     json_response,
 )
-from spyglass.query.service import ArchiveNotConfiguredError, TraceNotFoundError, aggregate
+from spyglass.query.limits import QueryBusy, QueryTimeout
+from spyglass.query.service import ArchiveNotConfiguredError, QueryService, TraceNotFoundError, aggregate
+from spyglass.query.streaming import STREAM_MIN_SPANS, stream_list
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +59,33 @@ def error_response(status: int, message: str) -> web.Response:
 
 
 def _storage_error(e: Exception) -> web.Response:
+    """500 for a storage failure; 503 for a query past its deadline or refused by the
+    concurrency limit (``spyglass.query.limits``), with ``Retry-After`` for the latter."""
+    if isinstance(e, QueryTimeout):
+        return error_response(503, str(e))
+    if isinstance(e, QueryBusy):
+        response = error_response(503, str(e))
+        response.headers["Retry-After"] = "1"
+        return response
     log.error("HTTP handler, Internal Server Error: %s", e, exc_info=e)
     return error_response(500, str(e))
 
 
 async def _traces_response(
-    request: web.Request, traces: list[Trace], errors: list[dict[str, Any]] | None
-) -> web.Response:
-    """The search/get-trace answer, rendered in a worker thread (big traces take time)."""
+    request: web.Request, service: QueryService, traces: list[Trace], errors: list[dict[str, Any]] | None
+) -> web.StreamResponse:
+    """The search/get-trace answer, rendered on the query's render pool (big traces take
+    time); large answers are streamed one trace at a time (``spyglass.query.streaming``)."""
     indent = PRETTY_INDENT if hp.pretty_print(request.query) else ""
+    if sum(len(t.spans) for t in traces) >= STREAM_MIN_SPANS:
+        return await stream_list(
+            request, lambda data: envelope(data, errors=errors), traces, lambda t: [trace_to_ui(t)], service.render, indent
+        )
 
     def render() -> bytes:
         return go_json.dumps(envelope(traces_to_ui(traces), errors=errors), indent)
 
-    return json_bytes_response(await asyncio.to_thread(render))
+    return json_bytes_response(await service.render(render))
 
 
 def register(router: ApiRouter, ctx: ApiContext) -> None:
@@ -89,7 +103,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
             return error_response(404, MSG_TRACE_NOT_FOUND)
         except Exception as e:
             return _storage_error(e)
-        return await _traces_response(request, [trace], None)
+        return await _traces_response(request, service, [trace], None)
 
     async def archive_trace(request: web.Request, params: Params) -> web.StreamResponse:
         try:
@@ -124,7 +138,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
                 traces = await service.find_traces(p.query, p.raw)
         except Exception as e:
             return _storage_error(e)
-        return await _traces_response(request, traces, errors)
+        return await _traces_response(request, service, traces, errors)
 
     async def services(request: web.Request, params: Params) -> web.StreamResponse:
         try:
@@ -160,10 +174,10 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
         except ImportError:  # the codec ships separately; say so rather than crash
             return error_response(500, "OTLP JSON support is not installed")
         try:
-            spans = await asyncio.to_thread(decode_export_request, body)
+            spans = await service.render(decode_export_request, body)
         except DecodeError as e:
             return error_response(400, f"cannot unmarshal OTLP : {e}")
-        return await _traces_response(request, aggregate([spans]), None)
+        return await _traces_response(request, service, aggregate([spans]), None)
 
     async def dependencies(request: web.Request, params: Params) -> web.StreamResponse:
         try:

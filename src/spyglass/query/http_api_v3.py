@@ -8,7 +8,6 @@ one ``TracesData``; errors as ``{"error": {"httpCode", "message"}}`` through Go'
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -18,7 +17,9 @@ from spyglass.codecs import go_json
 from spyglass.model import Trace
 from spyglass.query import http_params as hp
 from spyglass.query.http_api import ApiContext, ApiRouter, Params, go_http_error, json_bytes_response, json_response
-from spyglass.query.service import TraceNotFoundError
+from spyglass.query.limits import QueryBusy, QueryTimeout
+from spyglass.query.service import QueryService, TraceNotFoundError
+from spyglass.query.streaming import STREAM_MIN_SPANS, stream_list
 from spyglass.query.summaries import TraceSummary
 
 log = logging.getLogger(__name__)
@@ -32,17 +33,35 @@ def error_response(status: int, message: str) -> web.Response:
 
 
 def _storage_error(e: Exception) -> web.Response:
+    """500 for a storage failure; 503 for a query past its deadline or refused by the
+    concurrency limit (``spyglass.query.limits``), with ``Retry-After`` for the latter."""
+    if isinstance(e, QueryTimeout):
+        return error_response(503, str(e))
+    if isinstance(e, QueryBusy):
+        response = error_response(503, str(e))
+        response.headers["Retry-After"] = "1"
+        return response
     log.error("HTTP handler, Internal Server Error: %s", e, exc_info=e)
     return error_response(500, str(e))
 
 
 def traces_result(traces: list[Trace]) -> dict[str, Any]:
     """``{"result": TracesData}`` with every trace's resource spans, in trace order."""
-    from spyglass.codecs.otlp_json import encode_traces_data
-
     resource_spans: list[Any] = []
     for trace in traces:
-        resource_spans.extend(encode_traces_data(trace.spans).get("resourceSpans", []))
+        resource_spans.extend(trace_resource_spans(trace))
+    return _result(resource_spans)
+
+
+def _result(resource_spans: list[Any]) -> dict[str, Any]:
+    return {"result": {"resourceSpans": resource_spans}}
+
+
+def trace_resource_spans(trace: Trace) -> list[Any]:
+    """One trace's OTLP JSON ``resourceSpans``, doubles written as Go writes them."""
+    from spyglass.codecs.otlp_json import encode_traces_data
+
+    resource_spans: list[Any] = encode_traces_data(trace.spans).get("resourceSpans", [])
     for rs in resource_spans:
         _go_doubles(rs.get("resource", {}).get("attributes"))
         for ss in rs.get("scopeSpans", ()):
@@ -51,7 +70,7 @@ def traces_result(traces: list[Trace]) -> dict[str, Any]:
                 _go_doubles(span.get("attributes"))
                 for item in (*span.get("events", ()), *span.get("links", ())):
                     _go_doubles(item.get("attributes"))
-    return {"result": {"resourceSpans": resource_spans}}
+    return resource_spans
 
 
 def _go_doubles(attributes: list[dict[str, Any]] | None) -> None:
@@ -95,13 +114,18 @@ def summary_to_json(summary: TraceSummary) -> dict[str, Any]:
     return out
 
 
-async def _traces_response(traces: list[Trace]) -> web.Response:
+async def _traces_response(request: web.Request, service: QueryService, traces: list[Trace]) -> web.StreamResponse:
+    """The traces as one ``TracesData``, rendered on the query's render pool; large answers
+    are streamed one trace at a time (``spyglass.query.streaming``)."""
     if not traces:
         return error_response(404, MSG_NO_TRACES)
     try:
-        body = await asyncio.to_thread(lambda: go_json.dumps(traces_result(traces)))
+        import spyglass.codecs.otlp_json  # noqa: F401
     except ImportError:  # the OTLP JSON codec ships separately
         return error_response(500, "OTLP JSON support is not installed")
+    if sum(len(t.spans) for t in traces) >= STREAM_MIN_SPANS:
+        return await stream_list(request, _result, traces, trace_resource_spans, service.render)
+    body = await service.render(lambda: go_json.dumps(traces_result(traces)))
     return json_bytes_response(body)
 
 
@@ -120,7 +144,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
             return error_response(404, MSG_NO_TRACES)
         except Exception as e:
             return _storage_error(e)
-        return await _traces_response([trace])
+        return await _traces_response(request, service, [trace])
 
     async def find_traces(request: web.Request, params: Params) -> web.StreamResponse:
         try:
@@ -131,7 +155,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
             traces = await service.find_traces(p.query, p.raw)
         except Exception as e:
             return _storage_error(e)
-        return await _traces_response(traces)
+        return await _traces_response(request, service, traces)
 
     async def trace_summaries(request: web.Request, params: Params) -> web.StreamResponse:
         try:

@@ -7,23 +7,31 @@ archive store is asked for traces the primary store lacks, and the standard adju
 
 Storage readers are synchronous (and may block on disk); each call runs in a worker thread
 so the event loop keeps serving other requests. Adjusting runs in the same thread for the
-same reason: a 10,000-span trace takes a while.
+same reason: a 10,000-span trace takes a while. The threads, the admission limit, the
+deadline and the size limits of every call are ``spyglass.query.limits``: heavy calls may
+raise ``QueryBusy`` or ``QueryTimeout``, which the APIs turn into 503 / RESOURCE_EXHAUSTED
+and 503 / DEADLINE_EXCEEDED. Search windows and trace hints are clamped into the storable
+time range (``spyglass.model.timerange``) here, so no API can hand a backend a time its
+integer columns cannot hold.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
+import logging
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
 from typing import TypeVar
 
 from spyglass.model import DependencyLink, Resource, Span, Trace
+from spyglass.model.timerange import MAX_TIME_NS, clamp_time_ns
 from spyglass.query.adjusters import Adjuster, apply_adjusters, standard_adjusters
+from spyglass.query.limits import QueryLimits, QueryRunner
 from spyglass.query.summaries import TraceSummary, summarize
 from spyglass.storage.api import DependencyReader, Operation, SpanWriter, TraceQuery, TraceReader
+from spyglass.storage.api.deadline import check_deadline
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 DEFAULT_SEARCH_DEPTH = 100
 
@@ -52,6 +60,20 @@ def aggregate(chunks: Iterable[Sequence[Span]]) -> list[Trace]:
                 trace = traces[span.trace_id] = Trace(span.trace_id)
             trace.spans.append(span)
     return list(traces.values())
+
+
+def truncation_warning(max_spans: int) -> str:
+    """Jaeger's text (``jptrace.AggregateTracesWithLimit``) for a trace cut to ``max_spans``."""
+    return f"trace has more than {max_spans} spans, showing first {max_spans} spans only"
+
+
+def clamp_query(query: TraceQuery) -> TraceQuery:
+    """``query`` with its time window inside the storable range. 0 stays "unbounded"; a
+    bound before 1970 becomes 0 (unbounded: nothing is stored earlier)."""
+    lo, hi = query.start_time_min_ns, query.start_time_max_ns
+    if 0 <= lo <= MAX_TIME_NS and 0 <= hi <= MAX_TIME_NS:
+        return query
+    return dataclasses.replace(query, start_time_min_ns=clamp_time_ns(lo), start_time_max_ns=clamp_time_ns(hi))
 
 
 def share_resources(trace: Trace) -> None:
@@ -88,7 +110,10 @@ class QueryService:
         archive_writer: SpanWriter | None = None,
         adjusters: Sequence[Adjuster] | None = None,
         max_clock_skew_ns: int = 0,
+        limits: QueryLimits | None = None,
     ) -> None:
+        self.runner = QueryRunner(limits)
+        self.limits = self.runner.limits
         self.reader = reader
         self.dependencies = dependencies
         self.archive_reader = archive_reader
@@ -102,9 +127,16 @@ class QueryService:
         """Whether traces can be archived (the UI shows its Archive button then)."""
         return self.archive_writer is not None
 
-    @staticmethod
-    async def _run(func: Callable[..., T], *args: object) -> T:
-        return await asyncio.to_thread(partial(func, *args))
+    async def _run(self, func: Callable[..., T], *args: object) -> T:
+        """Heavy work: admission limit, query pool, deadline."""
+        return await self.runner.heavy(func, *args)
+
+    async def render(self, func: Callable[..., T], *args: object) -> T:
+        """Encode an answer on the query side's render pool (never ingest's threads)."""
+        return await self.runner.render(func, *args)
+
+    def close(self) -> None:
+        self.runner.close()
 
     # -- sync cores (run in a worker thread) ---------------------------------------------
 
@@ -115,22 +147,42 @@ class QueryService:
         return trace
 
     def _read_trace(self, trace_id: int, start_ns: int, end_ns: int) -> list[Span]:
+        start_ns, end_ns = clamp_time_ns(start_ns), clamp_time_ns(end_ns)
         spans = self.reader.get_trace(trace_id, start_ns, end_ns)
         if not spans and self.archive_reader is not None:
             spans = self.archive_reader.get_trace(trace_id, start_ns, end_ns)
         return spans
 
-    def _get_traces(self, trace_ids: Sequence[int], raw: bool, start_ns: int, end_ns: int) -> list[Trace]:
-        found = []
+    def _collect(self, trace_ids: Iterable[int], raw: bool, start_ns: int, end_ns: int) -> list[Trace]:
+        """The traces of ``trace_ids`` (each once, in order) within the span budget: whole
+        traces until the next would pass ``max_spans_per_response``; a first trace larger
+        than the budget is cut to it with Jaeger's warning. The deadline is checked
+        between traces."""
+        budget = self.limits.max_spans_per_response
+        found: list[Trace] = []
+        total = 0
         for trace_id in dict.fromkeys(trace_ids):
+            check_deadline()
             spans = self._read_trace(trace_id, start_ns, end_ns)
-            if spans:
-                for trace in aggregate([spans]):
-                    found.append(self._finish(trace, raw))
+            if not spans:
+                continue
+            if budget and total + len(spans) > budget:
+                if found:
+                    log.info("query answer cut at %d traces: the next would pass %d spans "
+                             "(--query.max-spans-per-response)", len(found), budget)
+                    break
+                del spans[budget:]
+                spans[0].warnings.append(truncation_warning(budget))
+            total += len(spans)
+            for trace in aggregate([spans]):
+                found.append(self._finish(trace, raw))
         return found
 
+    def _get_traces(self, trace_ids: Sequence[int], raw: bool, start_ns: int, end_ns: int) -> list[Trace]:
+        return self._collect(trace_ids, raw, start_ns, end_ns)
+
     def _find_traces(self, query: TraceQuery, raw: bool) -> list[Trace]:
-        return [self._finish(trace, raw) for trace in aggregate(self.reader.find_traces(query))]
+        return self._collect(self.reader.find_trace_ids(query), raw, 0, 0)
 
     # -- API ---------------------------------------------------------------------------
 
@@ -151,9 +203,10 @@ class QueryService:
 
     async def find_traces(self, query: TraceQuery, raw: bool = False) -> list[Trace]:
         """Whole traces matching ``query`` (spec G), as the store orders them (newest first)."""
-        if query.num_traces <= 0:
-            query = dataclasses.replace(query, num_traces=DEFAULT_SEARCH_DEPTH)
-        return await self._run(self._find_traces, query, raw)
+        num_traces = self.limits.clamp_traces(query.num_traces if query.num_traces > 0 else DEFAULT_SEARCH_DEPTH)
+        if num_traces != query.num_traces:
+            query = dataclasses.replace(query, num_traces=num_traces)
+        return await self._run(self._find_traces, clamp_query(query), raw)
 
     async def find_trace_summaries(self, query: TraceQuery) -> list[TraceSummary]:
         """Summaries of the (adjusted) traces ``find_traces`` would return."""
@@ -161,13 +214,16 @@ class QueryService:
         return [summarize(trace) for trace in traces]
 
     async def get_services(self) -> list[str]:
-        return await self._run(self.reader.get_services)
+        return await self.runner.light(self.reader.get_services)
 
     async def get_operations(self, service: str, span_kind: str = "") -> list[Operation]:
-        return await self._run(self.reader.get_operations, service, span_kind)
+        return await self.runner.light(self.reader.get_operations, service, span_kind)
 
     async def get_dependencies(self, end_ns: int, lookback_ns: int) -> list[DependencyLink]:
-        return await self._run(self.dependencies.get_dependencies, end_ns, lookback_ns)
+        """Links of ``[end - lookback, end]``, the window clamped into the storable range."""
+        end = clamp_time_ns(end_ns)
+        start = clamp_time_ns(end_ns - lookback_ns)
+        return await self._run(self.dependencies.get_dependencies, end, end - start)
 
     async def archive_trace(self, trace_id: int, start_ns: int = 0, end_ns: int = 0) -> None:
         """Copy a trace (as stored, not adjusted) to the archive store.

@@ -15,8 +15,11 @@ from collections.abc import Sequence
 
 from spyglass.model import DependencyLink, Span
 from spyglass.storage.api import DependencyReader, Operation, SpanWriter, TraceQuery, TraceReader
+from spyglass.storage.api.deadline import check_deadline
 from spyglass.storage.matching import span_matches
 from spyglass.storage.memory.index import SpanTimeIndex
+
+_CHECK_EVERY = 4096
 
 
 class MemoryStore(SpanWriter, TraceReader, DependencyReader):
@@ -91,7 +94,11 @@ class MemoryStore(SpanWriter, TraceReader, DependencyReader):
             index = self._index_for(query)
             if index is None:
                 return []
-            for _, trace_id, span in index.newest_first(query.start_time_min_ns, query.start_time_max_ns):
+            for scanned, (_, trace_id, span) in enumerate(
+                index.newest_first(query.start_time_min_ns, query.start_time_max_ns)
+            ):
+                if not scanned % _CHECK_EVERY:
+                    check_deadline()
                 if trace_id in found or trace_id not in self._traces or not span_matches(span, query):
                     continue
                 found[trace_id] = None
@@ -102,6 +109,7 @@ class MemoryStore(SpanWriter, TraceReader, DependencyReader):
     def find_traces(self, query: TraceQuery) -> list[list[Span]]:
         result = []
         for trace_id in self.find_trace_ids(query):
+            check_deadline()
             spans = self.get_trace(trace_id)
             if spans:
                 result.append(spans)
@@ -127,10 +135,14 @@ class MemoryStore(SpanWriter, TraceReader, DependencyReader):
         in_window: dict[int, None] = {}
         counts: dict[tuple[str, str], int] = {}
         with self._lock:
-            for _, trace_id, span in self._all.newest_first(start, end_time_ns):
+            for scanned, (_, trace_id, span) in enumerate(self._all.newest_first(start, end_time_ns)):
+                if not scanned % _CHECK_EVERY:
+                    check_deadline()
                 if trace_id in self._traces:
                     in_window[trace_id] = None
-            for trace_id in in_window:
+            for n, trace_id in enumerate(in_window):
+                if not n % 256:
+                    check_deadline()
                 spans = self._traces[trace_id]
                 by_id = {s.span_id: s for s in spans}
                 for span in spans:

@@ -12,6 +12,9 @@ the narrow ``spans`` rows and on chunk IDs (a chunk is one trace), and only the 
 resulting (parent name, child name) counts are mapped to services afterwards. SQLite attaches
 at most 10 files; a longer window is computed in groups of consecutive days, which only
 misses calls between spans written in different groups.
+
+The statement is interrupted (SQLite's progress handler) once the request's deadline has
+passed (``spyglass.storage.api.deadline``), and the call raises ``QueryTimeout``.
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ from collections.abc import Callable
 
 from spyglass.model import DependencyLink
 from spyglass.storage.api import DependencyReader
+from spyglass.storage.api.deadline import current_deadline
 from spyglass.storage.sqlite import schema
 from spyglass.storage.sqlite.days import DayDirectory
 
 log = logging.getLogger(__name__)
 
 _MAX_ATTACHED = 9
+_PROGRESS_STEPS = 100_000  # SQLite VM steps between two looks at the request's deadline
 
 
 _FILE = 40  # row IDs of different files are told apart by the file's number in bits 40 and up
@@ -83,6 +88,9 @@ class SqliteDependencyReader(DependencyReader):
         return [DependencyLink(p, c, n) for (p, c), n in sorted(counts.items())]
 
     def _count(self, days: list[str], lo: int, hi: int) -> Counter[tuple[str, str]]:
+        deadline = current_deadline()
+        if deadline is not None:
+            deadline.check()
         conn = sqlite3.connect(":memory:", uri=True, isolation_level=None)
         conn.execute("PRAGMA cache_size=-65536")  # sorts beyond 64 MB spill to temporary files
         try:
@@ -102,6 +110,9 @@ class SqliteDependencyReader(DependencyReader):
             if not attached:
                 return Counter()
             conn.execute("PRAGMA query_only=1")
+            if deadline is not None:
+                # SQLite calls this every N virtual-machine steps; non-zero interrupts the statement.
+                conn.set_progress_handler(deadline.expired, _PROGRESS_STEPS)
             rows = conn.execute(_sql(attached), {"lo": lo, "hi": hi}).fetchall()
             services = {
                 (i << _FILE) + nid: service
@@ -109,6 +120,8 @@ class SqliteDependencyReader(DependencyReader):
                 for nid, service in conn.execute(f"SELECT id, service FROM d{i}.names")
             }
         except sqlite3.DatabaseError as exc:
+            if deadline is not None and deadline.expired():
+                raise deadline.error() from None
             log.warning("dependencies query failed: %s", exc)
             return Counter()
         finally:

@@ -2,7 +2,9 @@
 
 Every method first asks this process's writer (if any) to commit what it holds, so a
 reader sees every ``write_spans`` that returned before it was called; a reader in another
-process sees spans once they are committed (within the commit interval).
+process sees spans once they are committed (within the commit interval). Searches and
+trace lookups stop with ``QueryTimeout`` once the request's deadline has passed
+(``spyglass.storage.api.deadline``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 
 from spyglass.model import Span, SpanKind
 from spyglass.storage.api import Operation, TraceQuery, TraceReader
+from spyglass.storage.api.deadline import check_deadline
 from spyglass.storage.sqlite import schema
 from spyglass.storage.sqlite.compression import CorruptBlob
 from spyglass.storage.sqlite.days import DayDirectory
@@ -85,6 +88,7 @@ class SqliteReader(TraceReader):
         high = schema.signed(trace_id >> 64)
         spans: list[Span] = []
         for day in self.trace_days(trace_id):
+            check_deadline()
             with self.days.reading(day) as conn:
                 if conn is None:
                     continue
@@ -102,6 +106,7 @@ class SqliteReader(TraceReader):
     def find_traces(self, query: TraceQuery) -> list[list[Span]]:
         result = []
         for trace_id in self.find_trace_ids(query):
+            check_deadline()
             spans = self.get_trace(trace_id)
             if spans:
                 result.append(spans)

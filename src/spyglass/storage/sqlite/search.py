@@ -16,6 +16,9 @@ the memory backend returns; they differ only in which chunks they look at.
   ``candidate_limit`` of them, only those chunks are decoded and checked, and the traces
   are ordered by their latest matching span. This is what makes a rare tag value (a user
   ID, a request ID) fast: the time scan would have to walk every span of the service.
+
+Both plans look at the request's deadline (``spyglass.storage.api.deadline``) every few
+thousand rows and stop with ``QueryTimeout`` once it has passed.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from collections.abc import Callable, Iterator
 
 from spyglass.model import Span
 from spyglass.storage.api import TraceQuery
+from spyglass.storage.api.deadline import check_deadline
 from spyglass.storage.matching import span_matches
 from spyglass.storage.sqlite import schema
 from spyglass.storage.sqlite.days import DayDirectory
@@ -42,6 +46,7 @@ _SCAN_SQL = (
 )
 _CHUNK_SQL = "SELECT trace_hi, trace_key, data FROM chunks WHERE id = ?"
 _IN_BATCH = 500
+_CHECK_EVERY = 4096  # index rows between two looks at the request's deadline
 
 Decoder = Callable[[str, bytes, int], list[Span]]
 
@@ -112,6 +117,7 @@ class Search:
         query = self.query
         for (day, conn, _), ids in zip(days, candidates):
             for i in range(0, len(ids), _IN_BATCH):
+                check_deadline()
                 part = ids[i:i + _IN_BATCH]
                 try:
                     rows = conn.execute(
@@ -157,7 +163,11 @@ class Search:
         matched: dict[tuple[int, int], frozenset[int]] = {}
         found: dict[int, None] = {}
         limit = self.limit
+        scanned = 0
         for start, index, chunk, hi, key in merged:
+            scanned += 1
+            if not scanned % _CHECK_EVERY:
+                check_deadline()
             trace_id = schema.trace_id_of(hi, key)
             if trace_id in found:
                 continue
