@@ -3,7 +3,9 @@
 Receivers only decode; they call ``submit`` with the spans of one request. ``submit`` never
 blocks: when the queue is full it counts the drop and raises ``ServerBusy``, which each
 receiver maps to its protocol's retryable error (HTTP 503/429, gRPC RESOURCE_EXHAUSTED, a
-counted drop for UDP).
+counted drop for UDP). Before queueing, every span passes ``spyglass.collector.validation``;
+the spans it refuses are counted and reported back in the returned ``Submitted`` (for OTLP's
+partial success and the other receivers' 400 / INVALID_ARGUMENT), never queued.
 """
 
 from __future__ import annotations
@@ -13,15 +15,39 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from spyglass.collector.metrics import IngestMetrics
 from spyglass.collector.queue import BoundedSpanQueue, QueueClosed, QueueFull
+from spyglass.collector.validation import validate
 from spyglass.model import Span
 from spyglass.storage.api import SpanWriter
 
 log = logging.getLogger(__name__)
 
 Sanitizer = Callable[[Span], Span]
+
+
+class Submitted(NamedTuple):
+    """What became of one request's spans: ``accepted`` were queued, ``rejected`` could not
+    be stored (``error`` says why; empty when none were rejected)."""
+
+    accepted: int
+    rejected: int = 0
+    error: str = ""
+
+
+def partial_success(rejected: int, error: str, submitted: Submitted) -> tuple[int, str]:
+    """OTLP's ``partial_success``: spans the decoder refused plus those the processor did."""
+    if not submitted.rejected:
+        return rejected, error
+    return rejected + submitted.rejected, "; ".join(e for e in (error, submitted.error) if e)
+
+
+def rejection_text(submitted: Submitted) -> str:
+    """The error text of a request some of whose spans were refused (Jaeger, Zipkin)."""
+    total = submitted.accepted + submitted.rejected
+    return f"{submitted.error} ({submitted.rejected} of {total} spans refused, the other {submitted.accepted} accepted)"
 
 
 class ServerBusy(Exception):
@@ -62,13 +88,20 @@ class SpanProcessor:
         self._thread = threading.Thread(target=self._run, name="spyglass-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> None:
-        """Queue the decoded spans of one request, or raise ``ServerBusy``."""
+    def submit(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
+        """Queue the storable spans of one request (or raise ``ServerBusy``); count and
+        report the others."""
         m = self.metrics
-        n = len(spans)
         if nbytes:
             m.bytes_received.labels(receiver, fmt).inc(nbytes)
-        m.spans_received.labels(receiver, fmt).inc(n)
+        m.spans_received.labels(receiver, fmt).inc(len(spans))
+        checked = validate(spans)
+        if checked.rejected:
+            for reason, count in checked.rejected.items():
+                m.spans_rejected.labels(receiver, fmt, reason).inc(count)
+                m.spans_dropped.labels(reason).inc(count)
+            spans = checked.good
+        n = len(spans)
         if self.sanitizers:
             spans = [self._sanitize(s) for s in spans]
         try:
@@ -79,6 +112,9 @@ class SpanProcessor:
             m.spans_dropped.labels(reason).inc(n)
             raise ServerBusy(str(exc)) from None
         m.spans_accepted.labels(receiver, fmt).inc(n)
+        if checked.rejected:
+            return Submitted(n, checked.rejected_count, checked.message())
+        return Submitted(n)
 
     def _sanitize(self, span: Span) -> Span:
         for sanitize in self.sanitizers:

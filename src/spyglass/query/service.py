@@ -163,6 +163,8 @@ class QueryService:
         total = 0
         for trace_id in dict.fromkeys(trace_ids):
             check_deadline()
+            if not trace_id:  # the all-zero ID is invalid: nothing with it is served
+                continue
             spans = self._read_trace(trace_id, start_ns, end_ns)
             if not spans:
                 continue
@@ -188,7 +190,8 @@ class QueryService:
 
     async def get_trace(self, trace_id: int, raw: bool = False, start_ns: int = 0, end_ns: int = 0) -> Trace:
         """One trace, from the primary store or else the archive; raises
-        ``TraceNotFoundError`` when neither has it. ``start_ns``/``end_ns`` are an optional
+        ``TraceNotFoundError`` when neither has it (always for the invalid all-zero ID,
+        as Jaeger's HTTP API answers 404 for it). ``start_ns``/``end_ns`` are an optional
         hint of where to look."""
         traces = await self._run(self._get_traces, [trace_id], raw, start_ns, end_ns)
         if not traces:
@@ -236,7 +239,7 @@ class QueryService:
             raise ArchiveNotConfiguredError()
 
         def archive() -> None:
-            spans = self._read_trace(trace_id, start_ns, end_ns)
+            spans = self._read_trace(trace_id, start_ns, end_ns) if trace_id else []
             if not spans:
                 raise TraceNotFoundError()
             writer.write_spans(spans)

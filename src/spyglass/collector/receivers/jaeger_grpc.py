@@ -3,7 +3,9 @@
 Used by the Jaeger agent, by SDKs' Jaeger gRPC exporters and by Jaeger collectors
 forwarding to each other. The request is handed to the codec as raw bytes (no generated
 deserializer), because ``spyglass.codecs.jaeger_proto`` decodes faster from bytes than
-from a parsed message. A payload that does not decode is INVALID_ARGUMENT; a full queue
+from a parsed message. A payload that does not decode is INVALID_ARGUMENT, and so is a
+request with spans no storage can hold (``spyglass.collector.validation``; the message
+says how many, the others are stored); a full queue
 is RESOURCE_EXHAUSTED, which the agent's reporter retries.
 """
 
@@ -14,7 +16,7 @@ import grpc
 
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_proto import decode_post_spans
-from spyglass.collector.processor import ServerBusy, SpanProcessor
+from spyglass.collector.processor import ServerBusy, SpanProcessor, rejection_text
 from spyglass.collector.receivers.offload import decode_payload
 
 RECEIVER = "jaeger_grpc"
@@ -37,9 +39,11 @@ class _PostSpans:
             metrics.reject_request(RECEIVER, FORMAT, "decode_error")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode PostSpansRequest: {exc}")
         try:
-            self.processor.submit(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(request))
+            submitted = self.processor.submit(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(request))
         except ServerBusy as exc:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"server busy, retry later: {exc}")
+        if submitted.rejected:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, rejection_text(submitted))
         return _EMPTY_RESPONSE
 
 

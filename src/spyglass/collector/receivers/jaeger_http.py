@@ -3,8 +3,9 @@
 The body is one bare ``jaeger.Batch`` struct in Thrift's binary protocol, sent by
 jaeger-client's ``HTTPSender`` and by the agent. Replies follow Jaeger's collector:
 202 Accepted with an empty body; 400 for a content type other than
-``application/x-thrift`` / ``application/vnd.apache.thrift.binary`` or for a payload that
-does not decode; 413 above the body limit; 503 with ``Retry-After`` when the queue is
+``application/x-thrift`` / ``application/vnd.apache.thrift.binary``, for a payload that
+does not decode, or when spans were refused as unstorable (the text says how many; the
+request's other spans are stored: ``spyglass.collector.validation``); 413 above the body limit; 503 with ``Retry-After`` when the queue is
 full, so clients retry instead of losing spans.
 
 The sampling endpoint (``GET /api/sampling``) lives on the same port and is added to the
@@ -18,7 +19,7 @@ from aiohttp import hdrs, web
 
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_thrift import decode_batch
-from spyglass.collector.processor import ServerBusy, SpanProcessor
+from spyglass.collector.processor import ServerBusy, SpanProcessor, rejection_text
 from spyglass.collector.receivers.offload import THREAD_DECODE_BYTES, decode_payload
 from spyglass.model import Span
 from spyglass.server.http_server import DEFAULT_MAX_BODY
@@ -71,9 +72,11 @@ class _TracesHandler:
             metrics.reject_request(RECEIVER, FORMAT, "decode_error")
             return _error(400, f"Unable to process request body: {exc}")
         try:
-            self.processor.submit(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(body))
+            submitted = self.processor.submit(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(body))
         except ServerBusy as exc:
             return _error(503, f"Server busy, retry later: {exc}", **{hdrs.RETRY_AFTER: "1"})
+        if submitted.rejected:
+            return _error(400, f"Unable to process request body: {rejection_text(submitted)}")
         return web.Response(status=202)
 
 

@@ -1,7 +1,7 @@
 """OTLP over gRPC: ``opentelemetry.proto.collector.trace.v1.TraceService/Export`` (4317).
 
 The request is decoded from raw bytes by ``spyglass.codecs.otlp_proto``. Spans with
-invalid IDs are rejected one by one and reported in the response's ``partial_success``
+invalid IDs (and, in the processor, spans no storage can hold) are rejected one by one and reported in the response's ``partial_success``
 (the request still succeeds, as the OTLP spec asks). A payload that does not decode is
 INVALID_ARGUMENT (not retryable). A full queue is UNAVAILABLE: the OTLP spec lists it as
 retryable, so SDK exporters back off and resend, whereas RESOURCE_EXHAUSTED is only
@@ -15,7 +15,7 @@ import grpc
 
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.otlp_proto import decode_export_request_partial, export_response
-from spyglass.collector.processor import ServerBusy, SpanProcessor
+from spyglass.collector.processor import ServerBusy, SpanProcessor, partial_success
 from spyglass.collector.receivers.offload import decode_payload
 
 RECEIVER = "otlp_grpc"
@@ -42,9 +42,10 @@ class _Export:
             metrics.spans_rejected.labels(RECEIVER, FORMAT, "invalid_span").inc(rejected)
             metrics.spans_dropped.labels("invalid_span").inc(rejected)
         try:
-            self.processor.submit(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(request))
+            submitted = self.processor.submit(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(request))
         except ServerBusy as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"server busy, retry later: {exc}")
+        rejected, error = partial_success(rejected, error, submitted)
         return export_response(rejected, error) if rejected else _OK_RESPONSE
 
 

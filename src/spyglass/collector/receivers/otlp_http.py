@@ -27,7 +27,7 @@ from google.rpc import code_pb2, status_pb2
 
 from spyglass.codecs import otlp_json, otlp_proto
 from spyglass.codecs.errors import DecodeError
-from spyglass.collector.processor import ServerBusy, SpanProcessor
+from spyglass.collector.processor import ServerBusy, SpanProcessor, partial_success
 from spyglass.collector.receivers.offload import decode_payload
 from spyglass.model import Span
 from spyglass.server.http_server import DEFAULT_MAX_BODY
@@ -129,9 +129,10 @@ class _TracesHandler:
             metrics.spans_rejected.labels(RECEIVER, fmt, "invalid_span").inc(rejected)
             metrics.spans_dropped.labels("invalid_span").inc(rejected)
         try:
-            self.processor.submit(spans, receiver=RECEIVER, fmt=fmt, nbytes=len(body))
+            submitted = self.processor.submit(spans, receiver=RECEIVER, fmt=fmt, nbytes=len(body))
         except ServerBusy as exc:
             return reply(503, code_pb2.UNAVAILABLE, f"server busy, retry later: {exc}", **{hdrs.RETRY_AFTER: "1"})
+        rejected, error = partial_success(rejected, error, submitted)
         module = otlp_json if is_json else otlp_proto
         return web.Response(
             status=200, body=module.export_response(rejected, error), content_type=JSON if is_json else PROTOBUF

@@ -14,7 +14,9 @@ route               Content-Type                body               ``fmt`` label
 Replies follow Zipkin's collector and the OpenTelemetry ``zipkinreceiver`` Jaeger v2 uses:
 202 Accepted with an empty body; 400 ``Unsupported Content-Type`` for any other media type
 (a missing one is JSON, as in Zipkin); 400 with the decoder's message for a payload that
-does not decode (or an undecodable ``Content-Encoding``); 413 above the body limit; 503
+does not decode (or an undecodable ``Content-Encoding``); 400 naming how many spans were
+refused as unstorable (the request's other spans are stored:
+``spyglass.collector.validation``); 413 above the body limit; 503
 with ``Retry-After`` when the span queue is full.
 
 ``Content-Encoding: gzip`` (and ``deflate``) is inflated by aiohttp's request parser
@@ -35,7 +37,7 @@ from spyglass.codecs.zipkin_json_v1 import decode_zipkin_json_v1
 from spyglass.codecs.zipkin_json_v2 import decode_zipkin_json_v2
 from spyglass.codecs.zipkin_proto import decode_zipkin_proto
 from spyglass.codecs.zipkin_thrift import decode_zipkin_thrift
-from spyglass.collector.processor import ServerBusy, SpanProcessor
+from spyglass.collector.processor import ServerBusy, SpanProcessor, rejection_text
 from spyglass.collector.receivers.offload import decode_payload
 from spyglass.model import Span
 from spyglass.server.http_server import DEFAULT_MAX_BODY
@@ -114,9 +116,11 @@ class _SpansHandler:
             metrics.reject_request(RECEIVER, fmt, "decode_error")
             return _error(400, f"Unable to process request body: {exc}")
         try:
-            self.processor.submit(spans, receiver=RECEIVER, fmt=fmt, nbytes=len(body))
+            submitted = self.processor.submit(spans, receiver=RECEIVER, fmt=fmt, nbytes=len(body))
         except ServerBusy as exc:
             return _error(503, f"Server busy, retry later: {exc}", **{hdrs.RETRY_AFTER: "1"})
+        if submitted.rejected:
+            return _error(400, f"Unable to process request body: {rejection_text(submitted)}")
         return web.Response(status=202)
 
 
