@@ -210,6 +210,7 @@ async def test_a_slow_search_answers_503_at_the_deadline_and_its_work_stops() ->
         stopped_at = store.lookups
         await asyncio.sleep(0.3)
         assert store.lookups == stopped_at < 100  # the worker gave up, not just the request
+        assert service.runner.metrics.refused.labels("timeout")._value.get() == 2
 
 
 async def test_grpc_answers_deadline_exceeded() -> None:
@@ -288,6 +289,7 @@ async def test_beyond_the_waiting_line_requests_get_503_with_retry_after() -> No
         await asyncio.sleep(0.1)
         status, headers, text = await search()
         assert status == 503 and headers["Retry-After"] == "1" and "--query.max-queued" in text
+        assert service.runner.metrics.refused.labels("busy")._value.get() == 1
         assert (await running)[0] == 200 and (await waiting)[0] == 200
         async with session.get(f"{base}/api/services") as r:  # cheap lookups skip the line
             assert r.status == 200

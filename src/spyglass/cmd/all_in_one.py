@@ -119,6 +119,7 @@ class AllInOne:
             archive_writer=archive.archive_writer() if archive else None,
             max_clock_skew_ns=parse_duration(s.query_max_clock_skew_adjustment),
             limits=query_limits(s),
+            registry=self.metrics.registry,
         )
         self.query_service = service
         http_app = build_app(service, base_path=s.query_base_path, ui=build_ui_app(), archive_enabled=archive is not None)

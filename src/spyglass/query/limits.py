@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
 from spyglass.storage.api.deadline import Deadline, QueryTimeout, running_under
 
 T = TypeVar("T")
@@ -80,18 +82,35 @@ def _call(deadline: Deadline | None, func: Callable[..., T], args: tuple[Any, ..
         return func(*args)
 
 
+class QueryMetrics:
+    """``spyglass_query_refused_total{reason=busy|timeout}`` and the heavy calls running and
+    waiting, on the process's registry (the admin port's ``/metrics``)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = registry or CollectorRegistry()
+        self.refused = Counter(
+            "spyglass_query_refused", "Query requests refused: busy (waiting line full) or timeout (past --query.timeout)",
+            ["reason"], registry=r,
+        )
+        self.running = Gauge("spyglass_query_running", "Heavy query calls holding a slot", registry=r)
+        self.waiting = Gauge("spyglass_query_waiting", "Heavy query calls waiting for a slot", registry=r)
+
+
 class QueryRunner:
     """The executors, the admission limit and the deadlines of one query server."""
 
-    def __init__(self, limits: QueryLimits | None = None) -> None:
+    def __init__(self, limits: QueryLimits | None = None, registry: CollectorRegistry | None = None) -> None:
         self.limits = limits or QueryLimits()
         self.limits.validate()
+        self.metrics = QueryMetrics(registry)
         n = self.limits.max_concurrent
         self._heavy = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="spyglass-query")
         self._render = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="spyglass-query-render")
         self._light = concurrent.futures.ThreadPoolExecutor(LIGHT_WORKERS, thread_name_prefix="spyglass-query-light")
         self._free = n
         self._waiters: list[asyncio.Future[None]] = []
+        self.metrics.running.set_function(lambda: n - self._free)
+        self.metrics.waiting.set_function(lambda: len(self._waiters))
 
     # -- admission ---------------------------------------------------------------------
     def _release(self) -> None:
@@ -107,6 +126,7 @@ class QueryRunner:
             self._free -= 1
             return
         if len(self._waiters) >= self.limits.max_queued:
+            self.metrics.refused.labels("busy").inc()
             raise QueryBusy(
                 f"{self.limits.max_concurrent} queries running and {len(self._waiters)} waiting "
                 "(--query.max-concurrent, --query.max-queued); retry later"
@@ -123,6 +143,7 @@ class QueryRunner:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
             if isinstance(exc, TimeoutError):
+                self.metrics.refused.labels("timeout").inc()
                 raise deadline.error() from None
             raise
 
@@ -148,12 +169,19 @@ class QueryRunner:
                 pass
 
         future.add_done_callback(done)
-        return await self._await(future, deadline)
+        return await self._timed(future, deadline)
 
     async def light(self, func: Callable[..., T], *args: Any) -> T:
         """A cheap lookup on its own small pool, under a deadline, without admission."""
         deadline = self.new_deadline()
-        return await self._await(self._light.submit(_call, deadline, func, args), deadline)
+        return await self._timed(self._light.submit(_call, deadline, func, args), deadline)
+
+    async def _timed(self, future: concurrent.futures.Future[T], deadline: Deadline) -> T:
+        try:
+            return await self._await(future, deadline)
+        except QueryTimeout:
+            self.metrics.refused.labels("timeout").inc()
+            raise
 
     async def render(self, func: Callable[..., T], *args: Any) -> T:
         """Encoding an answer (no storage access, no deadline: the answer is ready)."""

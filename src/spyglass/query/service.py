@@ -22,6 +22,8 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
+from prometheus_client import CollectorRegistry
+
 from spyglass.model import DependencyLink, Resource, Span, Trace
 from spyglass.model.timerange import MAX_TIME_NS, clamp_time_ns
 from spyglass.query.adjusters import Adjuster, apply_adjusters, standard_adjusters
@@ -97,7 +99,8 @@ def share_resources(trace: Trace) -> None:
 class QueryService:
     """Reads, aggregates and adjusts traces for the query APIs.
 
-    ``adjusters`` defaults to ``standard_adjusters(max_clock_skew_ns)``. The archive reader
+    ``adjusters`` defaults to ``standard_adjusters(max_clock_skew_ns)``; ``limits`` and
+    ``registry`` (for the ``spyglass_query_*`` metrics) go to its ``QueryRunner``. The archive reader
     is consulted for traces the primary store does not have; the archive writer receives
     traces archived with ``archive_trace``.
     """
@@ -111,8 +114,9 @@ class QueryService:
         adjusters: Sequence[Adjuster] | None = None,
         max_clock_skew_ns: int = 0,
         limits: QueryLimits | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
-        self.runner = QueryRunner(limits)
+        self.runner = QueryRunner(limits, registry)
         self.limits = self.runner.limits
         self.reader = reader
         self.dependencies = dependencies
