@@ -72,15 +72,30 @@ def problem(span: Span) -> str | None:
     return None
 
 
+def _events_ok(span: Span) -> bool:
+    return all(MIN_TIME_NS <= e.time_ns <= MAX_TIME_NS for e in span.events)
+
+
 def validate(spans: Sequence[Span]) -> Validated:
     """Split ``spans`` into the storable ones (the same sequence when all are) and counts
-    of the refused ones by reason."""
-    reasons = [problem(s) for s in spans]
-    if not any(reasons):
+    of the refused ones by reason.
+
+    Every ingested span passes here, so the common case (all valid) is one inlined loop
+    of comparisons (~0.2 µs a span); ``problem`` names the reasons only when one fails.
+    """
+    lo, hi, ids = MIN_TIME_NS, MAX_TIME_NS, _TRACE_ID_LIMIT
+    for s in spans:
+        start = s.start_time_ns
+        if not (0 < s.trace_id < ids and lo <= start <= hi and 0 <= s.duration_ns <= hi - start) or (
+            s.events and not _events_ok(s)
+        ):
+            break
+    else:
         return Validated(spans, {})
     good: list[Span] = []
     rejected: dict[str, int] = {}
-    for span, reason in zip(spans, reasons):
+    for span in spans:
+        reason = problem(span)
         if reason is None:
             good.append(span)
         else:
