@@ -111,26 +111,20 @@ async def test_a_huge_limit_is_clamped_to_max_traces(filled: Any) -> None:
 
 async def test_spans_per_response_bound_the_answer_and_its_memory(sqlite_filled: Any) -> None:
     """20,000 stored spans, ``limit=10000000``: the answer holds at most the span budget,
-    and the memory the request allocates is a fraction of what the unbounded one takes."""
-
-    async def peak(limits: QueryLimits) -> tuple[int, int]:
-        service = QueryService(sqlite_filled.trace_reader(), sqlite_filled.dependency_reader(), limits=limits)
-        async for session, base in serve(service):
-            tracemalloc.start()
-            try:
-                async with session.get(f"{base}/api/traces?service=svc&limit=10000000" + WINDOW) as r:
-                    assert r.status == 200
-                    count = spans_in(await r.json())
-                return count, tracemalloc.get_traced_memory()[1]
-            finally:
-                tracemalloc.stop()
-        raise AssertionError("unreachable")
-
-    bounded, bounded_peak = await peak(QueryLimits(max_traces=0, max_spans_per_response=1_000))
-    unbounded, unbounded_peak = await peak(QueryLimits(max_traces=0, max_spans_per_response=0))
-    assert bounded == 1_000 and unbounded == TRACES * SPANS_PER_TRACE
-    print(f"peak traced memory: {bounded_peak / 1e6:.1f} MB bounded, {unbounded_peak / 1e6:.1f} MB unbounded")
-    assert bounded_peak < unbounded_peak / 4, (bounded_peak, unbounded_peak)
+    and the request allocates a few MB (the whole answer, uncapped, peaks at ~60 MB)."""
+    limits = QueryLimits(max_traces=0, max_spans_per_response=1_000)
+    service = QueryService(sqlite_filled.trace_reader(), sqlite_filled.dependency_reader(), limits=limits)
+    async for session, base in serve(service):
+        tracemalloc.start()
+        try:
+            async with session.get(f"{base}/api/traces?service=svc&limit=10000000" + WINDOW) as r:
+                assert r.status == 200
+                count = spans_in(await r.json())
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert count == 1_000
+    assert peak < 15_000_000, peak
 
 
 async def test_one_trace_larger_than_the_budget_is_cut_with_jaegers_warning() -> None:
