@@ -174,7 +174,7 @@ class QueryService:
                 continue
             if budget and total + len(spans) > budget:
                 if found:
-                    log.info("query answer cut at %d traces: the next would pass %d spans "
+                    log.debug("query answer cut at %d traces: the next would pass %d spans "
                              "(--query.max-spans-per-response)", len(found), budget)
                     break
                 del spans[budget:]
