@@ -24,6 +24,9 @@ def start(*extra: str, data_dir: str = "", command: str = "all-in-one") -> tuple
     ports = {f: free_port(udp=True) for f in UDP_FLAGS} | {f: free_port() for f in TCP_FLAGS}
     args = [sys.executable, "-m", "spyglass.cli", command]
     for flag, port in ports.items():
+        if (command == "query" and flag.startswith(("agent.", "collector."))) or \
+                (command == "collector" and flag.startswith("query.")):
+            continue  # each command has only its own flags
         args += [f"--{flag}", str(port)]
     args += ["--data-dir", data_dir or tempfile.mkdtemp(prefix="spyglass-cli-")]
     args += extra  # last, so a test's own value for a flag wins

@@ -4,7 +4,8 @@ Used by the Jaeger agent, by SDKs' Jaeger gRPC exporters and by Jaeger collector
 forwarding to each other. The request is handed to the codec as raw bytes (no generated
 deserializer), because ``spyglass.codecs.jaeger_proto`` decodes faster from bytes than
 from a parsed message. A payload that does not decode is INVALID_ARGUMENT; a full queue
-is RESOURCE_EXHAUSTED, which the agent's reporter retries.
+is RESOURCE_EXHAUSTED, which the agent's reporter retries; storage that cannot take spans is
+UNAVAILABLE (retryable too).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import grpc
 
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_proto import decode_post_spans
-from spyglass.collector.processor import ServerBusy, SpanProcessor
+from spyglass.collector.processor import ServerBusy, SpanProcessor, StorageUnhealthy
 from spyglass.collector.receivers.offload import decode_payload
 
 RECEIVER = "jaeger_grpc"
@@ -38,6 +39,8 @@ class _PostSpans:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode PostSpansRequest: {exc}")
         try:
             self.processor.submit(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(request))
+        except StorageUnhealthy as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"retry later: {exc}")
         except ServerBusy as exc:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"server busy, retry later: {exc}")
         return _EMPTY_RESPONSE
