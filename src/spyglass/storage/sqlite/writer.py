@@ -150,6 +150,7 @@ class SqliteWriter(SpanWriter):
         if not spans:
             return
         with self._lock:
+            self._verify_lock()  # a lost lock is its own state (``health``), not a write error
             try:
                 self._write_spans(spans)
             except StorageWriteError as exc:
@@ -161,7 +162,6 @@ class SqliteWriter(SpanWriter):
         """The body of ``write_spans`` (called under ``self._lock``)."""
         if self._stop.is_set():
             raise StorageWriteError("sqlite storage is closed")
-        self._verify_lock()
         try:
             self._ensure_ready()
             if self._broken is not None:
