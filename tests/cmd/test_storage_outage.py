@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -30,7 +31,8 @@ QUERY_FLAGS = ("query.http-port", "query.grpc-port")
 
 
 def command(cmd: str, data_dir: str, *extra: str) -> tuple[list[str], dict[str, int]]:
-    flags = (*COLLECTOR_FLAGS, *UDP_FLAGS, *QUERY_FLAGS) if cmd == "all-in-one" else (*COLLECTOR_FLAGS, *UDP_FLAGS)
+    flags = {"all-in-one": (*COLLECTOR_FLAGS, *UDP_FLAGS, *QUERY_FLAGS), "collector": (*COLLECTOR_FLAGS, *UDP_FLAGS),
+             "query": ("admin.port", *QUERY_FLAGS)}[cmd]
     ports = {f: free_port(udp=f in UDP_FLAGS) for f in flags}
     args = [sys.executable, "-m", "spyglass.cli", cmd, "--data-dir", data_dir, *extra]
     for flag, port in ports.items():
@@ -60,10 +62,11 @@ def assert_one_line_failure(code: int, err: str, *needles: str) -> None:
 
 
 # -- start-up -------------------------------------------------------------------------------------
-def test_a_regular_file_as_data_dir_stops_start_up(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cmd", ["all-in-one", "collector", "query"])
+def test_a_regular_file_as_data_dir_stops_start_up(tmp_path: Path, cmd: str) -> None:
     path = tmp_path / "not-a-dir"
     path.write_text("x")
-    code, err = run_to_exit(command("all-in-one", str(path))[0])
+    code, err = run_to_exit(command(cmd, str(path))[0])
     assert_one_line_failure(code, err, str(path), "not a directory")
 
 
@@ -104,16 +107,40 @@ def healthy(port: int) -> bool:
 
 
 # -- a disk that fills up mid-run --------------------------------------------------------------------
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 16 MiB tmpfs the test can fill up and free again (needs root, as CI has)."""
+class Outage:
+    """Where the data goes, and how to take its space away from the server and give it back."""
+
+    def __init__(self, root: Path, kind: str) -> None:
+        self.root = root
+        self.kind = kind
+
+    def start(self, pid: int) -> None:
+        if self.kind == "tmpfs":
+            fill(self.root / "filler")
+        else:  # no file may grow any more: the kernel answers EFBIG (Python ignores SIGXFSZ)
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
+
+    def end(self, pid: int) -> None:
+        if self.kind == "tmpfs":
+            (self.root / "filler").unlink()
+        else:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+@pytest.fixture(params=["tmpfs", "rlimit"])
+def outage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Outage]:
+    """A 16 MiB tmpfs the test fills up and frees again (needs root to mount, as CI has), and
+    a file-size limit set on the running server (works for any user)."""
     mnt = tmp_path / "disk"
     mnt.mkdir()
+    if request.param == "rlimit":
+        yield Outage(mnt, "rlimit")
+        return
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)], capture_output=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        pytest.skip(f"cannot mount a tmpfs here (the rlimit variant still runs): {done.stderr.decode().strip()}")
     try:
-        yield mnt
+        yield Outage(mnt, "tmpfs")
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
@@ -150,8 +177,8 @@ def post(port: int, body: bytes) -> tuple[int, dict[str, str]]:
 
 
 @pytest.mark.slow
-def test_a_full_disk_refuses_spans_and_loses_none_acknowledged(small_disk: Path) -> None:
-    args, ports = command("all-in-one", str(small_disk / "data"), "--sqlite.commit-interval", "200ms")
+def test_a_full_disk_refuses_spans_and_loses_none_acknowledged(outage: Outage) -> None:
+    args, ports = command("all-in-one", str(outage.root / "data"), "--sqlite.commit-interval", "200ms")
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     otlp, admin, query = ports["collector.otlp-http-port"], ports["admin.port"], ports["query.http-port"]
     acked: list[int] = []
@@ -174,19 +201,21 @@ def test_a_full_disk_refuses_spans_and_loses_none_acknowledged(small_disk: Path)
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         for _ in range(10):
             assert send() == 200
-        fill(small_disk / "filler")
+        outage.start(proc.pid)
         # Keep sending: what is acknowledged before the failure shows is held, then 503s.
         wait_for(lambda: send() == 503, timeout=30, interval=0.05)
         status, body = get(f"http://127.0.0.1:{admin}/")
-        assert status == 503 and "unhealthy" in body["reason"] and "disk is full" in body["reason"], body
+        assert status == 503 and body["reason"].startswith("storage unhealthy: "), body
+        if outage.kind == "tmpfs":
+            assert "the disk is full" in body["reason"], body
         for _ in range(5):  # nothing is acknowledged while storage cannot take it
             assert send() == 503
-        (small_disk / "filler").unlink()  # space comes back
+        outage.end(proc.pid)  # space comes back
         wait_for(lambda: healthy(admin), timeout=30, interval=0.1)
         wait_for(lambda: send() == 200, timeout=10, interval=0.1)
         for _ in range(5):
             assert send() == 200
-        print(f"acknowledged {len(acked)} batches, refused {len(refused)}")
+        assert len(acked) > 15 and len(refused) >= 6, (acked, refused)
         for t in acked:
             status, body = get(f"http://127.0.0.1:{query}/api/traces/{t:032x}")
             assert status == 200 and len(body["data"][0]["spans"]) == 20, f"acknowledged trace {t} lost"

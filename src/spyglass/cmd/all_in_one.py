@@ -188,7 +188,12 @@ class AllInOne:
     async def start(self) -> None:
         """Open storage, then bind every listener; raises ``StartupError`` naming the path
         or the flag when something cannot be used."""
-        self._open_storage()
+        try:
+            self._open_storage()
+        except StartupError:
+            self.sampling.close()
+            self.storage.close()
+            raise
         if self.roles["collector"]:
             self.processor.start()
         started: list[Listener] = []
@@ -231,6 +236,9 @@ class AllInOne:
             await listener.stop()
         self.sampling.close()
         self.storage.close()
+        lost = getattr(self.processor.writer, "lost_spans", 0)  # held by the backend, unwritable at close
+        if lost:
+            self.metrics.spans_dropped.labels("storage_unavailable").inc(lost)
 
 
 def _bind_error(listener: Listener, exc: BaseException) -> str:
