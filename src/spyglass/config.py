@@ -29,8 +29,8 @@ QUERY = ("all-in-one", "query")  # query APIs and UI
 
 
 def _opt(default: Any, flag: str, help: str, *, check: str = "", roles: tuple[str, ...] = ()) -> Any:
-    """One setting. ``check``: ``port``, ``duration``, ``positive``, ``probability`` or
-    ``source`` (a readable file or an http(s) URL); a name ending in ``_port`` is a port
+    """One setting. ``check``: ``port``, ``duration``, ``positive``, ``probability``,
+    ``log-level`` or ``source`` (a readable file or an http(s) URL); a name ending in ``_port`` is a port
     without saying so. ``roles``: the commands that have it (default: every command)."""
     return field(default=default, metadata={"flag": flag, "help": help, "check": check, "roles": roles})
 
@@ -44,7 +44,7 @@ def env_name(flag: str) -> str:
 class Settings:
     # -- process ---------------------------------------------------------------------
     listen_host: str = _opt("127.0.0.1", "listen-host", "address every server binds; 0.0.0.0 exposes them")
-    log_level: str = _opt("info", "log-level", "debug, info, warning or error")
+    log_level: str = _opt("info", "log-level", "debug, info, warning or error", check="log-level")
     # -- storage ---------------------------------------------------------------------
     storage: str = _opt("sqlite", "storage", "storage backend: sqlite (persistent, one file per UTC day under --data-dir) or memory")
     data_dir: str = _opt("./data", "data-dir", "directory of the persistent backends' files")
@@ -135,6 +135,8 @@ def _check(f: dataclasses.Field[Any], value: Any) -> None:
         raise ValueError(f"{value} must be at least 1")
     if check == "probability" and not 0.0 <= value <= 1.0:
         raise ValueError(f"{value} is not a probability (0 to 1)")
+    if check == "log-level" and value.lower() not in ("debug", "info", "warning", "error"):
+        raise ValueError(f"not a log level (debug, info, warning or error): {value!r}")
     if check == "duration":
         from spyglass.gocompat.godur import parse_duration
 

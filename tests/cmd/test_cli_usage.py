@@ -28,6 +28,7 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
         ([], {"SPYGLASS_ARCHIVE_ENABLED": "maybe"}, ["SPYGLASS_ARCHIVE_ENABLED", "not a boolean"]),
         (["--sampling.default-sampling-probability", "2"], {}, ["--sampling.default-sampling-probability", "probability"]),
         (["--collector.queue-size", "0"], {}, ["--collector.queue-size", "at least 1"]),
+        (["--log-level", "loud"], {}, ["--log-level", "not a log level"]),
     ],
 )
 def test_bad_settings_are_one_line_naming_the_flag(argv, env, needles, capsys, monkeypatch) -> None:

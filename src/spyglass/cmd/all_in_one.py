@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections.abc import Callable
 
 from spyglass.admin import build_admin_app
@@ -242,6 +243,8 @@ class AllInOne:
 
 
 def _bind_error(listener: Listener, exc: BaseException) -> str:
+    if isinstance(exc, socket.gaierror):  # the host, not the port, is the problem
+        return f"--listen-host: cannot resolve {listener.host!r}: {exc.strerror}"
     flag = LISTENER_FLAGS.get(listener.name)
     errno_ = getattr(exc, "errno", None)
     reason = os.strerror(errno_) if errno_ else str(exc)
