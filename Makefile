@@ -3,11 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+LOCK   := requirements.lock
 DATA   ?= ./data
 
-.PHONY: setup run test bench bench-ui generate clean chromium
+.PHONY: setup setup-run run test bench bench-ui generate clean chromium lock
 
+# Everything (runtime, test extras, Chromium): what `make test` and the benchmarks need.
 setup: $(STAMP) chromium
+
+# Only what running Spyglass needs: no test tools, no browser.
+setup-run: $(RUN_STAMP)
 
 # The UI tests drive Debian's Chromium (never a browser downloaded by a test tool).
 chromium:
@@ -16,14 +22,35 @@ chromium:
 	  else echo "The UI tests need Debian's chromium: sudo apt-get install -y chromium"; fi; \
 	fi
 
-$(STAMP): pyproject.toml
+# Versions come from $(LOCK) (pip constraints: exact pins of what passed the tests). A
+# package not in it yet (just added to pyproject.toml) installs unpinned until `make lock`.
+$(RUN_STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	$(BIN)/pip install --quiet -c $(LOCK) -e .
+	touch $(RUN_STAMP)
 
-run: setup
+$(STAMP): pyproject.toml $(LOCK)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[test]'
+	touch $(RUN_STAMP) $(STAMP)
+
+run: setup-run
 	$(BIN)/spyglass all-in-one --data-dir $(DATA)
+
+# Refresh $(LOCK): install runtime + test dependencies afresh (newest allowed by
+# pyproject.toml) into a scratch venv and pin exactly what got installed. Run the tests
+# afterwards and commit the new lock with them.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -e '.[test]'
+	( echo "# Exact versions of every runtime and test dependency, used as pip constraints by the"; \
+	  echo "# Makefile (pip install -c $(LOCK)). Regenerate with: make lock"; \
+	  .lock-venv/bin/pip freeze --exclude-editable ) > $(LOCK)
+	rm -rf .lock-venv
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -26,17 +26,23 @@ def _uptime(seconds: float) -> str:
     return format_duration(int(seconds * 1e9))
 
 
-def build_admin_app(registry: CollectorRegistry, is_ready: Callable[[], bool] = lambda: True) -> web.Application:
+def build_admin_app(registry: CollectorRegistry, is_ready: Callable[[], object] = lambda: True) -> web.Application:
+    """``is_ready`` returns a bool, or an object with ``healthy`` and ``reason`` (a storage
+    ``Health``): when not healthy the 503 body also carries the ``reason``."""
     started_wall = datetime.now(timezone.utc)
     started = time.monotonic()
 
     async def health(request: web.Request) -> web.Response:
-        ready = is_ready()
+        state = is_ready()
+        ready = bool(getattr(state, "healthy", state))
         body = {
             "status": "Server available" if ready else "Server not available",
             "upSince": started_wall.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "uptime": _uptime(time.monotonic() - started),
         }
+        reason = getattr(state, "reason", "")
+        if not ready and reason:
+            body["reason"] = reason
         return web.json_response(body, status=200 if ready else 503, dumps=_compact)
 
     async def metrics(request: web.Request) -> web.Response:

@@ -8,19 +8,19 @@ import logging
 import sys
 
 from spyglass import __version__, ports
-from spyglass.config import add_arguments, settings_from_args
+from spyglass.config import OneLineParser, add_arguments, settings_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spyglass", description="Distributed tracing that speaks Jaeger.")
+    parser = OneLineParser(prog="spyglass", description="Distributed tracing that speaks Jaeger.")
     parser.add_argument("--version", action="version", version=f"spyglass {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     aio = commands.add_parser("all-in-one", help="receivers, storage and query in one process")
-    add_arguments(aio)
+    add_arguments(aio, command="all-in-one")
     collector = commands.add_parser("collector", help="receivers and the storage writer only")
-    add_arguments(collector)
+    add_arguments(collector, command="collector")
     query = commands.add_parser("query", help="the query APIs and UI only, reading the storage")
-    add_arguments(query, overrides={"admin_port": ports.QUERY_ADMIN_HTTP})
+    add_arguments(query, overrides={"admin_port": ports.QUERY_ADMIN_HTTP}, command="query")
     return parser
 
 
@@ -33,18 +33,24 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if args.command in ("all-in-one", "collector", "query"):
-        from spyglass.cmd.all_in_one import AllInOne
+        from spyglass.cmd.all_in_one import AllInOne, StartupError
         from spyglass.cmd.runner import serve_until_signalled
 
         try:
             app = AllInOne(settings, collector=args.command != "query", query=args.command != "collector")
-        except ValueError as exc:
-            print(f"spyglass: {exc}", file=sys.stderr)
+        except ValueError as exc:  # a setting no single flag check could catch
+            print(f"spyglass {args.command}: error: {exc}", file=sys.stderr)
             return 2
+        except StartupError as exc:
+            print(f"spyglass {args.command}: cannot start: {exc}", file=sys.stderr)
+            return 1
         try:
             asyncio.run(serve_until_signalled(app))
+        except StartupError as exc:
+            print(f"spyglass {args.command}: cannot start: {exc}", file=sys.stderr)
+            return 1
         except OSError as exc:
-            print(f"spyglass: cannot start: {exc}", file=sys.stderr)
+            print(f"spyglass {args.command}: cannot start: {exc}", file=sys.stderr)
             return 1
     return 0
 

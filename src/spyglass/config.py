@@ -4,6 +4,11 @@ variable with the same name, a default and a help text.
 Precedence: the flag, then the environment variable, then the default. The variable's name
 is the flag's name upper-cased, with ``.`` and ``-`` turned into ``_`` and ``SPYGLASS_`` in
 front: ``--memory.max-traces`` is ``SPYGLASS_MEMORY_MAX_TRACES``.
+
+Every value is checked when it is read (ports 0-65535, Go durations, booleans, numbers,
+readable files), and a bad one is one line naming the flag or the variable (exit status 2),
+never a traceback. A field's ``roles`` (``COLLECTOR``, ``QUERY``) say which commands show
+it; a field without roles belongs to every command.
 """
 
 from __future__ import annotations
@@ -11,15 +16,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from spyglass import ports
 
 
-def _opt(default: Any, flag: str, help: str) -> Any:
-    return field(default=default, metadata={"flag": flag, "help": help})
+COMMANDS = ("all-in-one", "collector", "query")
+COLLECTOR = ("all-in-one", "collector")  # receivers, sampling, the storage writer
+QUERY = ("all-in-one", "query")  # query APIs and UI
+
+
+def _opt(default: Any, flag: str, help: str, *, check: str = "", roles: tuple[str, ...] = ()) -> Any:
+    """One setting. ``check``: ``port``, ``duration``, ``positive``, ``non-negative``, ``probability``,
+    ``log-level`` or ``source`` (a readable file or an http(s) URL); a name ending in ``_port`` is a port
+    without saying so. ``roles``: the commands that have it (default: every command)."""
+    return field(default=default, metadata={"flag": flag, "help": help, "check": check, "roles": roles})
 
 
 def env_name(flag: str) -> str:
@@ -31,44 +44,44 @@ def env_name(flag: str) -> str:
 class Settings:
     # -- process ---------------------------------------------------------------------
     listen_host: str = _opt("127.0.0.1", "listen-host", "address every server binds; 0.0.0.0 exposes them")
-    log_level: str = _opt("info", "log-level", "debug, info, warning or error")
+    log_level: str = _opt("info", "log-level", "debug, info, warning or error", check="log-level")
     # -- storage ---------------------------------------------------------------------
     storage: str = _opt("sqlite", "storage", "storage backend: sqlite (persistent, one file per UTC day under --data-dir) or memory")
     data_dir: str = _opt("./data", "data-dir", "directory of the persistent backends' files")
-    memory_max_traces: int = _opt(100_000, "memory.max-traces", "memory backend: traces kept before the oldest are evicted")
-    sqlite_retention: str = _opt("72h", "sqlite.retention", "sqlite backend: age (Go duration) after which whole day files are deleted")
-    sqlite_commit_interval: str = _opt("1s", "sqlite.commit-interval", "sqlite backend: longest time an accepted span waits for its commit (the crash-loss window)")
-    archive_enabled: bool = _opt(False, "archive.enabled", "keep archived traces (POST /api/archive/{id}) in a second store without retention")
+    memory_max_traces: int = _opt(100_000, "memory.max-traces", "memory backend: traces kept before the oldest are evicted", check="positive")
+    sqlite_retention: str = _opt("72h", "sqlite.retention", "sqlite backend: age (Go duration) after which whole day files are deleted", check="duration")
+    sqlite_commit_interval: str = _opt("1s", "sqlite.commit-interval", "sqlite backend: longest time an accepted span waits for its commit (the crash-loss window)", check="duration", roles=COLLECTOR)
+    archive_enabled: bool = _opt(False, "archive.enabled", "keep archived traces (POST /api/archive/{id}) in a second store without retention", roles=QUERY)
     # -- collector -------------------------------------------------------------------
-    collector_queue_size: int = _opt(100_000, "collector.queue-size", "spans that may wait for the storage writer")
-    collector_batch_size: int = _opt(1_000, "collector.batch-size", "most spans per storage write")
-    collector_http_port: int = _opt(ports.COLLECTOR_HTTP, "collector.http-port", "Jaeger Thrift over HTTP (POST /api/traces)")
-    collector_grpc_port: int = _opt(ports.COLLECTOR_GRPC, "collector.grpc-port", "Jaeger gRPC CollectorService")
-    collector_otlp_grpc_port: int = _opt(ports.OTLP_GRPC, "collector.otlp-grpc-port", "OTLP over gRPC")
-    collector_otlp_http_port: int = _opt(ports.OTLP_HTTP, "collector.otlp-http-port", "OTLP over HTTP (POST /v1/traces)")
-    collector_zipkin_port: int = _opt(ports.ZIPKIN_HTTP, "collector.zipkin-port", "Zipkin HTTP (/api/v1/spans, /api/v2/spans)")
+    collector_queue_size: int = _opt(100_000, "collector.queue-size", "spans that may wait for the storage writer", check="positive", roles=COLLECTOR)
+    collector_batch_size: int = _opt(1_000, "collector.batch-size", "most spans per storage write", check="positive", roles=COLLECTOR)
+    collector_http_port: int = _opt(ports.COLLECTOR_HTTP, "collector.http-port", "Jaeger Thrift over HTTP (POST /api/traces)", roles=COLLECTOR)
+    collector_grpc_port: int = _opt(ports.COLLECTOR_GRPC, "collector.grpc-port", "Jaeger gRPC CollectorService", roles=COLLECTOR)
+    collector_otlp_grpc_port: int = _opt(ports.OTLP_GRPC, "collector.otlp-grpc-port", "OTLP over gRPC", roles=COLLECTOR)
+    collector_otlp_http_port: int = _opt(ports.OTLP_HTTP, "collector.otlp-http-port", "OTLP over HTTP (POST /v1/traces)", roles=COLLECTOR)
+    collector_zipkin_port: int = _opt(ports.ZIPKIN_HTTP, "collector.zipkin-port", "Zipkin HTTP (/api/v1/spans, /api/v2/spans)", roles=COLLECTOR)
     admin_port: int = _opt(ports.COLLECTOR_ADMIN_HTTP, "admin.port", "admin HTTP: health at /, Prometheus /metrics")
     # -- agent (UDP) -------------------------------------------------------------------
-    agent_jaeger_compact_port: int = _opt(ports.AGENT_JAEGER_THRIFT_COMPACT_UDP, "agent.jaeger-compact-port", "UDP Thrift compact emitBatch")
-    agent_jaeger_binary_port: int = _opt(ports.AGENT_JAEGER_THRIFT_BINARY_UDP, "agent.jaeger-binary-port", "UDP Thrift binary emitBatch")
-    agent_zipkin_compact_port: int = _opt(ports.AGENT_ZIPKIN_THRIFT_COMPACT_UDP, "agent.zipkin-compact-port", "UDP Thrift compact emitZipkinBatch")
-    agent_sampling_port: int = _opt(ports.AGENT_SAMPLING_HTTP, "agent.sampling-port", "HTTP sampling strategies for SDKs (GET /sampling; legacy GET /)")
-    sampling_strategies_file: str = _opt("", "sampling.strategies-file", "Jaeger strategies file (path or http(s) URL); empty: the default probability for every service")
-    sampling_strategies_reload_interval: str = _opt("1s", "sampling.strategies-reload-interval", "re-read the strategies file this often (Go duration); 0s reads it once")
-    sampling_default_sampling_probability: float = _opt(1.0, "sampling.default-sampling-probability", "probability for services the strategies file does not cover (1 = every trace, as Jaeger v2's all-in-one)")
-    agent_socket_buffer_size: int = _opt(8 * 1024 * 1024, "agent.socket-buffer-size", "UDP receive buffer in bytes, so bursts are not lost in the kernel")
-    agent_max_packet_size: int = _opt(65_000, "agent.max-packet-size", "largest UDP packet accepted, in bytes")
+    agent_jaeger_compact_port: int = _opt(ports.AGENT_JAEGER_THRIFT_COMPACT_UDP, "agent.jaeger-compact-port", "UDP Thrift compact emitBatch", roles=COLLECTOR)
+    agent_jaeger_binary_port: int = _opt(ports.AGENT_JAEGER_THRIFT_BINARY_UDP, "agent.jaeger-binary-port", "UDP Thrift binary emitBatch", roles=COLLECTOR)
+    agent_zipkin_compact_port: int = _opt(ports.AGENT_ZIPKIN_THRIFT_COMPACT_UDP, "agent.zipkin-compact-port", "UDP Thrift compact emitZipkinBatch", roles=COLLECTOR)
+    agent_sampling_port: int = _opt(ports.AGENT_SAMPLING_HTTP, "agent.sampling-port", "HTTP sampling strategies for SDKs (GET /sampling; legacy GET /)", roles=COLLECTOR)
+    sampling_strategies_file: str = _opt("", "sampling.strategies-file", "Jaeger strategies file (path or http(s) URL); empty: the default probability for every service", check="source", roles=COLLECTOR)
+    sampling_strategies_reload_interval: str = _opt("1s", "sampling.strategies-reload-interval", "re-read the strategies file this often (Go duration); 0s reads it once", check="duration", roles=COLLECTOR)
+    sampling_default_sampling_probability: float = _opt(1.0, "sampling.default-sampling-probability", "probability for services the strategies file does not cover (1 = every trace, as Jaeger v2's all-in-one)", check="probability", roles=COLLECTOR)
+    agent_socket_buffer_size: int = _opt(8 * 1024 * 1024, "agent.socket-buffer-size", "UDP receive buffer in bytes, so bursts are not lost in the kernel", check="positive", roles=COLLECTOR)
+    agent_max_packet_size: int = _opt(65_000, "agent.max-packet-size", "largest UDP packet accepted, in bytes", check="positive", roles=COLLECTOR)
     # -- query -----------------------------------------------------------------------
-    query_http_port: int = _opt(ports.QUERY_HTTP, "query.http-port", "query HTTP API and web UI")
-    query_grpc_port: int = _opt(ports.QUERY_GRPC, "query.grpc-port", "query gRPC API (api_v2, api_v3)")
-    query_base_path: str = _opt("", "query.base-path", "URL prefix of the query API and UI, e.g. /jaeger")
-    query_max_clock_skew_adjustment: str = _opt("0s", "query.max-clock-skew-adjustment", "largest clock skew correction (Go duration); 0 disables it")
+    query_http_port: int = _opt(ports.QUERY_HTTP, "query.http-port", "query HTTP API and web UI", roles=QUERY)
+    query_grpc_port: int = _opt(ports.QUERY_GRPC, "query.grpc-port", "query gRPC API (api_v2, api_v3)", roles=QUERY)
+    query_base_path: str = _opt("", "query.base-path", "URL prefix of the query API and UI, e.g. /jaeger", roles=QUERY)
+    query_max_clock_skew_adjustment: str = _opt("0s", "query.max-clock-skew-adjustment", "largest clock skew correction (Go duration); 0 disables it", check="duration", roles=QUERY)
     # -- query limits ----------------------------------------------------------------
-    query_max_traces: int = _opt(1_000, "query.max-traces", "most traces one search returns; a larger limit/search_depth is clamped (0: no cap)")
-    query_max_spans_per_response: int = _opt(200_000, "query.max-spans-per-response", "most spans in one query answer: traces are taken whole up to it, a larger single trace is cut with a warning (0: no cap)")
-    query_timeout: str = _opt("30s", "query.timeout", "deadline of one query request (Go duration), queueing included; past it HTTP 503 / gRPC DEADLINE_EXCEEDED and the work stops; 0s disables it")
-    query_max_concurrent: int = _opt(4, "query.max-concurrent", "heavy query calls (searches, trace fetches, dependencies) running at once, on threads ingest never uses")
-    query_max_queued: int = _opt(64, "query.max-queued", "heavy query calls that may wait for a slot; beyond it HTTP 503 / gRPC RESOURCE_EXHAUSTED")
+    query_max_traces: int = _opt(1_000, "query.max-traces", "most traces one search returns; a larger limit/search_depth is clamped (0: no cap)", check="non-negative", roles=QUERY)
+    query_max_spans_per_response: int = _opt(200_000, "query.max-spans-per-response", "most spans in one query answer: traces are taken whole up to it, a larger single trace is cut with a warning (0: no cap)", check="non-negative", roles=QUERY)
+    query_timeout: str = _opt("30s", "query.timeout", "deadline of one query request (Go duration), queueing included; past it HTTP 503 / gRPC DEADLINE_EXCEEDED and the work stops; 0s disables it", check="duration", roles=QUERY)
+    query_max_concurrent: int = _opt(4, "query.max-concurrent", "heavy query calls (searches, trace fetches, dependencies) running at once, on threads ingest never uses", check="positive", roles=QUERY)
+    query_max_queued: int = _opt(64, "query.max-queued", "heavy query calls that may wait for a slot; beyond it HTTP 503 / gRPC RESOURCE_EXHAUSTED", check="positive", roles=QUERY)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -76,11 +89,19 @@ class Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            raw = environ.get(env_name(f.metadata["flag"]))
+            name = env_name(f.metadata["flag"])
+            raw = environ.get(name)
             if raw is not None:
-                values[f.name] = _convert(f, raw)
+                try:
+                    values[f.name] = _convert(f, raw)
+                except ValueError as exc:
+                    raise ConfigError(f"{name}={raw!r}: {exc}") from None
         values.update(overrides)
         return cls(**values)
+
+
+class ConfigError(ValueError):
+    """A bad setting; ``str()`` is one line naming the flag or variable and the problem."""
 
 
 def _parse_bool(raw: str) -> bool:
@@ -96,29 +117,101 @@ def _kind(f: dataclasses.Field[Any]) -> Any:
     return {"int": int, "float": float, "bool": _parse_bool}.get(str(f.type), str)
 
 
+_KIND_NAMES = {int: "an integer", float: "a number"}
+
+
 def _convert(f: dataclasses.Field[Any], raw: str) -> Any:
-    return _kind(f)(raw)
+    """``raw`` as the field's type, checked; ``ValueError`` with a short reason otherwise."""
+    kind = _kind(f)
+    try:
+        value = kind(raw.strip() if kind is not str else raw)
+    except ValueError:
+        if kind is _parse_bool:
+            raise ValueError(f"not a boolean (true/false, 1/0, yes/no, on/off): {raw!r}") from None
+        raise ValueError(f"not {_KIND_NAMES.get(kind, 'valid')}: {raw!r}") from None
+    _check(f, value)
+    return value
+
+
+def _check(f: dataclasses.Field[Any], value: Any) -> None:
+    check = f.metadata.get("check") or ("port" if f.name.endswith("_port") else "")
+    if check == "port" and not 0 <= value <= 65535:
+        raise ValueError(f"{value} is not a port number (0-65535; 0 lets the OS choose)")
+    if check == "positive" and value < 1:
+        raise ValueError(f"{value} must be at least 1")
+    if check == "non-negative" and value < 0:
+        raise ValueError(f"{value} must not be negative")
+    if check == "probability" and not 0.0 <= value <= 1.0:
+        raise ValueError(f"{value} is not a probability (0 to 1)")
+    if check == "log-level" and value.lower() not in ("debug", "info", "warning", "error"):
+        raise ValueError(f"not a log level (debug, info, warning or error): {value!r}")
+    if check == "duration":
+        from spyglass.gocompat.godur import parse_duration
+
+        try:
+            parse_duration(value.strip())
+        except ValueError:
+            raise ValueError(f"not a duration such as 500ms, 30s, 72h or 1h30m: {value!r}") from None
+    if check == "source" and value and not value.startswith(("http://", "https://")):
+        try:
+            with open(value, "rb"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror or exc}") from None
+
+
+class _EnvValue(str):
+    """A default that came from an environment variable, so its error names the variable."""
+
+    env: str = ""
+
+
+def _argument_type(f: dataclasses.Field[Any]) -> Callable[[str], Any]:
+    def convert(raw: str) -> Any:
+        try:
+            return _convert(f, raw)
+        except ValueError as exc:
+            if isinstance(raw, _EnvValue):
+                raise argparse.ArgumentTypeError(f"(from {raw.env}={str(raw)!r}) {exc}") from None
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = _kind(f).__name__  # argparse names the type in some messages
+    return convert
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (no usage block), exit status 2."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def add_arguments(
     parser: argparse.ArgumentParser,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    command: str | None = None,
 ) -> None:
-    """Add one ``--flag`` per setting, defaulting to its environment variable; ``overrides``
-    changes a default for one command (the query's admin port is Jaeger's 16687)."""
+    """Add one ``--flag`` per setting of ``command`` (every setting when None), defaulting
+    to its environment variable; ``overrides`` changes a default for one command (the
+    query's admin port is Jaeger's 16687). A bad variable is reported, naming it, when the
+    arguments are parsed (so ``--help`` still works)."""
     environ = os.environ if environ is None else environ
     for f in dataclasses.fields(Settings):
+        roles = f.metadata.get("roles") or ()
+        if command is not None and roles and command not in roles:
+            continue
         flag = f.metadata["flag"]
         default = (overrides or {}).get(f.name, f.default)
         raw = environ.get(env_name(flag))
         if raw is not None:
-            default = _convert(f, raw)
+            default = _EnvValue(raw)
+            default.env = env_name(flag)
         kind = _kind(f)
         parser.add_argument(
             f"--{flag}",
             dest=f.name,
-            type=kind,
+            type=_argument_type(f),
             default=default,
             nargs="?" if kind is _parse_bool else None,
             const=True if kind is _parse_bool else None,
@@ -128,4 +221,5 @@ def add_arguments(
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    return Settings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)})
+    """The settings a command parsed; those it does not have keep their defaults."""
+    return Settings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)})

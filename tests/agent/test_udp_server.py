@@ -262,3 +262,21 @@ async def test_throughput_without_drops(compact: UdpServer, processor: Any) -> N
     sender.join()
     assert compact.packets_received == len(packets)
     print(f"\n{20_000 / elapsed:,.0f} spans/s through UDP compact ({len(packets)} packets)")
+
+
+async def test_unhealthy_storage_drops_are_counted() -> None:
+    from spyglass.storage.api import Health
+
+    processor = SpanProcessor(MemoryStore(), IngestMetrics(), health=lambda: Health(False, "lock lost"))
+    processor.start()
+    server = await _server(processor, "compact")
+    try:
+        await until(lambda: not processor.storage_healthy)
+        send(server.port, jt.encode_agent_message(_spans(3, Resource("s")), "compact"))
+        m = processor.metrics
+        await until(lambda: counter(m.spans_rejected, server.name, server.fmt, "storage_unavailable") == 3)
+        assert m.spans_dropped.labels("storage_unavailable")._value.get() == 3
+        assert counter(m.spans_accepted, server.name, server.fmt) == 0
+    finally:
+        await server.stop()
+        processor.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,9 @@ def start(*extra: str, data_dir: str = "", command: str = "all-in-one") -> tuple
     ports = {f: free_port(udp=True) for f in UDP_FLAGS} | {f: free_port() for f in TCP_FLAGS}
     args = [sys.executable, "-m", "spyglass.cli", command]
     for flag, port in ports.items():
+        if (command == "query" and flag.startswith(("agent.", "collector."))) or \
+                (command == "collector" and flag.startswith("query.")):
+            continue  # each command has only its own flags
         args += [f"--{flag}", str(port)]
     args += ["--data-dir", data_dir or tempfile.mkdtemp(prefix="spyglass-cli-")]
     args += extra  # last, so a test's own value for a flag wins
@@ -96,7 +100,8 @@ def test_a_port_in_use_is_a_clear_error() -> None:
         proc, _ = start("--admin.port", str(port))
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
-    assert b"cannot start" in err
+    assert b"cannot start: --admin.port: cannot listen on 127.0.0.1:" in err, err
+    assert len(err.strip().splitlines()) == 1, err
 
 
 def test_unknown_storage_is_rejected() -> None:
@@ -136,3 +141,16 @@ def test_collector_and_query_processes_share_one_data_directory(tmp_path) -> Non
         for proc in (collector, query):
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0
+
+
+def test_start_up_says_where_the_ui_and_data_are_and_logs_each_listener_once(tmp_path) -> None:
+    proc, ports = start("--sqlite.retention", "48h", data_dir=str(tmp_path))
+    try:
+        wait_for(lambda: healthy(ports["admin.port"]) or proc.poll() is not None, timeout=30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=30)[1].decode()
+    assert f"UI: http://127.0.0.1:{ports['query.http-port']}/" in err, err
+    assert f"storage: sqlite, data dir {tmp_path}, retention 48h" in err, err
+    for name in ("agent_jaeger_compact", "agent_jaeger_binary", "agent_zipkin_compact", "otlp_http", "admin"):
+        assert len(re.findall(rf"\b{name} listening on", err)) == 1, err

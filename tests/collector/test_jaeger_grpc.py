@@ -214,3 +214,28 @@ def test_queue_full_is_resource_exhausted():
     finally:
         running.close()
         processor.close()
+
+
+def test_unhealthy_storage_is_unavailable_until_it_recovers():
+    from spyglass.storage.api import Health
+
+    state = {"health": Health(False, "disk full")}
+    store = MemoryStore()
+    processor = SpanProcessor(store, IngestMetrics(), ProcessorConfig(health_interval=0.05), health=lambda: state["health"])
+    processor.start()
+    running = _serve(processor)
+    try:
+        wait_for(lambda: not processor.storage_healthy)
+        data = collector_pb2.PostSpansRequest(batch=_batch()).SerializeToString()
+        with pytest.raises(grpc.RpcError) as info:
+            _raw_post(running.port, data)
+        assert info.value.code() is grpc.StatusCode.UNAVAILABLE  # retryable, unlike a bad request
+        assert "disk full" in info.value.details()
+        assert not store.get_trace(TID)
+        state["health"] = Health(True)
+        wait_for(lambda: processor.storage_healthy)
+        _raw_post(running.port, data)
+        wait_for(lambda: store.get_trace(TID))
+    finally:
+        running.close()
+        processor.close()

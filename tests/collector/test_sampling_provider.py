@@ -41,6 +41,30 @@ def test_reload_on_change_and_bad_change_is_ignored(tmp_path):
         provider.close()
 
 
+def test_a_broken_file_is_logged_once_per_change_of_state(tmp_path, caplog):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"default_strategy": {"type": "probabilistic", "param": 0.1}}))
+    provider = FileStrategyProvider(str(path), reload_interval=0)  # polled by hand below
+    caplog.set_level("INFO", logger="spyglass.collector.sampling.provider")
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+    path.write_text("{not json")
+    for _ in range(5):
+        assert provider.reload() is False
+    assert len(warnings()) == 1 and "cannot reload" in warnings()[0]
+    path.unlink()  # a different problem is news
+    for _ in range(5):
+        provider.reload()
+    assert len(warnings()) == 2
+    path.write_text(json.dumps({"default_strategy": {"type": "probabilistic", "param": 0.2}}))
+    assert provider.reload() is True and rate(provider) == 0.2
+    assert provider.reload() is False
+    assert len(warnings()) == 3 and "usable again" in warnings()[2]
+    assert provider.reload_errors == 10
+
+
 def test_bad_file_at_start_is_an_error(tmp_path):
     with pytest.raises(OSError):
         FileStrategyProvider(str(tmp_path / "missing.json"))

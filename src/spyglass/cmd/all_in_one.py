@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from collections.abc import Callable
 
 from spyglass.admin import build_admin_app
@@ -16,6 +18,7 @@ from spyglass.collector.metrics import IngestMetrics
 from spyglass.collector.processor import ProcessorConfig, SpanProcessor
 from spyglass.collector.receivers import jaeger_grpc, jaeger_http, otlp_grpc, otlp_http, zipkin_http
 from spyglass.collector.sampling import StrategyProvider, build_provider
+from spyglass.collector.sampling.strategies import StrategiesError
 from spyglass.config import Settings
 from spyglass.model import Span
 from spyglass.query import grpc_api_v2, grpc_api_v3
@@ -25,10 +28,32 @@ from spyglass.query.limits import QueryLimits
 from spyglass.query.service import QueryService
 from spyglass.server import GrpcServer, HttpServer, Listener
 from spyglass.storage.api import ArchiveCapable
+from spyglass.storage.api import health as storage_health
+from spyglass.storage.api.health import Health, StorageUnavailable
 from spyglass.storage.registry import create_storage
 from spyglass.ui import build_ui_app
 
 log = logging.getLogger("spyglass")
+
+# The flag that sets each listener's port, so a port clash names what to change.
+LISTENER_FLAGS = {
+    "agent_jaeger_compact": "agent.jaeger-compact-port",
+    "agent_jaeger_binary": "agent.jaeger-binary-port",
+    "agent_zipkin_compact": "agent.zipkin-compact-port",
+    "agent_sampling": "agent.sampling-port",
+    "collector_http": "collector.http-port",
+    "collector_grpc": "collector.grpc-port",
+    "otlp_grpc": "collector.otlp-grpc-port",
+    "otlp_http": "collector.otlp-http-port",
+    "zipkin_http": "collector.zipkin-port",
+    "admin": "admin.port",
+    "query_http": "query.http-port",
+    "query_grpc": "query.grpc-port",
+}
+
+
+class StartupError(Exception):
+    """The process cannot start; ``str()`` is one line for the operator (flag, path, reason)."""
 
 
 class AllInOne:
@@ -46,6 +71,7 @@ class AllInOne:
             self.storage.span_writer(),
             self.metrics,
             ProcessorConfig(queue_size=settings.collector_queue_size, batch_size=settings.collector_batch_size),
+            health=lambda: storage_health.check(self.storage),
         )
         self.ready = False  # health answers 503 until every listener is bound
         self.query_service: QueryService | None = None
@@ -56,11 +82,15 @@ class AllInOne:
     # -- assembly -----------------------------------------------------------------------
     def _sampling_provider(self) -> StrategyProvider:
         s = self.settings
-        return build_provider(
-            s.sampling_strategies_file,
-            parse_duration(s.sampling_strategies_reload_interval) / 1e9,
-            s.sampling_default_sampling_probability,
-        )
+        try:
+            return build_provider(
+                s.sampling_strategies_file,
+                parse_duration(s.sampling_strategies_reload_interval) / 1e9,
+                s.sampling_default_sampling_probability,
+            )
+        except (OSError, StrategiesError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ValueError(f"--sampling.strategies-file: cannot use {s.sampling_strategies_file}: {reason}") from None
 
     def _ingest_listeners(self) -> list[Listener]:
         s, p, host = self.settings, self.processor, self.settings.listen_host
@@ -99,7 +129,7 @@ class AllInOne:
     def _serving_listeners(self) -> list[Listener]:
         s, host = self.settings, self.settings.listen_host
         listeners: list[Listener] = [
-            HttpServer("admin", host, s.admin_port, build_admin_app(self.metrics.registry, lambda: self.ready)),
+            HttpServer("admin", host, s.admin_port, build_admin_app(self.metrics.registry, self.health)),
         ]
         if self.roles["collector"]:
             listeners.append(
@@ -137,22 +167,70 @@ class AllInOne:
     def ports(self) -> dict[str, int]:
         return {l.name: l.port for l in [*self.ingest, *self.serving]}
 
+    def health(self) -> Health:
+        """What the admin port reports: not ready until every listener is bound; unhealthy
+        while storage cannot take spans (collector roles) or cannot be read (query)."""
+        if not self.ready:
+            return Health(False, "starting or stopping")
+        if self.roles["collector"]:
+            reason = self.processor.unhealthy_reason
+            return Health(False, f"storage unhealthy: {reason}") if reason else Health(True)
+        state = storage_health.check(self.storage)
+        return state if state.healthy else Health(False, f"storage unhealthy: {state.reason}")
+
+    def _open_storage(self) -> None:
+        """Open, check and lock storage before any listener accepts traffic, so spans are
+        never acknowledged by a process that cannot store them."""
+        try:
+            if self.roles["collector"]:
+                storage_health.prepare_writes(self.storage)
+                return
+            state = storage_health.check(self.storage)
+        except StorageUnavailable as exc:
+            raise StartupError(f"storage: {exc}") from None
+        if not state.healthy:
+            raise StartupError(f"storage: {state.reason}")
+
     async def start(self) -> None:
+        """Open storage, then bind every listener; raises ``StartupError`` naming the path
+        or the flag when something cannot be used."""
+        try:
+            self._open_storage()
+        except StartupError:
+            self.sampling.close()
+            self.storage.close()
+            raise
         if self.roles["collector"]:
             self.processor.start()
         started: list[Listener] = []
         try:
             for listener in [*self.serving, *self.ingest]:
-                await listener.start()
+                try:
+                    await listener.start()
+                except (OSError, RuntimeError) as exc:
+                    raise StartupError(_bind_error(listener, exc)) from None
                 started.append(listener)
-        except OSError:
+        except StartupError:
             for listener in reversed(started):
                 await listener.stop()
             self.processor.close()
             raise
         self.ready = True
         for listener in [*self.ingest, *self.serving]:
-            log.info("%s listening on %s:%d", listener.name, listener.host, listener.port)
+            if not isinstance(listener, UdpServer):  # each UDP server logs itself, with its buffer
+                log.info("%s listening on %s:%d", listener.name, listener.host, listener.port)
+        log.info("%s", self.summary())
+
+    def summary(self) -> str:
+        """One line: where the UI is (query roles), and the storage in use."""
+        s = self.settings
+        parts = []
+        if self.roles["query"]:
+            host = "127.0.0.1" if s.listen_host in ("0.0.0.0", "::", "") else s.listen_host
+            base = s.query_base_path.strip("/")
+            parts.append(f"UI: http://{host}:{self.ports['query_http']}/{base + '/' if base else ''}")
+        parts.append(f"storage: {describe_storage(s, self.storage)}")
+        return "; ".join(parts)
 
     async def stop(self) -> None:
         """Stop accepting spans, drain the queue into storage, then stop serving queries."""
@@ -166,6 +244,30 @@ class AllInOne:
             self.query_service.close()
         self.sampling.close()
         self.storage.close()
+        lost = getattr(self.processor.writer, "lost_spans", 0)  # held by the backend, unwritable at close
+        if lost:
+            self.metrics.spans_dropped.labels("storage_unavailable").inc(lost)
+
+
+def _bind_error(listener: Listener, exc: BaseException) -> str:
+    if isinstance(exc, socket.gaierror):  # the host, not the port, is the problem
+        return f"--listen-host: cannot resolve {listener.host!r}: {exc.strerror}"
+    flag = LISTENER_FLAGS.get(listener.name)
+    errno_ = getattr(exc, "errno", None)
+    reason = os.strerror(errno_) if errno_ else str(exc)
+    where = f"--{flag}" if flag else listener.name
+    return f"{where}: cannot listen on {listener.host}:{listener.port}: {reason}"
+
+
+def describe_storage(settings: Settings, storage: object) -> str:
+    """The backend, and for sqlite its data directory and retention."""
+    if settings.storage == "sqlite":
+        return (f"sqlite, data dir {os.path.abspath(settings.data_dir)}, "
+                f"retention {settings.sqlite_retention}")
+    if settings.storage == "memory":
+        return f"memory (at most {settings.memory_max_traces} traces; nothing is kept after exit)"
+    describe = getattr(storage, "describe", None)
+    return describe() if callable(describe) else settings.storage
 
 
 def query_limits(settings: Settings) -> QueryLimits:

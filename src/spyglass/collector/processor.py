@@ -6,6 +6,16 @@ receiver maps to its protocol's retryable error (HTTP 503/429, gRPC RESOURCE_EXH
 counted drop for UDP). Before queueing, every span passes ``spyglass.collector.validation``;
 the spans it refuses are counted and reported back in the returned ``Submitted`` (for OTLP's
 partial success and the other receivers' 400 / INVALID_ARGUMENT), never queued.
+
+Storage health: a write that fails puts its (already acknowledged) batch into a bounded
+``RetryBuffer`` and marks storage unhealthy; from then on ``submit`` raises
+``StorageUnhealthy`` (a ``ServerBusy``: HTTP 503 with ``Retry-After``, gRPC UNAVAILABLE, a
+counted UDP drop) and the writer thread retries the held batches, with a backoff, before it
+takes anything new from the queue. Storage that reports itself unhealthy through the
+optional ``HealthCheckable`` ability (checked about once a second) is treated the same.
+Once the held batches are written and storage says it is healthy, spans are accepted
+again. Only what overflows the retry buffer, or is still held when the process must stop,
+is dropped, and it is counted in ``spyglass_spans_dropped_total{reason=...}``.
 """
 
 from __future__ import annotations
@@ -19,9 +29,11 @@ from typing import NamedTuple
 
 from spyglass.collector.metrics import IngestMetrics
 from spyglass.collector.queue import BoundedSpanQueue, QueueClosed, QueueFull
+from spyglass.collector.retry import RetryBuffer
 from spyglass.collector.validation import validate
 from spyglass.model import Span
 from spyglass.storage.api import SpanWriter
+from spyglass.storage.api.health import HEALTHY, Health
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +66,19 @@ class ServerBusy(Exception):
     """The queue is full (or closing); the client should retry later."""
 
 
+class StorageUnhealthy(ServerBusy):
+    """Storage cannot take spans now; the client should retry later (gRPC: UNAVAILABLE)."""
+
+
 @dataclass(slots=True)
 class ProcessorConfig:
     """``--collector.queue-size`` spans may wait; the writer takes ``--collector.batch-size``."""
 
     queue_size: int = 100_000
     batch_size: int = 1_000
+    retry_buffer_size: int = 0  # spans held for retry after a failed write; 0: the batch size
+    health_interval: float = 1.0  # seconds between storage health checks
+    shutdown_retry_seconds: float = 10.0  # how long stopping keeps retrying held spans
 
     def validate(self) -> None:
         if self.queue_size < 1 or self.batch_size < 1:
@@ -73,6 +92,7 @@ class SpanProcessor:
         metrics: IngestMetrics,
         config: ProcessorConfig | None = None,
         sanitizers: Sequence[Sanitizer] = (),
+        health: Callable[[], Health] | None = None,
     ) -> None:
         self.config = config or ProcessorConfig()
         self.config.validate()
@@ -83,6 +103,16 @@ class SpanProcessor:
         metrics.queue_capacity.set(self.config.queue_size)
         metrics.queue_length.set_function(lambda: len(self.queue))
         self._thread: threading.Thread | None = None
+        self.health_check = health or (lambda: HEALTHY)
+        self.retry = RetryBuffer(max(self.config.retry_buffer_size or self.config.batch_size, self.config.batch_size))
+        self.unhealthy_reason: str | None = None  # set while storage cannot take spans
+        self._next_health_check = 0.0
+        self._stopping = threading.Event()
+        self._stop_deadline = 0.0
+
+    @property
+    def storage_healthy(self) -> bool:
+        return self.unhealthy_reason is None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="spyglass-writer", daemon=True)
@@ -104,6 +134,10 @@ class SpanProcessor:
         n = len(spans)
         if self.sanitizers:
             spans = [self._sanitize(s) for s in spans]
+        if self.unhealthy_reason is not None and n:
+            m.spans_rejected.labels(receiver, fmt, "storage_unavailable").inc(n)
+            m.spans_dropped.labels("storage_unavailable").inc(n)
+            raise StorageUnhealthy(f"storage unavailable: {self.unhealthy_reason}")
         try:
             self.queue.put_nowait(spans)
         except (QueueFull, QueueClosed) as exc:
@@ -124,27 +158,102 @@ class SpanProcessor:
     def _run(self) -> None:
         batch_size = self.config.batch_size
         while True:
+            if self.retry:
+                if not self._retry_held():
+                    self._drop_all_if_stopping()
+                continue
+            self._poll_health()
             batch = self.queue.get_batch(batch_size, timeout=0.2)
             if batch is None:
                 return
             if batch:
                 self._write(batch)
 
-    def _write(self, batch: list[Span]) -> None:
+    def _write(self, batch: Sequence[Span]) -> bool:
+        """Write one batch; on failure hold it for retry and mark storage unhealthy."""
         started = time.perf_counter()
         try:
             self.writer.write_spans(batch)
         except Exception as exc:  # a failing backend must not kill the writer thread
-            log.error("storage write of %d spans failed: %s", len(batch), exc)
-            self.metrics.spans_dropped.labels("storage_error").inc(len(batch))
-            return
+            self._hold(batch, str(exc))
+            return False
         finally:
             self.metrics.storage_write_seconds.observe(time.perf_counter() - started)
         self.metrics.spans_written.inc(len(batch))
+        return True
+
+    # -- storage health and the retry buffer -------------------------------------------------
+    def _hold(self, batch: Sequence[Span], reason: str) -> None:
+        if self.unhealthy_reason is None:
+            log.error("storage cannot take spans (%s); refusing new spans and holding %d acknowledged "
+                      "span(s) for retry", reason, len(batch) + len(self.retry))
+        self.unhealthy_reason = reason
+        dropped = self.retry.add(batch, time.monotonic())
+        if dropped:
+            log.error("retry buffer full: dropped %d acknowledged span(s)", dropped)
+            self.metrics.spans_dropped.labels("retry_buffer_full").inc(dropped)
+
+    def _retry_held(self) -> bool:
+        """Retry the oldest held batch when its time has come; True once all are written."""
+        wait = self.retry.next_attempt - time.monotonic()
+        if wait > 0:
+            if self._stopping.is_set():
+                time.sleep(min(wait, 0.05))
+            else:
+                self._stopping.wait(min(wait, 0.2))  # woken at once by close()
+            return False
+        batch = self.retry.peek()
+        started = time.perf_counter()
+        try:
+            self.writer.write_spans(batch)
+        except Exception as exc:
+            self.unhealthy_reason = str(exc)
+            self.retry.failed(time.monotonic())
+            return False
+        finally:
+            self.metrics.storage_write_seconds.observe(time.perf_counter() - started)
+        self.retry.pop()
+        self.metrics.spans_written.inc(len(batch))
+        if self.retry:
+            return False
+        self._next_health_check = 0.0
+        self._poll_health()
+        return True
+
+    def _poll_health(self) -> None:
+        """Ask storage about once per ``health_interval``: it may break (or recover) without
+        a write failing here (lock lost, server gone and back)."""
+        now = time.monotonic()
+        if now < self._next_health_check:
+            return
+        self._next_health_check = now + self.config.health_interval
+        state = self.health_check()
+        if state.healthy:
+            if self.unhealthy_reason is not None:
+                log.warning("storage takes spans again")
+            self.unhealthy_reason = None
+        else:
+            if self.unhealthy_reason is None:
+                log.error("storage cannot take spans: %s; refusing new spans", state.reason)
+            self.unhealthy_reason = state.reason or "storage is unhealthy"
+
+    def _drop_all_if_stopping(self) -> None:
+        """While stopping, held spans are retried until the deadline, then counted lost."""
+        if not self._stopping.is_set() or time.monotonic() < self._stop_deadline:
+            return
+        held = self.retry.drain()
+        queued = 0
+        while batch := self.queue.get_batch(1 << 30, timeout=0):
+            queued += len(batch)
+        log.error("storage still cannot take spans (%s) at shutdown: %d acknowledged span(s) lost",
+                  self.unhealthy_reason, held + queued)
+        self.metrics.spans_dropped.labels("storage_unavailable").inc(held + queued)
 
     def close(self, timeout: float = 30.0) -> None:
         """Refuse new spans, write everything queued, then return."""
         self.queue.close()
+        self._stop_deadline = time.monotonic() + min(self.config.shutdown_retry_seconds, timeout)
+        self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():

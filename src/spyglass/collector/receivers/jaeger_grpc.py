@@ -5,8 +5,8 @@ forwarding to each other. The request is handed to the codec as raw bytes (no ge
 deserializer), because ``spyglass.codecs.jaeger_proto`` decodes faster from bytes than
 from a parsed message. A payload that does not decode is INVALID_ARGUMENT, and so is a
 request with spans no storage can hold (``spyglass.collector.validation``; the message
-says how many, the others are stored); a full queue
-is RESOURCE_EXHAUSTED, which the agent's reporter retries.
+says how many, the others are stored); a full queue is RESOURCE_EXHAUSTED, which the
+agent's reporter retries; storage that cannot take spans is UNAVAILABLE (retryable too).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import grpc
 
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_proto import decode_post_spans
-from spyglass.collector.processor import ServerBusy, SpanProcessor, rejection_text
+from spyglass.collector.processor import ServerBusy, SpanProcessor, StorageUnhealthy, rejection_text
 from spyglass.collector.receivers.offload import decode_payload
 
 RECEIVER = "jaeger_grpc"
@@ -40,6 +40,8 @@ class _PostSpans:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode PostSpansRequest: {exc}")
         try:
             submitted = self.processor.submit(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(request))
+        except StorageUnhealthy as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"retry later: {exc}")
         except ServerBusy as exc:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"server busy, retry later: {exc}")
         if submitted.rejected:

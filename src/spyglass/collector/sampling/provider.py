@@ -84,6 +84,7 @@ class FileStrategyProvider(StrategyProvider):
         self.default_sampling_probability = default_sampling_probability
         self.reloads = 0
         self.reload_errors = 0
+        self._problem: str | None = None  # the reload problem last logged, until it is solved
         self._raw = _read(source)
         self.strategies = load_strategies(self._raw, default_sampling_probability)
         self._stop = threading.Event()
@@ -96,22 +97,35 @@ class FileStrategyProvider(StrategyProvider):
         return self.strategies.for_service(service)
 
     def reload(self) -> bool:
-        """Read the source again now; True when new strategies were swapped in."""
+        """Read the source again now; True when new strategies were swapped in.
+
+        A problem is logged once when it appears (or changes), and its end once, not at
+        every poll: a broken file left alone must not fill the log every second."""
         try:
             raw = _read(self.source)
             if raw == self._raw:
+                self._problem_solved()
                 return False
             strategies = load_strategies(raw, self.default_sampling_probability)
         except (OSError, StrategiesError) as exc:
             self.reload_errors += 1
-            log.warning("keeping the current sampling strategies: cannot reload %s: %s", self.source, exc)
+            problem = str(exc)
+            if problem != self._problem:
+                log.warning("keeping the current sampling strategies: cannot reload %s: %s", self.source, problem)
+                self._problem = problem
             return False
+        self._problem_solved()
         self._raw = raw
         self.strategies = strategies
         self.generation += 1
         self.reloads += 1
         log.info("sampling strategies reloaded from %s", self.source)
         return True
+
+    def _problem_solved(self) -> None:
+        if self._problem is not None:
+            log.warning("sampling strategies file %s is usable again", self.source)
+            self._problem = None
 
     def _watch(self) -> None:
         while not self._stop.wait(self.reload_interval):

@@ -16,11 +16,14 @@ What an operator can rely on:
   everything): a day file is deleted once its whole day is older than that, so data is
   kept at least the retention and at most one day more. Deleting a file gives the space
   back at once. A trace written across midnight lives in two files and comes back whole.
-* **Processes.** One process writes a data directory (a lock file enforces it); any number
-  of processes may read it at the same time.
+* **Processes.** One process writes a data directory (a lock file enforces it, taken at
+  start-up by ``prepare_writes`` before any span is accepted, so a second writer fails to
+  start with a clear line); any number of processes may read it at the same time.
 * **Failures.** A full disk or a read-only directory makes ``write_spans`` raise
   ``StorageWriteError`` with the reason (the span processor counts the drop); acknowledged
-  spans not yet committed are held and committed when writing works again. A corrupt or
+  spans not yet committed are held and committed when writing works again. Meanwhile
+  ``check()`` reports unhealthy (as it does when the lock file was taken by another
+  process), so the collector answers retryable errors instead of acknowledging. A corrupt or
   foreign file in the data directory is logged and skipped (a corrupt file for the current
   day is moved aside as ``*.corrupt-<time>``).
 

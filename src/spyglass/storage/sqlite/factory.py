@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spyglass.storage.api import ArchiveCapable, DependencyReader, SpanWriter, StorageFactory, TraceReader
+from spyglass.storage.api.health import HEALTHY, Health, HealthCheckable
 from spyglass.storage.sqlite.store import SqliteStore
 
 _NS = 1_000_000_000
@@ -56,7 +57,7 @@ class SqliteConfig:
         return _seconds("sqlite.commit-interval", self.commit_interval)
 
 
-class SqliteFactory(StorageFactory, ArchiveCapable):
+class SqliteFactory(StorageFactory, ArchiveCapable, HealthCheckable):
     """The sqlite backend. ``clock`` (Unix seconds) decides the day file and retention;
     tests pass a fake one."""
 
@@ -68,6 +69,7 @@ class SqliteFactory(StorageFactory, ArchiveCapable):
         self.store = self._store(self.root, self.config.retention_seconds)
         self._archive: SqliteStore | None = None
         self._lock = threading.Lock()
+        self._writing = False  # prepare_writes was called: this process writes
 
     def _store(self, root: Path, retention: float) -> SqliteStore:
         c = self.config
@@ -76,6 +78,18 @@ class SqliteFactory(StorageFactory, ArchiveCapable):
 
     def span_writer(self) -> SpanWriter:
         return self.store.writer
+
+    # -- health: the writer's state once this process writes; else the directory's ------------------
+    def prepare_writes(self) -> None:
+        self.store.writer.prepare()
+        self._writing = True
+
+    def check(self) -> Health:
+        if self._writing:
+            return self.store.writer.health()
+        if self.root.exists() and not self.root.is_dir():
+            return Health(False, f"data directory {self.root} is not a directory")
+        return HEALTHY
 
     def trace_reader(self) -> TraceReader:
         return self.store.reader

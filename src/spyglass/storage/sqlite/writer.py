@@ -19,7 +19,11 @@ next write (or the timer) simply tries again, so the writer recovers by itself w
 comes back or the directory becomes writable.
 
 One process writes a data directory at a time: the writer holds an ``flock`` on
-``writer.lock`` (released by the kernel if the process dies, even by SIGKILL).
+``writer.lock`` (released by the kernel if the process dies, even by SIGKILL). Writing
+processes call ``prepare`` at start-up, before they accept spans: it checks the directory,
+takes the lock and opens today's file, and raises ``StorageUnavailable`` with one line
+naming the path and the reason. ``health`` says whether writes can be taken right now (no
+lost transaction, the last write worked, the lock file is still ours).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from pathlib import Path
 
 from spyglass.model import Span
 from spyglass.storage.api import SpanWriter, StorageWriteError
+from spyglass.storage.api.health import HEALTHY, Health, StorageUnavailable
 from spyglass.storage.sqlite import schema
 from spyglass.storage.sqlite.compression import ChunkCompressor
 from spyglass.storage.sqlite.days import DayDirectory, day_of, expired_days, remove_files
@@ -137,45 +142,57 @@ class SqliteWriter(SpanWriter):
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
         self.lost_spans = 0  # acknowledged spans that could never be committed (logged)
+        self._last_error: str | None = None  # the last write_spans failed for a storage reason
+        self._lock_lost: str | None = None  # writer.lock was removed or replaced under us
 
     # -- public -------------------------------------------------------------------------------
     def write_spans(self, spans: Sequence[Span]) -> None:
         if not spans:
             return
         with self._lock:
-            if self._stop.is_set():
-                raise StorageWriteError("sqlite storage is closed")
+            self._verify_lock()  # a lost lock is its own state (``health``), not a write error
             try:
-                self._ensure_ready()
-                if self._broken is not None:
-                    if time.monotonic() < self._retry_at:
-                        raise StorageWriteError(f"sqlite storage cannot write to {self.root}: {self._broken} "
-                                                f"(retrying in {self._retry_at - time.monotonic():.1f}s)")
-                    self._retry()
-                self._ensure_day(day_of(self.clock()))
-            except (sqlite3.Error, OSError) as exc:
-                raise self._error(exc) from None
-            day = self._day
-            assert day is not None
-            batch = self._prepare(spans, day)
-            try:
-                self._apply(batch, day)
-            except _BadValues as exc:
-                good = [s for s in spans if _storable(s)]
-                log.warning("dropping %d span(s) that cannot be stored (%s)", len(spans) - len(good), exc)
-                batch = self._build(good, day)
-                self._apply(batch, day)
-            if not self._pending:
-                self._first_pending = time.monotonic()
-                self._pending_day = day.day
-            self._pending.append(batch)
-            self._dirty = True
-            if time.monotonic() - self._first_pending >= self.commit_interval / 2:
-                if not self._commit():
-                    # The transaction is gone; older batches are kept for the retry, this one
-                    # is reported so the caller counts it.
-                    self._pending.remove(batch)
-                    raise StorageWriteError(f"sqlite storage cannot write to {self.root}: {self._broken}")
+                self._write_spans(spans)
+            except StorageWriteError as exc:
+                self._last_error = str(exc)
+                raise
+            self._last_error = None
+
+    def _write_spans(self, spans: Sequence[Span]) -> None:
+        """The body of ``write_spans`` (called under ``self._lock``)."""
+        if self._stop.is_set():
+            raise StorageWriteError("sqlite storage is closed")
+        try:
+            self._ensure_ready()
+            if self._broken is not None:
+                if time.monotonic() < self._retry_at:
+                    raise StorageWriteError(f"sqlite storage cannot write to {self.root}: {self._broken} "
+                                            f"(retrying in {self._retry_at - time.monotonic():.1f}s)")
+                self._retry()
+            self._ensure_day(day_of(self.clock()))
+        except (sqlite3.Error, OSError) as exc:
+            raise self._error(exc) from None
+        day = self._day
+        assert day is not None
+        batch = self._prepare(spans, day)
+        try:
+            self._apply(batch, day)
+        except _BadValues as exc:
+            good = [s for s in spans if _storable(s)]
+            log.warning("dropping %d span(s) that cannot be stored (%s)", len(spans) - len(good), exc)
+            batch = self._build(good, day)
+            self._apply(batch, day)
+        if not self._pending:
+            self._first_pending = time.monotonic()
+            self._pending_day = day.day
+        self._pending.append(batch)
+        self._dirty = True
+        if time.monotonic() - self._first_pending >= self.commit_interval / 2:
+            if not self._commit():
+                # The transaction is gone; older batches are kept for the retry, this one
+                # is reported so the caller counts it.
+                self._pending.remove(batch)
+                raise StorageWriteError(f"sqlite storage cannot write to {self.root}: {self._broken}")
 
     def flush(self) -> None:
         """Commit now if anything is pending (readers call this so they see every write).
@@ -208,22 +225,99 @@ class SqliteWriter(SpanWriter):
                 self._lock_fd = None
             self._ready = False
 
+    def prepare(self) -> None:
+        """Check the directory, take the writer lock and open today's file now, so a
+        process that cannot write fails at start-up instead of after acknowledging spans."""
+        with self._lock:
+            try:
+                check_directory(self.root)
+                if self._lock_fd is None:
+                    self._lock_fd = self._take_lock()
+                self._ensure_ready()
+                self._ensure_day(day_of(self.clock()))
+            except StorageUnavailable:
+                raise
+            except (sqlite3.Error, OSError, StorageWriteError) as exc:
+                raise StorageUnavailable(
+                    f"cannot write to data directory {os.path.abspath(self.root)}: {describe(exc)}") from None
+
+    def health(self) -> Health:
+        """Whether writes can be taken now; also notices (and repairs) a removed lock file."""
+        if self._lock.acquire(timeout=0.05):  # a long write holds it: then the state below is recent
+            try:
+                if self._ready and not self._stop.is_set():
+                    self._verify_lock(raise_error=False)
+            finally:
+                self._lock.release()
+        if self._lock_lost:
+            return Health(False, f"sqlite storage {self.root}: {self._lock_lost}")
+        if self._broken:
+            return Health(False, f"sqlite storage cannot write to {self.root}: {self._broken}")
+        if self._last_error:
+            return Health(False, self._last_error)
+        return HEALTHY
+
     # -- start-up ---------------------------------------------------------------------------
+    def _take_lock(self) -> int:
+        path = self.root / "writer.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = ""
+            with contextlib.suppress(OSError, ValueError):
+                holder = f" (pid {int(os.pread(fd, 32, 0).split()[0])})"
+            os.close(fd)
+            raise StorageUnavailable(
+                f"data directory {os.path.abspath(self.root)} is in use: another process{holder} is writing "
+                f"to it (lock {os.path.abspath(path)}); only one writer per data directory") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return fd
+
+    def _verify_lock(self, raise_error: bool = True) -> None:
+        """The lock protects only while ``writer.lock`` is the file we locked: if someone
+        removed it, take a new one; if another process holds the new one, refuse writes."""
+        fd = self._lock_fd
+        if fd is None:
+            return
+        path = self.root / "writer.lock"
+        try:
+            st = os.stat(path)
+            ours = os.fstat(fd)
+            same = (st.st_dev, st.st_ino) == (ours.st_dev, ours.st_ino)
+        except FileNotFoundError:
+            same = False
+        except OSError as exc:
+            self._lock_lost = f"cannot check the writer lock {path}: {exc}"
+            same = None
+        if same:
+            self._lock_lost = None
+            return
+        if same is False:
+            try:
+                new_fd = self._take_lock()
+            except (StorageUnavailable, OSError) as exc:
+                if self._lock_lost is None:
+                    log.error("lost the writer lock of %s: %s", self.root, exc)
+                self._lock_lost = f"lost the writer lock: {exc}"
+            else:
+                os.close(fd)
+                self._lock_fd = new_fd
+                log.warning("writer lock %s was removed; took it again", path)
+                self._lock_lost = None
+        if self._lock_lost and raise_error:
+            raise StorageWriteError(self._lock_lost)
+
     def _ensure_ready(self) -> None:
         if self._ready:
             return
         os.makedirs(self.root, exist_ok=True)
         if self._lock_fd is None:
-            fd = os.open(self.root / "writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                raise StorageWriteError(
-                    f"another process is writing to {self.root}; only one writer per data directory") from None
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            self._lock_fd = fd
+                self._lock_fd = self._take_lock()
+            except StorageUnavailable as exc:
+                raise StorageWriteError(str(exc)) from None
         self.index.open()
         self._reconcile_all()
         self._ready = True
@@ -608,6 +702,20 @@ class SqliteWriter(SpanWriter):
         if isinstance(exc, StorageWriteError):
             return exc
         return StorageWriteError(f"sqlite storage cannot write to {self.root}: {describe(exc)} ({exc})")
+
+
+def check_directory(root: Path) -> None:
+    """Raise ``StorageUnavailable`` unless ``root`` is (or can be made) a directory this
+    process can write to; the message names the path and the reason."""
+    path = os.path.abspath(root)
+    if root.exists() and not root.is_dir():
+        raise StorageUnavailable(f"data directory {path} is not a directory (it is a file)")
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as exc:
+        raise StorageUnavailable(f"cannot create data directory {path}: {exc.strerror or exc}") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise StorageUnavailable(f"data directory {path} is not writable by this user (uid {os.getuid()})")
 
 
 def _all_day_names(root: Path) -> list[str]:
