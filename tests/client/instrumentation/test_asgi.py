@@ -32,6 +32,10 @@ def served():
                     return
         if scope["path"] == "/boom":
             raise KeyError("nope")
+        if scope["path"] == "/mid-boom":  # the status went out before the failure
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
+            await send({"type": "http.response.body", "body": b"x", "more_body": True})
+            raise KeyError("mid")
         inside.append(scope["path"])
         if len(inside) == 2:
             both_inside.set()
@@ -68,3 +72,13 @@ def test_exception_is_tagged(served):
     assert httpx.get(f"{url}/boom").status_code == 500
     (span,) = tracer.reporter.spans
     assert ("error", True) in span.tags and dict(span.logs[0][1])["error.kind"] is KeyError
+    assert ("http.status_code", 500) in span.tags  # what the caller got
+
+
+def test_failure_after_the_status_was_sent_keeps_it(served):
+    tracer, url = served
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{url}/mid-boom")
+    wait_for(lambda: tracer.reporter.spans)
+    (span,) = tracer.reporter.spans
+    assert ("http.status_code", 200) in span.tags and ("error", True) in span.tags

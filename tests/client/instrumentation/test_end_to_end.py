@@ -151,6 +151,6 @@ def test_trace_through_wsgi_asgi_http_clients_and_sqlite(all_in_one, services):
     get_fail = one("HTTP GET", "orders", component="requests")
     fail = one("GET /fail", "orders")
     assert parent_of(get_fail) is checkout and parent_of(fail) is get_fail
-    assert fail.status.code is StatusCode.ERROR and dict(fail.attributes).get("http.status_code") is None
+    assert fail.status.code is StatusCode.ERROR and dict(fail.attributes).get("http.status_code") == 500
     assert any(e.name == "error" and dict(e.attributes)["error.kind"] == "RuntimeError" for e in fail.events)
     assert dict(get_fail.attributes)["http.status_code"] == 500 and get_fail.status.code is StatusCode.ERROR

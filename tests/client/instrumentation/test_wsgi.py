@@ -7,6 +7,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
 import requests
+from support import wait_for
 
 from spyglass.client import ConstSampler, InMemoryReporter, Tracer
 from spyglass.client.instrumentation.wsgi import TracingMiddleware, environ_headers
@@ -32,6 +33,23 @@ def served():
             return body()
         if environ["PATH_INFO"] == "/boom":
             raise ValueError("bad")
+        if environ["PATH_INFO"] == "/late-boom":  # status chosen, nothing sent yet
+            start_response("200 OK", [])
+            raise ValueError("late")
+        if environ["PATH_INFO"] == "/body-boom":  # fails before its first chunk
+            start_response("200 OK", [])
+
+            def failing():
+                raise ValueError("in body")
+                yield b""
+            return failing()
+        if environ["PATH_INFO"] == "/mid-boom":  # fails after the status went out
+            start_response("200 OK", [])
+
+            def half():
+                yield b"x"
+                raise ValueError("mid")
+            return half()
         start_response("503 Service Unavailable", [])
         return [b"busy"]
 
@@ -60,6 +78,23 @@ def test_bad_header_new_trace_and_error_statuses(served):
     busy, boom = tracer.reporter.spans
     assert busy.parent_id == 0 and ("error", True) in busy.tags and ("http.status_code", 503) in busy.tags
     assert ("error", True) in boom.tags and boom.logs[0][1][0] == ("event", "error")
+
+
+@pytest.mark.parametrize("path", ["/boom", "/late-boom", "/body-boom"])
+def test_raising_app_records_the_500_the_caller_got(served, path):
+    tracer, url = served
+    assert requests.get(f"{url}{path}").status_code == 500
+    (span,) = tracer.reporter.spans
+    tags = dict(span.tags)
+    assert tags["http.status_code"] == 500 and tags["error"] is True
+
+
+def test_failure_after_the_status_was_sent_keeps_it(served):
+    tracer, url = served
+    assert requests.get(f"{url}/mid-boom").status_code == 200  # the body is cut short
+    wait_for(lambda: tracer.reporter.spans)
+    (span,) = tracer.reporter.spans
+    assert dict(span.tags)["http.status_code"] == 200 and ("error", True) in span.tags
 
 
 def test_environ_headers():

@@ -26,10 +26,13 @@ def inject(p: B3Propagator, ctx: SpanContext) -> dict:
 def test_multi_and_single_formats():
     ctx = SpanContext(T128, S, P, 1)
     assert inject(B3Propagator(), ctx) == {
-        "x-b3-traceid": f"{T128:032x}", "x-b3-spanid": f"{S:016x}", "x-b3-parentspanid": f"{P:016x}", "x-b3-sampled": "1",
+        "X-B3-TraceId": f"{T128:032x}", "X-B3-SpanId": f"{S:016x}", "X-B3-ParentSpanId": f"{P:016x}", "X-B3-Sampled": "1",
     }
     assert inject(B3Propagator(), SpanContext(0xAB, S, 0, 3)) == {
-        "x-b3-traceid": "00000000000000ab", "x-b3-spanid": f"{S:016x}", "x-b3-flags": "1",
+        "X-B3-TraceId": "00000000000000ab", "X-B3-SpanId": f"{S:016x}", "X-B3-Flags": "1",
+    }
+    assert inject(B3Propagator(lower_case=True), ctx) == {
+        "x-b3-traceid": f"{T128:032x}", "x-b3-spanid": f"{S:016x}", "x-b3-parentspanid": f"{P:016x}", "x-b3-sampled": "1",
     }
     assert inject(B3Propagator(single_header=True), ctx) == {"b3": f"{T128:032x}-{S:016x}-1-{P:016x}"}
     assert inject(B3Propagator(single_header=True), SpanContext(0xAB, S, 0, 0)) == {"b3": f"00000000000000ab-{S:016x}-0"}
@@ -41,6 +44,7 @@ def test_multi_and_single_formats():
         ({"X-B3-TraceId": f"{T128:032x}", "X-B3-SpanId": f"{S:016x}", "X-B3-Sampled": "1"}, (T128, S, 0, 1)),
         ({"x-b3-traceid": "00000000000000ab", "x-b3-spanid": f"{S:016x}", "x-b3-sampled": "true"}, (0xAB, S, 0, 1)),
         ({"x-b3-traceid": "00000000000000ab", "x-b3-spanid": f"{S:016x}", "x-b3-flags": "1"}, (0xAB, S, 0, 3)),
+        ({"X-B3-TRACEID": "00000000000000ab", "x-B3-spanID": f"{S:016x}", "X-B3-FLAGS": "1"}, (0xAB, S, 0, 3)),
         ({"x-b3-traceid": "00000000000000ab", "x-b3-spanid": f"{S:016x}"}, (0xAB, S, 0, 0)),
         ({"b3": f"{T128:032x}-{S:016x}-d-{P:016x}"}, (T128, S, P, 3)),
         ({"b3": f"{T128:032x}-{S:016x}"}, (T128, S, 0, 0)),
@@ -71,10 +75,22 @@ def test_jaeger_client_b3_codec_both_ways():
     assert (got.trace_id, got.span_id, got.parent_id, got.flags) == (T128, S, P, 3)
 
 
+@pytest.mark.parametrize("flags", [1, 3])
+def test_carrier_keys_are_jaeger_clients(flags):
+    """Code that reads the carrier by exact key (``carrier["X-B3-TraceId"]``) gets the same
+    keys and values from us as from jaeger-client's own B3 codec."""
+    ours = inject(B3Propagator(), SpanContext(T128, S, P, flags))
+    theirs: dict = {}
+    B3Codec(generate_128bit_trace_id=True).inject(JaegerSpanContext(T128, S, P, flags), theirs)
+    assert ours == theirs
+    assert ours["X-B3-TraceId"] == f"{T128:032x}" and ours["X-B3-SpanId"] == f"{S:016x}"
+    assert ours["X-B3-ParentSpanId"] == f"{P:016x}"
+
+
 @pytest.mark.parametrize("single", [False, True])
 def test_otel_b3_both_ways(single):
     otel = B3SingleFormat() if single else B3MultiFormat()
-    ours = B3Propagator(single_header=single)
+    ours = B3Propagator(single_header=single, lower_case=True)  # OTel's default getter is case-sensitive
     sc = trace.get_current_span(otel.extract(inject(ours, SpanContext(T128, S, P, 1)))).get_span_context()
     assert (sc.trace_id, sc.span_id, sc.trace_flags.sampled) == (T128, S, True)
     carrier: dict = {}

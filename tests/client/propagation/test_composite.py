@@ -16,7 +16,7 @@ def test_inject_all_extract_first_and_merge_baggage():
     span = t.start_span("op").set_baggage_item("k", "v")
     carrier: dict = {}
     t.inject(span.context, Format.HTTP_HEADERS, carrier)
-    assert {"traceparent", "baggage", "x-b3-traceid", "uber-trace-id", "uberctx-k"} <= set(carrier)
+    assert {"traceparent", "baggage", "X-B3-TraceId", "uber-trace-id", "uberctx-k"} <= set(carrier)
     ctx = t.extract(Format.HTTP_HEADERS, carrier)
     assert (ctx.trace_id, ctx.span_id, dict(ctx.baggage)) == (span.trace_id, span.span_id, {"k": "v"})
 

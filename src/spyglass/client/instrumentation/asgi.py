@@ -4,13 +4,16 @@ ASGI servers run each connection in its own task, so the span made active here i
 parent of everything the application does for that request and is invisible to
 concurrent requests. Tags as the WSGI middleware: ``span.kind=server``,
 ``component=asgi``, ``http.method``, ``http.url``, ``peer.address``,
-``http.status_code`` (from ``http.response.start``); exceptions set ``error``.
+``http.status_code`` (from ``http.response.start``); exceptions set ``error``, and one
+raised before the response started also sets ``http.status_code=500``, the status ASGI
+servers answer with then (so the span tells what the caller got).
 
     app = TracingASGIMiddleware(app, tracer)
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -72,10 +75,20 @@ class TracingASGIMiddleware:
         with tracer.start_active_span(self.operation_name(scope), child_of=parent, tags=tags,
                                       ignore_active_span=True) as active:
             span = active.span
+            started = False
 
             async def traced_send(message: Message) -> None:
+                nonlocal started
                 if message.get("type") == "http.response.start":
+                    started = True
                     status_tags(span, message.get("status"))
                 await send(message)
 
-            await self.app(scope, receive, traced_send)  # the scope's exit tags an exception as an error
+            try:
+                await self.app(scope, receive, traced_send)  # the scope's exit tags an exception as an error
+            except asyncio.CancelledError:
+                raise  # the server gave up on the request; it sends nothing more
+            except BaseException:
+                if not started and scope["type"] == "http":
+                    status_tags(span, 500)  # what the server sends for an unhandled exception
+                raise

@@ -6,7 +6,10 @@ application runs *and* while the server iterates the response body, so spans sta
 streaming generators are children too; it finishes when the server closes the response,
 as PEP 3333 requires servers to do. Tags: ``span.kind=server``, ``component=wsgi``,
 ``http.method``, ``http.url``, ``peer.address``, ``http.status_code`` (5xx and
-exceptions also set ``error``).
+exceptions also set ``error``). When the application raises before the first body chunk,
+the server answers 500 (PEP 3333: headers are not sent yet), so the span records
+``http.status_code=500`` too, whatever status ``start_response`` was given: the span
+tells what the caller got, and a search for ``http.status_code=500`` finds it.
 
     app = TracingMiddleware(app, tracer)
 """
@@ -88,6 +91,7 @@ class TracingMiddleware:
             result = self.app(environ, traced_start_response)
         except BaseException as exc:
             tag_error(span, exc)
+            status_tags(span, 500)  # nothing was sent yet: the server answers 500
             scope.close()
             raise
         return _ClosingIterable(result, scope)
@@ -101,10 +105,17 @@ class _ClosingIterable:
         self.scope = scope
 
     def __iter__(self) -> Iterator[bytes]:
+        started = False
         try:
-            yield from self.result
+            for chunk in self.result:
+                started = True
+                yield chunk
+        except GeneratorExit:
+            raise  # the server stopped reading (client gone): not the application's error
         except BaseException as exc:
             tag_error(self.scope.span, exc)
+            if not started:  # headers go out with the first chunk: the server can still send 500
+                status_tags(self.scope.span, 500)
             raise
 
     def close(self) -> None:

@@ -4,7 +4,7 @@
 name           headers
 =============  ===============================================================
 ``jaeger``     ``uber-trace-id``, ``uberctx-*``, ``jaeger-baggage``, ``jaeger-debug-id``
-``b3``         B3 multi-header (``x-b3-*``); ``b3multi`` is the same
+``b3``         B3 multi-header (``X-B3-*``); ``b3multi`` is the same
 ``b3single``   B3 single header (``b3``)
 ``tracecontext`` W3C ``traceparent`` / ``tracestate``
 ``baggage``    W3C ``baggage``

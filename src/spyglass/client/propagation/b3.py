@@ -1,14 +1,17 @@
 """Zipkin's B3 headers, multi-header and single-header.
 
-Multi: ``x-b3-traceid`` (16 or 32 hex), ``x-b3-spanid``, ``x-b3-parentspanid``,
-``x-b3-sampled`` (``1``/``0``; ``true``/``false`` accepted) and ``x-b3-flags: 1`` (debug,
-which implies sampled, so ``x-b3-sampled`` is not sent with it).
+Multi: ``X-B3-TraceId`` (16 or 32 hex), ``X-B3-SpanId``, ``X-B3-ParentSpanId``,
+``X-B3-Sampled`` (``1``/``0``; ``true``/``false`` accepted) and ``X-B3-Flags: 1`` (debug,
+which implies sampled, so ``X-B3-Sampled`` is not sent with it).
 Single: ``b3: {trace}-{span}[-{1|0|d}[-{parent}]]``; a bare ``b3: 0`` only denies sampling
 and carries no trace, so nothing is extracted from it.
 
-Names are written in lower case: HTTP does not care, and OpenTelemetry's B3 propagator
-reads plain dicts case-sensitively in lower case. Extraction reads both forms whichever
-one is configured for injection (single first, as the B3 spec says).
+Names are written in jaeger-client's case (``X-B3-TraceId``), so code migrated from
+jaeger-client that reads the carrier dict by exact key keeps working; HTTP itself does not
+care. ``lower_case=True`` writes ``x-b3-traceid`` instead, for code that hands a plain
+dict to a reader matching lower-case keys only (OpenTelemetry's B3 propagator with its
+default getter). Extraction ignores case and reads both forms whichever one is
+configured for injection (single first, as the B3 spec says).
 """
 
 from __future__ import annotations
@@ -20,12 +23,20 @@ from spyglass.client.context import SpanContext
 from spyglass.client.propagation.base import Headers, Propagator, Setter, dict_setter, log
 from spyglass.model import format_span_id, format_trace_id, parse_span_id
 
-TRACE_ID = "x-b3-traceid"
-SPAN_ID = "x-b3-spanid"
-PARENT_SPAN_ID = "x-b3-parentspanid"
-SAMPLED = "x-b3-sampled"
-FLAGS = "x-b3-flags"
+# The names as written (jaeger-client's B3Codec spelling) ...
+HEADER_TRACE_ID = "X-B3-TraceId"
+HEADER_SPAN_ID = "X-B3-SpanId"
+HEADER_PARENT_SPAN_ID = "X-B3-ParentSpanId"
+HEADER_SAMPLED = "X-B3-Sampled"
+HEADER_FLAGS = "X-B3-Flags"
+# ... and as read: ``header_view`` lower-cases every carrier's keys.
+TRACE_ID = HEADER_TRACE_ID.lower()
+SPAN_ID = HEADER_SPAN_ID.lower()
+PARENT_SPAN_ID = HEADER_PARENT_SPAN_ID.lower()
+SAMPLED = HEADER_SAMPLED.lower()
+FLAGS = HEADER_FLAGS.lower()
 SINGLE = "b3"
+_MULTI = (HEADER_TRACE_ID, HEADER_SPAN_ID, HEADER_PARENT_SPAN_ID, HEADER_SAMPLED, HEADER_FLAGS)
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -58,9 +69,10 @@ def _sampled_flags(text: str | None) -> int:
 
 
 class B3Propagator(Propagator):
-    def __init__(self, single_header: bool = False) -> None:
+    def __init__(self, single_header: bool = False, lower_case: bool = False) -> None:
         self.single_header = single_header
-        self.fields = (SINGLE,) if single_header else (TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SAMPLED, FLAGS)
+        self.names = tuple(n.lower() for n in _MULTI) if lower_case else _MULTI
+        self.fields = (SINGLE,) if single_header else self.names
 
     def inject(self, context: SpanContext, carrier: Any, setter: Setter = dict_setter) -> None:
         if not context.trace_id:
@@ -75,14 +87,15 @@ class B3Propagator(Propagator):
                 value += f"-{format_span_id(context.parent_id)}"
             setter(carrier, SINGLE, value)
             return
-        setter(carrier, TRACE_ID, trace)
-        setter(carrier, SPAN_ID, span)
+        trace_key, span_key, parent_key, sampled_key, flags_key = self.names
+        setter(carrier, trace_key, trace)
+        setter(carrier, span_key, span)
         if context.parent_id:
-            setter(carrier, PARENT_SPAN_ID, format_span_id(context.parent_id))
+            setter(carrier, parent_key, format_span_id(context.parent_id))
         if debug:
-            setter(carrier, FLAGS, "1")
+            setter(carrier, flags_key, "1")
         else:
-            setter(carrier, SAMPLED, "1" if sampled else "0")
+            setter(carrier, sampled_key, "1" if sampled else "0")
 
     def extract(self, headers: Headers) -> SpanContext | None:
         single = headers.get(SINGLE)
