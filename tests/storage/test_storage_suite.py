@@ -133,6 +133,37 @@ def test_dependencies_count_calls_between_services(store: StorageFactory) -> Non
     assert [(d.parent, d.child, d.call_count) for d in deps] == [("back", "db", 1), ("front", "back", 2)]
 
 
+def test_dependencies_add_uninstrumented_peers(store: StorageFactory) -> None:
+    """A client (or producer) span with no child and a ``peer.service`` is a call to that
+    peer (Jaeger's spark-dependencies rule), so untraced services show on the graph."""
+    C, P = SpanKind.CLIENT, SpanKind.PRODUCER
+
+    def peer(name: object) -> list[KeyValue]:
+        return [KeyValue("peer.service", name)]
+
+    write(store,
+          span(1, 1, svc="front"),
+          span(1, 2, svc="front", parent=1, kind=C, attrs=peer("stripe")),  # leaf: front -> stripe
+          span(1, 3, svc="front", parent=1, kind=C, attrs=peer("stripe")),  # a second call
+          span(1, 4, svc="front", parent=1, kind=C, attrs=peer("back")),    # has a traced child:
+          span(1, 5, svc="back", parent=4),                                 # front -> back once
+          span(1, 6, svc="back", parent=5, kind=P, attrs=peer("kafka")),    # producer leaf: back -> kafka
+          span(2, 1, svc="back"),
+          span(2, 6, svc="back", parent=1, kind=C, attrs=peer("postgres")),
+          span(5, 1, svc="cron", kind=C, attrs=peer("postgres")),           # a root leaf counts too
+          span(2, 2, svc="back", parent=1, kind=SpanKind.INTERNAL, attrs=peer("ignored")),  # not a client
+          span(2, 3, svc="back", parent=1, kind=C, attrs=peer("back")),     # itself: not a dependency
+          span(2, 4, svc="back", parent=1, kind=C, attrs=peer(7)),          # not a string
+          span(2, 5, svc="back", parent=1, kind=C, attrs=peer("")),
+          span(3, 1, svc="zc", kind=C, attrs=peer("zs")),                   # Zipkin shared span: the
+          span(3, 1, svc="zs", kind=SpanKind.SERVER),                       # server half is its child
+          span(4, 1, svc="old", kind=C, attrs=peer("gone"), start=T0 - 10_000 * S))
+    deps = store.dependency_reader().get_dependencies(T0 + 60 * S, 3600 * S)
+    assert [(d.parent, d.child, d.call_count) for d in deps] == [
+        ("back", "kafka", 1), ("back", "postgres", 1), ("cron", "postgres", 1), ("front", "back", 1),
+        ("front", "stripe", 2)]
+
+
 def test_large_trace_comes_back_whole(store: StorageFactory) -> None:
     write(store, *[span(7, i + 1, start=T0 + i * S) for i in range(10_008)])
     assert len(store.trace_reader().get_trace(7)) == 10_008

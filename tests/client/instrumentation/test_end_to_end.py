@@ -21,7 +21,8 @@ from support import wait_for
 from spyglass.client import Config
 from spyglass.client.instrumentation.asgi import TracingASGIMiddleware
 from spyglass.client.instrumentation.dbapi import traced_connection
-from spyglass.client.instrumentation.http_clients import instrument_http_clients, uninstrument_http_clients
+from spyglass.client.instrumentation.http_clients import (
+    clear_peer_services, instrument_http_clients, uninstrument_http_clients)
 from spyglass.client.instrumentation.wsgi import TracingMiddleware
 from spyglass.model import SpanKind, StatusCode
 
@@ -97,9 +98,10 @@ def services(all_in_one):
     orders_tracer, pricing_tracer = tracer_for("orders", all_in_one), tracer_for("pricing", all_in_one)
     pricing = UvicornServer(make_pricing_app(pricing_tracer))
     orders = WsgiServer(make_orders_app(orders_tracer, pricing.url))
-    instrument_http_clients(orders_tracer)
+    instrument_http_clients(orders_tracer, peer_services={pricing.url.split("//")[1]: "pricing"})
     yield orders_tracer, pricing_tracer, orders, pricing
     uninstrument_http_clients()
+    clear_peer_services()
     orders.close()
     pricing.close()
     orders_tracer.close()
@@ -128,9 +130,10 @@ def test_trace_through_wsgi_asgi_http_clients_and_sqlite(all_in_one, services):
         return found[0]
 
     checkout = one("checkout", "orders")
-    post = one("HTTP POST", "orders", component="requests")
+    orders_host = orders.url.split("//")[1]
+    post = one(f"POST {orders_host}", "orders", component="requests")
     wsgi = one("POST /orders", "orders", component="wsgi")
-    get_price = one("HTTP GET", "orders", component="httpx")
+    get_price = one("GET pricing", "orders", component="httpx", **{"peer.service": "pricing"})
     asgi = one("GET /price", "pricing", component="asgi")
     select_price = one("SELECT", "pricing")
     insert = one("INSERT", "orders")
@@ -148,7 +151,7 @@ def test_trace_through_wsgi_asgi_http_clients_and_sqlite(all_in_one, services):
     assert ins["db.system"] == "sqlite" and ins["db.name"] == "orders" and ins["db.batch_size"] == 2
     assert ins["db.rows_affected"] == 2 and ins["db.statement"].startswith("INSERT INTO orders")
     assert dict(select_price.attributes)["db.statement"] == "SELECT cents FROM price WHERE sku = ?"
-    get_fail = one("HTTP GET", "orders", component="requests")
+    get_fail = one(f"GET {orders_host}", "orders", component="requests")
     fail = one("GET /fail", "orders")
     assert parent_of(get_fail) is checkout and parent_of(fail) is get_fail
     assert fail.status.code is StatusCode.ERROR and dict(fail.attributes).get("http.status_code") == 500

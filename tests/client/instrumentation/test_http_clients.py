@@ -37,6 +37,7 @@ def echo():
     http_clients.instrument_http_clients(tracer)
     yield tracer, f"http://127.0.0.1:{httpd.server_port}"
     http_clients.uninstrument_http_clients()
+    http_clients.clear_peer_services()
     httpd.shutdown()
     httpd.server_close()
 
@@ -65,11 +66,48 @@ def test_injects_and_records(echo, client):
     with tracer.start_active_span("parent") as parent:
         got = fetch(f"{url}/missing")
     span = tracer.reporter.spans[0]
-    assert span.parent_id == parent.span.span_id and span.operation_name == "HTTP GET"
+    port = int(url.rsplit(":", 1)[1])
+    assert span.parent_id == parent.span.span_id and span.operation_name == f"GET 127.0.0.1:{port}"
     assert got["uber-trace-id"].split(":")[1] == f"{span.span_id:x}"
     assert got["traceparent"].split("-")[2] == f"{span.span_id:016x}"
     tags = dict(span.tags)
     assert tags["http.status_code"] == 404 and tags["http.url"] == f"{url}/missing" and tags["span.kind"] == "client"
+    # OpenTelemetry's current HTTP client conventions, beside the Jaeger-era names above
+    assert tags["http.request.method"] == tags["http.method"] == "GET"
+    assert tags["url.full"] == f"{url}/missing" and tags["http.response.status_code"] == 404
+    assert tags["server.address"] == tags["net.peer.name"] == "127.0.0.1"
+    assert tags["server.port"] == tags["net.peer.port"] == port
+    assert tags["error.type"] == "404" and "error" not in tags and "peer.service" not in tags
+
+
+def test_peer_service_and_names_tell_calls_apart(echo):
+    """Per call (``http_call``), per session, and by host mapping, innermost first; the
+    span is named after the route template, else the peer service, else the host."""
+    tracer, url = echo
+    port = int(url.rsplit(":", 1)[1])
+    http_clients.set_peer_services({f"127.0.0.1:{port}": "echo"})
+    requests.get(f"{url}/a")
+    session = http_clients.set_session_peer_service(requests.Session(), "billing")
+    session.get(f"{url}/b")
+    with httpx.Client() as client:
+        http_clients.set_session_peer_service(client, "inventory")
+        client.get(f"{url}/c")
+        with http_clients.http_call(peer_service="pricing", route="/prices/{sku}"):
+            client.get(f"{url}/prices/7")
+            with http_clients.http_call(route="/prices"):
+                fetch_urllib(f"{url}/prices")
+    http_clients.clear_peer_services()
+    requests.get(f"{url}/d")
+    got = [(s.operation_name, dict(s.tags).get("peer.service"), dict(s.tags).get("url.template"))
+           for s in tracer.reporter.spans]
+    assert got == [
+        ("GET echo", "echo", None),
+        ("GET billing", "billing", None),
+        ("GET inventory", "inventory", None),
+        ("GET /prices/{sku}", "pricing", "/prices/{sku}"),
+        ("GET /prices", "pricing", "/prices"),
+        (f"GET 127.0.0.1:{port}", None, None),
+    ]
 
 
 def test_suppressed_and_uninstrumented_requests_are_not_traced(echo):
@@ -86,4 +124,5 @@ def test_connection_error_is_tagged(echo):
     with pytest.raises(requests.ConnectionError):
         requests.get("http://127.0.0.1:9/")
     (span,) = tracer.reporter.spans
-    assert ("error", True) in span.tags
+    assert ("error", True) in span.tags and dict(span.tags)["error.type"] == "ConnectionError"
+    assert span.operation_name == "GET 127.0.0.1:9" and dict(span.tags)["server.port"] == 9

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from spyglass.model import DependencyLink, Span
+from spyglass.storage.dependency_links import trace_links
 from spyglass.storage.api import DependencyReader, Operation, SpanWriter, TraceQuery, TraceReader
 from spyglass.storage.api.deadline import check_deadline
 from spyglass.storage.matching import span_matches
@@ -143,13 +144,6 @@ class MemoryStore(SpanWriter, TraceReader, DependencyReader):
             for n, trace_id in enumerate(in_window):
                 if not n % 256:
                     check_deadline()
-                spans = self._traces[trace_id]
-                by_id = {s.span_id: s for s in spans}
-                for span in spans:
-                    parent = by_id.get(span.parent_span_id) if span.parent_span_id else None
-                    if parent is None:
-                        continue
-                    key = (parent.resource.service_name, span.resource.service_name)
-                    if key[0] != key[1]:
-                        counts[key] = counts.get(key, 0) + 1
+                for key in trace_links(self._traces[trace_id]):
+                    counts[key] = counts.get(key, 0) + 1
         return [DependencyLink(p, c, n) for (p, c), n in sorted(counts.items())]

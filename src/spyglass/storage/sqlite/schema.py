@@ -13,6 +13,9 @@ A **day file** (``YYYY-MM-DD.db``) holds the spans written during one UTC day:
   search walks one service/operation newest-first and stops early; it also carries the
   duration (filtered in SQL) and span/parent IDs (dependencies are computed in SQL).
 * ``names``: the service/operation/kind dictionary used by ``spans.name_id``.
+* ``peers``: the ``peer.service`` of client and producer spans that have one
+  (``storage.dependency_links``), so dependencies on untraced services are computed in SQL
+  too; files written before it existed get it (empty) when a writer opens them.
 * ``tags``: the FTS5 tag index (``tagindex.py``); its rowid is the chunk ID.
 * ``hours``: the UTC hours in which this file's spans start, so a time-bounded search
   skips files that cannot match (spans are filed by write time, not start time).
@@ -70,6 +73,12 @@ def trace_id_of(high: int, key: int) -> int:
 
 TRACE_BUCKET_BITS = 16
 
+PEERS_TABLE = """CREATE TABLE IF NOT EXISTS peers(
+    chunk INTEGER NOT NULL,
+    span_id INTEGER NOT NULL,
+    name_id INTEGER NOT NULL,
+    service TEXT NOT NULL)"""
+
 DAY_SCHEMA = f"""
 CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 CREATE TABLE dicts(id INTEGER PRIMARY KEY, data BLOB NOT NULL);
@@ -95,6 +104,7 @@ CREATE TABLE spans(
     parent_id INTEGER NOT NULL,
     PRIMARY KEY(name_id, start, chunk, seq)) WITHOUT ROWID;
 CREATE TABLE hours(hour INTEGER PRIMARY KEY);
+{PEERS_TABLE};
 CREATE VIRTUAL TABLE tags USING fts5(words, detail=none, content='', columnsize=0, tokenize='ascii');
 INSERT INTO meta VALUES ('format', '{FORMAT}'), ('version', {FORMAT_VERSION});
 """

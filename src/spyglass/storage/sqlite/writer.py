@@ -43,6 +43,7 @@ from pathlib import Path
 from spyglass.model import Span
 from spyglass.storage.api import SpanWriter, StorageWriteError
 from spyglass.storage.api.health import HEALTHY, Health, StorageUnavailable
+from spyglass.storage.dependency_links import PEER_KINDS, peer_service_of
 from spyglass.storage.sqlite import schema
 from spyglass.storage.sqlite.compression import ChunkCompressor
 from spyglass.storage.sqlite.days import DayDirectory, day_of, expired_days, remove_files
@@ -62,6 +63,7 @@ _INSERT_CHUNK = "INSERT INTO chunks(id, trace_key, trace_hi, data) VALUES (?, ?,
 _INSERT_SPAN = ("INSERT OR IGNORE INTO spans(name_id, start, chunk, seq, duration, span_id, parent_id) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)")
 _INSERT_TAGS = "INSERT INTO tags(rowid, words) VALUES (?, ?)"
+_INSERT_PEER = "INSERT INTO peers(chunk, span_id, name_id, service) VALUES (?, ?, ?, ?)"
 _INSERT_NAME = "INSERT INTO names(id, service, operation, kind) VALUES (?, ?, ?, ?)"
 _INSERT_HOUR = "INSERT OR IGNORE INTO hours(hour) VALUES (?)"
 _INSERT_DICT = "INSERT OR REPLACE INTO dicts(id, data) VALUES (?, ?)"
@@ -377,6 +379,7 @@ class SqliteWriter(SpanWriter):
                 conn = schema.connect(path, cache_mb=self.cache_mb, mmap_mb=schema.DAY_MMAP_MB)
                 schema.init_writer(conn)
                 schema.check_format(conn, schema.FORMAT)
+                conn.execute(schema.PEERS_TABLE)  # files from before the table existed
                 return self._load_day(day, conn)
             except (sqlite3.OperationalError, OSError):
                 if conn is not None:
@@ -454,6 +457,7 @@ class SqliteWriter(SpanWriter):
         chunk_rows: list[tuple[object, ...]] = []
         span_rows: list[tuple[object, ...]] = []
         tag_rows: list[tuple[object, ...]] = []
+        peer_rows: list[tuple[object, ...]] = []
         name_rows: list[tuple[object, ...]] = []
         extra: list[tuple[str, list[tuple[object, ...]]]] = []
         keys: list[int] = []
@@ -488,6 +492,10 @@ class SqliteWriter(SpanWriter):
                 pid = s.parent_span_id
                 span_rows.append((nid, start, cid, seq, s.duration_ns, sid - _U64 if sid >= _I64 else sid,
                                   pid - _U64 if pid >= _I64 else pid))
+                if s.kind in PEER_KINDS:
+                    peer = peer_service_of(s)
+                    if peer:
+                        peer_rows.append((cid, sid - _U64 if sid >= _I64 else sid, nid, peer))
                 hours.add(start // _HOUR)
                 tokenizer.span_words(s, words)
                 seq += 1
@@ -500,6 +508,8 @@ class SqliteWriter(SpanWriter):
         ops.append((_INSERT_CHUNK, chunk_rows))
         ops.append((_INSERT_SPAN, span_rows))
         ops.append((_INSERT_TAGS, tag_rows))
+        if peer_rows:
+            ops.append((_INSERT_PEER, peer_rows))
         new_hours = hours - day.hours
         if new_hours:
             ops.append((_INSERT_HOUR, [(h,) for h in new_hours]))
