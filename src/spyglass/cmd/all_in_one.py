@@ -25,6 +25,7 @@ from spyglass.query import grpc_api_v2, grpc_api_v3
 from spyglass.gocompat.godur import parse_duration
 from spyglass.query.http_api import build_app
 from spyglass.query.limits import QueryLimits
+from spyglass.query.metrics import QueryMetrics
 from spyglass.query.service import QueryService
 from spyglass.server import GrpcServer, HttpServer, Listener
 from spyglass.storage.api import ArchiveCapable
@@ -153,12 +154,15 @@ class AllInOne:
         )
         self.query_service = service
         http_app = build_app(service, base_path=s.query_base_path, ui=build_ui_app(), archive_enabled=archive is not None)
+        query_metrics = QueryMetrics(self.metrics.registry)  # requests, errors, latency per endpoint
+        http_app.middlewares.append(query_metrics.middleware)
         return [
             HttpServer("query_http", s.listen_host, s.query_http_port, http_app),
             GrpcServer(
                 "query_grpc", s.listen_host, s.query_grpc_port,
                 [lambda srv: grpc_api_v2.register(srv, service), lambda srv: grpc_api_v3.register(srv, service)],
                 [*grpc_api_v2.SERVICE_NAMES, *grpc_api_v3.SERVICE_NAMES],
+                interceptors=[query_metrics.interceptor()],
             ),
         ]
 

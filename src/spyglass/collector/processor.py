@@ -125,6 +125,7 @@ class SpanProcessor:
         if nbytes:
             m.bytes_received.labels(receiver, fmt).inc(nbytes)
         m.spans_received.labels(receiver, fmt).inc(len(spans))
+        m.batches_received.labels(receiver, fmt).inc()
         checked = validate(spans)
         if checked.rejected:
             for reason, count in checked.rejected.items():
@@ -137,6 +138,7 @@ class SpanProcessor:
         if self.unhealthy_reason is not None and n:
             m.spans_rejected.labels(receiver, fmt, "storage_unavailable").inc(n)
             m.spans_dropped.labels("storage_unavailable").inc(n)
+            m.batches_rejected.labels(receiver, fmt).inc()
             raise StorageUnhealthy(f"storage unavailable: {self.unhealthy_reason}")
         try:
             self.queue.put_nowait(spans)
@@ -144,6 +146,7 @@ class SpanProcessor:
             reason = "queue_full" if isinstance(exc, QueueFull) else "shutting_down"
             m.spans_rejected.labels(receiver, fmt, reason).inc(n)
             m.spans_dropped.labels(reason).inc(n)
+            m.batches_rejected.labels(receiver, fmt).inc()
             raise ServerBusy(str(exc)) from None
         m.spans_accepted.labels(receiver, fmt).inc(n)
         if checked.rejected:
@@ -175,12 +178,18 @@ class SpanProcessor:
         try:
             self.writer.write_spans(batch)
         except Exception as exc:  # a failing backend must not kill the writer thread
+            self.metrics.saved_by_service.add((s.resource.service_name for s in batch), ok=False)
             self._hold(batch, str(exc))
             return False
         finally:
             self.metrics.storage_write_seconds.observe(time.perf_counter() - started)
-        self.metrics.spans_written.inc(len(batch))
+        self._written(batch)
         return True
+
+    def _written(self, batch: Sequence[Span]) -> None:
+        self.metrics.spans_written.inc(len(batch))
+        self.metrics.write_batch_size.set(len(batch))
+        self.metrics.saved_by_service.add((s.resource.service_name for s in batch), ok=True)
 
     # -- storage health and the retry buffer -------------------------------------------------
     def _hold(self, batch: Sequence[Span], reason: str) -> None:
@@ -213,7 +222,7 @@ class SpanProcessor:
         finally:
             self.metrics.storage_write_seconds.observe(time.perf_counter() - started)
         self.retry.pop()
-        self.metrics.spans_written.inc(len(batch))
+        self._written(batch)
         if self.retry:
             return False
         self._next_health_check = 0.0

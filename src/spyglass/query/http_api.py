@@ -30,6 +30,7 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRuleMatching, MatchedSubAppResource
 
 from spyglass.codecs import go_json
+from spyglass.query.metrics import ROUTE, route_template
 from spyglass.query.service import QueryService
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,7 @@ def build_app(
         if found is None:
             return not_found()
         handler, params = found
+        request[ROUTE] = route_template(segments, params)  # for query.metrics
         try:
             return await handler(request, params)
         except web.HTTPException:

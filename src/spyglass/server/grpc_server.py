@@ -28,6 +28,7 @@ class GrpcServer(Listener):
         registrations: Iterable[Registration],
         service_names: Iterable[str] = (),
         max_message_bytes: int = DEFAULT_MAX_MESSAGE,
+        interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
     ) -> None:
         self.name = name
         self.host = host
@@ -35,6 +36,7 @@ class GrpcServer(Listener):
         self.registrations = list(registrations)
         self.service_names = list(service_names)
         self.max_message_bytes = max_message_bytes
+        self.interceptors = list(interceptors)
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> None:
@@ -43,7 +45,7 @@ class GrpcServer(Listener):
             ("grpc.max_send_message_length", self.max_message_bytes),
             ("grpc.so_reuseport", 0),
         ]
-        server = grpc.aio.server(options=options)
+        server = grpc.aio.server(options=options, interceptors=self.interceptors or None)
         for register in self.registrations:
             register(server)
         health_servicer = health.aio.HealthServicer()
