@@ -79,6 +79,10 @@ def test_query_metrics_per_endpoint_for_http_and_grpc(all_in_one):
             list(stub.GetTrace(query_pb2.GetTraceRequest(trace_id=bytes.fromhex(TRACE_ID))))
         except grpc.RpcError as err:
             assert err.code() is grpc.StatusCode.NOT_FOUND
+        try:  # no archive storage configured: a server-side failure
+            stub.ArchiveTrace(query_pb2.ArchiveTraceRequest(trace_id=bytes.fromhex(TRACE_ID)))
+        except grpc.RpcError as err:
+            assert err.code() is grpc.StatusCode.INTERNAL
     _, v = scrape(all_in_one)
     assert v['spyglass_query_requests_total{api="http",code="2xx",endpoint="/api/services"}'] == 2
     assert v['spyglass_query_requests_total{api="http",code="4xx",endpoint="/api/traces/{traceID}"}'] == 1
@@ -86,6 +90,7 @@ def test_query_metrics_per_endpoint_for_http_and_grpc(all_in_one):
     assert v['spyglass_query_request_seconds_count{api="http",endpoint="/api/services"}'] == 2
     assert v['spyglass_query_requests_total{api="grpc",code="OK",endpoint="/jaeger.api_v2.QueryService/GetServices"}'] == 1
     assert v['spyglass_query_requests_total{api="grpc",code="NOT_FOUND",endpoint="/jaeger.api_v2.QueryService/GetTrace"}'] == 1
+    assert v['spyglass_query_requests_total{api="grpc",code="INTERNAL",endpoint="/jaeger.api_v2.QueryService/ArchiveTrace"}'] == 1
     assert v['jaeger_query_requests_total{operation="get_services",result="ok"}'] == 3
     assert v['jaeger_query_requests_total{operation="get_trace",result="ok"}'] == 2
     assert v['jaeger_query_requests_total{operation="find_traces",result="ok"}'] == 2

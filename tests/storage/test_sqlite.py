@@ -630,3 +630,25 @@ def test_the_tag_index_skips_every_key_matching_derives_from_span_fields() -> No
     for group in re.findall(r"key in \(([^)]*)\)", source):
         keys |= set(re.findall(r'"([^"]+)"', group))
     assert keys and keys <= SPECIAL_KEYS, keys - SPECIAL_KEYS
+
+
+def test_day_files_from_before_the_peers_table_still_give_dependencies(tmp_path: Path,
+                                                                        factories: list[SqliteFactory]) -> None:
+    """A day file without ``peers`` (written before it existed) is read without it, and a
+    writer that opens it again adds the table, so new peer calls count from then on."""
+    data = tmp_path / "data"
+    clock = Clock("2024-03-01")
+    client = dict(kind=SpanKind.CLIENT, attributes=[KeyValue("peer.service", "db")])
+    f = make(factories, data, clock)
+    f.span_writer().write_spans([span(1, 1, svc="front", start=clock.ns),
+                                 span(1, 2, svc="back", parent=1, start=clock.ns)])
+    f.close()
+    factories.remove(f)
+    with sqlite3.connect(data / "2024-03-01.db") as conn:
+        conn.execute("DROP TABLE peers")
+    f = make(factories, data, clock)
+    deps = f.dependency_reader().get_dependencies(clock.ns + S, 3600 * S)
+    assert [(d.parent, d.child, d.call_count) for d in deps] == [("front", "back", 1)]
+    f.span_writer().write_spans([Span(3, 1, "q", clock.ns, S, Resource("back"), **client)])
+    deps = f.dependency_reader().get_dependencies(clock.ns + S, 3600 * S)
+    assert [(d.parent, d.child, d.call_count) for d in deps] == [("back", "db", 1), ("front", "back", 1)]

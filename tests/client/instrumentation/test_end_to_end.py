@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
@@ -22,7 +24,7 @@ from spyglass.client import Config
 from spyglass.client.instrumentation.asgi import TracingASGIMiddleware
 from spyglass.client.instrumentation.dbapi import traced_connection
 from spyglass.client.instrumentation.http_clients import (
-    clear_peer_services, instrument_http_clients, uninstrument_http_clients)
+    clear_peer_services, http_call, instrument_http_clients, uninstrument_http_clients)
 from spyglass.client.instrumentation.wsgi import TracingMiddleware
 from spyglass.model import SpanKind, StatusCode
 
@@ -77,7 +79,21 @@ def make_pricing_app(tracer):
     return TracingASGIMiddleware(app, tracer)
 
 
-def make_orders_app(tracer, pricing_url):
+class Untraced(BaseHTTPRequestHandler):
+    """A downstream service with no tracer: it shows on the dependency graph only through
+    the caller's ``peer.service``."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"19")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def make_orders_app(tracer, pricing_url, tax_url):
     db = traced_connection(sqlite3.connect(":memory:", check_same_thread=False), tracer, "sqlite", "orders")
     db.execute("CREATE TABLE orders (id INT, cents INT)")
 
@@ -85,6 +101,8 @@ def make_orders_app(tracer, pricing_url):
         if environ["PATH_INFO"] == "/fail":
             raise RuntimeError("orders are down")
         cents = httpx.get(f"{pricing_url}/price").json()["cents"]
+        with http_call(route="/rate"):
+            requests.get(f"{tax_url}/rate")
         db.executemany("INSERT INTO orders VALUES (?, ?)", [(7, cents), (8, cents)])
         count = db.execute("SELECT count(*) FROM orders").fetchone()[0]
         start_response("201 Created", [("Content-Type", "text/plain")])
@@ -97,13 +115,18 @@ def make_orders_app(tracer, pricing_url):
 def services(all_in_one):
     orders_tracer, pricing_tracer = tracer_for("orders", all_in_one), tracer_for("pricing", all_in_one)
     pricing = UvicornServer(make_pricing_app(pricing_tracer))
-    orders = WsgiServer(make_orders_app(orders_tracer, pricing.url))
-    instrument_http_clients(orders_tracer, peer_services={pricing.url.split("//")[1]: "pricing"})
+    tax = ThreadingHTTPServer(("127.0.0.1", 0), Untraced)
+    threading.Thread(target=tax.serve_forever, args=(0.05,), daemon=True).start()
+    orders = WsgiServer(make_orders_app(orders_tracer, pricing.url, f"http://127.0.0.1:{tax.server_port}"))
+    instrument_http_clients(orders_tracer, peer_services={pricing.url.split("//")[1]: "pricing",
+                                                          f"127.0.0.1:{tax.server_port}": "tax"})
     yield orders_tracer, pricing_tracer, orders, pricing
     uninstrument_http_clients()
     clear_peer_services()
     orders.close()
     pricing.close()
+    tax.shutdown()
+    tax.server_close()
     orders_tracer.close()
     pricing_tracer.close()
 
@@ -117,7 +140,7 @@ def test_trace_through_wsgi_asgi_http_clients_and_sqlite(all_in_one, services):
     orders_tracer.flush()
     pricing_tracer.flush()
     reader = all_in_one.app.storage.trace_reader()
-    spans = wait_for(lambda: len(reader.get_trace(root.span.trace_id)) == 10 and reader.get_trace(root.span.trace_id))
+    spans = wait_for(lambda: len(reader.get_trace(root.span.trace_id)) == 11 and reader.get_trace(root.span.trace_id))
     by_id = {s.span_id: s for s in spans}
 
     def parent_of(span):
@@ -157,3 +180,7 @@ def test_trace_through_wsgi_asgi_http_clients_and_sqlite(all_in_one, services):
     assert fail.status.code is StatusCode.ERROR and dict(fail.attributes).get("http.status_code") == 500
     assert any(e.name == "error" and dict(e.attributes)["error.kind"] == "RuntimeError" for e in fail.events)
     assert dict(get_fail.attributes)["http.status_code"] == 500 and get_fail.status.code is StatusCode.ERROR
+    get_tax = one("GET /rate", "orders", component="requests", **{"peer.service": "tax", "url.template": "/rate"})
+    assert parent_of(get_tax) is wsgi
+    deps = all_in_one.app.storage.dependency_reader().get_dependencies(time.time_ns() + 60 * 10**9, 3600 * 10**9)
+    assert {(d.parent, d.child): d.call_count for d in deps} == {("orders", "pricing"): 1, ("orders", "tax"): 1}
