@@ -105,3 +105,10 @@ def test_dashboard_uses_only_metrics_that_exist(all_in_one):
     assert len(exprs) >= 8 and any(n.startswith("jaeger_") for n in used) and any(n.startswith("spyglass_") for n in used)
     text, _ = scrape(all_in_one)
     assert used - declared_names(text) == set()
+
+
+def test_every_metric_is_documented(all_in_one):
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text()
+    text, _ = scrape(all_in_one)
+    served = {n for n, _ in re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M) if not n.endswith("_created")}
+    assert {n for n in served if f"`{n}`" not in doc} == set()
