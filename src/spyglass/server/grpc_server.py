@@ -9,6 +9,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from spyglass.server.base import Listener
+from spyglass.server.limits import ConnectionLimits, grpc_options
 
 # Jaeger's collector accepts gRPC messages up to 4 MiB; we allow more for large batches.
 DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
@@ -28,6 +29,7 @@ class GrpcServer(Listener):
         registrations: Iterable[Registration],
         service_names: Iterable[str] = (),
         max_message_bytes: int = DEFAULT_MAX_MESSAGE,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.name = name
         self.host = host
@@ -35,6 +37,7 @@ class GrpcServer(Listener):
         self.registrations = list(registrations)
         self.service_names = list(service_names)
         self.max_message_bytes = max_message_bytes
+        self.limits = limits or ConnectionLimits()
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> None:
@@ -42,8 +45,9 @@ class GrpcServer(Listener):
             ("grpc.max_receive_message_length", self.max_message_bytes),
             ("grpc.max_send_message_length", self.max_message_bytes),
             ("grpc.so_reuseport", 0),
+            *grpc_options(self.limits),
         ]
-        server = grpc.aio.server(options=options)
+        server = grpc.aio.server(options=options, maximum_concurrent_rpcs=self.limits.max_concurrent_rpcs)
         for register in self.registrations:
             register(server)
         health_servicer = health.aio.HealthServicer()

@@ -58,6 +58,11 @@ class HttpServer(Listener):
         self._runner: web.AppRunner | None = None
         self._site: _GuardedSite | None = None
 
+    def set_limits(self, limits: ConnectionLimits, metrics: ConnectionMetrics | None) -> None:
+        """Replace the limits and metrics given at construction (before ``start``)."""
+        self.limits = limits
+        self.state = lim.new_state(self.name, limits, metrics)
+
     @property
     def open_connections(self) -> int:
         return self.state.open

@@ -16,7 +16,8 @@ every file descriptor of the process: each port stopped answering, and asyncio l
 
 gRPC listeners get the equivalents as channel arguments (``grpc_options``). At start the
 process raises its descriptor soft limit to the hard limit (``raise_nofile_limit``), and an
-event-loop exception handler turns accept failures into one line per change of state.
+event-loop exception handler turns accept failures into one line per change of state
+(at most one a minute per listener while it flaps).
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class _Guard(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         if st.accept_failing:
             st.accept_failing = False
-            log.warning("%s: accepting connections again", st.name)
+            _ACCEPT_LOG.log(logging.WARNING, f"{st.name}:ok", "%s: accepting connections again", st.name)
         if st.open >= st.limits.max_connections:
             st.refused += 1
             if st.metrics is not None:
@@ -235,6 +236,9 @@ class ServerLog:
 # -- accept() failures: one line per change of state -----------------------------------------
 
 _SERVED: dict[int, _ListenerState] = {}  # listening socket fd -> its listener's state
+# A listener near its descriptor limit flaps (one close lets one accept through), so each
+# of the two lines is written at most once a minute per listener, with a count of the rest.
+_ACCEPT_LOG = Throttle(log, interval=60.0)
 _OUT_OF_RESOURCES = "socket.accept() out of system resource"
 
 
@@ -269,7 +273,8 @@ def install_accept_error_handler(loop: asyncio.AbstractEventLoop) -> None:
             if state is not None:
                 state.accept_failing = True
             name = state.name if state is not None else repr(sock)
-            log.warning(
+            _ACCEPT_LOG.log(
+                logging.WARNING, f"{name}:failing",
                 "%s: cannot accept connections: %s; retrying every second, silent until it recovers",
                 name, context.get("exception"),
             )
