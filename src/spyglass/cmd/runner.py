@@ -32,12 +32,12 @@ async def serve_until_signalled(component: Component) -> None:
     The open-file soft limit is raised to the hard one first: every connection is a
     descriptor, and a default of 1,024 is a few hundred slow clients."""
     soft, hard = raise_nofile_limit()
-    log.info("open-file limit %s (hard %s)", soft, hard)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await component.start()
+    log.info("open-file limit %s (hard %s)", soft, hard)  # after start: a failed start is one line
     tune_gc()
     await stop.wait()
     log.info("shutting down")
