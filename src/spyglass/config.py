@@ -82,6 +82,12 @@ class Settings:
     query_timeout: str = _opt("30s", "query.timeout", "deadline of one query request (Go duration), queueing included; past it HTTP 503 / gRPC DEADLINE_EXCEEDED and the work stops; 0s disables it", check="duration", roles=QUERY)
     query_max_concurrent: int = _opt(4, "query.max-concurrent", "heavy query calls (searches, trace fetches, dependencies) running at once, on threads ingest never uses", check="positive", roles=QUERY)
     query_max_queued: int = _opt(64, "query.max-queued", "heavy query calls that may wait for a slot; beyond it HTTP 503 / gRPC RESOURCE_EXHAUSTED", check="positive", roles=QUERY)
+    # -- server limits (every HTTP and gRPC listener; README "Operations: limits") ------------
+    server_max_connections: int = _opt(1024, "server.max-connections", "open connections per listener; more are answered 503 and closed at once (gRPC: refused)", check="positive")
+    server_header_timeout: str = _opt("10s", "server.header-timeout", "a request's headers must arrive within this (Go duration) or the connection is closed; gRPC: the handshake deadline; 0s disables it", check="duration")
+    server_idle_timeout: str = _opt("60s", "server.idle-timeout", "an idle keep-alive connection is closed after this (Go duration); 0s disables it", check="duration")
+    server_max_body_memory: int = _opt(256 * 1024 * 1024, "server.max-body-memory", "bytes of request bodies all HTTP receivers may hold at once; past it a request gets 503 and Retry-After", check="positive")
+    server_max_concurrent_rpcs: int = _opt(1000, "server.max-concurrent-rpcs", "calls in progress per gRPC listener; more get RESOURCE_EXHAUSTED", check="positive")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

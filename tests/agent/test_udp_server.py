@@ -280,3 +280,22 @@ async def test_unhealthy_storage_drops_are_counted() -> None:
     finally:
         await server.stop()
         processor.close()
+
+
+async def test_kernel_drops_of_a_full_receive_buffer_are_a_metric(processor: Any) -> None:
+    """A reader that falls behind (here: the event loop blocked while a burst arrives) makes
+    the kernel drop packets; spyglass_udp_packets_dropped_total shows them per listener."""
+    server = await _server(processor, "compact", receive_buffer_bytes=1)  # the kernel's minimum
+    registry = processor.metrics.registry
+    labels = {"listener": "agent_compact"}
+    try:
+        assert registry.get_sample_value("spyglass_udp_packets_dropped_total", labels) == 0
+        send(server.port, *[b"\0" * 1000] * 500)  # blocks the loop: nothing reads meanwhile
+        dropped = await until(lambda: registry.get_sample_value("spyglass_udp_packets_dropped_total", labels))
+        assert 0 < dropped < 500
+        await until(lambda: server.packets_received + dropped >= 500)
+        assert server.packets_received + dropped == 500
+    finally:
+        await server.stop()
+    # the count survives the socket (a counter never goes back)
+    assert registry.get_sample_value("spyglass_udp_packets_dropped_total", labels) == dropped

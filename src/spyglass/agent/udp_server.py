@@ -7,6 +7,8 @@ socket gets a large receive buffer (``SO_RCVBUF``; as root ``SO_RCVBUFFORCE`` ca
 handler: oversized and undecodable packets are counted in
 ``spyglass_requests_rejected_total{receiver=<name>,format=<fmt>,reason=...}`` and dropped;
 a full queue (``ServerBusy``) is already counted by the processor as dropped spans.
+Packets the kernel itself dropped (a full receive buffer) are read from the kernel into
+``spyglass_udp_packets_dropped_total{listener=<name>}`` (``agent.kernel_drops``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import socket
 from collections.abc import Callable
 
 from spyglass.codecs.errors import DecodeError
+from spyglass.agent.kernel_drops import KernelDrops
 from spyglass.collector.processor import ServerBusy, SpanProcessor
 from spyglass.model import Span
 from spyglass.server.base import Listener
@@ -91,6 +94,7 @@ class UdpServer(Listener):
         self.packets_received = 0
         """Datagrams read from the socket, whatever became of them."""
         self._transport: asyncio.DatagramTransport | None = None
+        self._drops: KernelDrops | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -107,6 +111,8 @@ class UdpServer(Listener):
             raise
         self._transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
         self.port = sock.getsockname()[1]
+        self._drops = KernelDrops.for_registry(self.processor.metrics.registry)
+        self._drops.watch(self.name, sock)
         # Linux reports double; anything below the request means the buffer was capped.
         level = logging.WARNING if self.effective_receive_buffer < self.receive_buffer_bytes else logging.INFO
         log.log(
@@ -138,6 +144,9 @@ class UdpServer(Listener):
             pass  # UDP has no way to say "retry"; the processor counted the dropped spans
 
     async def stop(self) -> None:
+        if self._drops is not None:
+            self._drops.unwatch(self.name)
+            self._drops = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None

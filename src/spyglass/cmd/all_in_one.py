@@ -28,6 +28,7 @@ from spyglass.query.limits import QueryLimits
 from spyglass.query.metrics import QueryMetrics
 from spyglass.query.service import QueryService
 from spyglass.server import GrpcServer, HttpServer, Listener
+from spyglass.server.settings import apply_server_limits
 from spyglass.storage.api import ArchiveCapable
 from spyglass.storage.api import health as storage_health
 from spyglass.storage.api.health import Health, StorageUnavailable
@@ -79,6 +80,7 @@ class AllInOne:
         self.sampling = self._sampling_provider()
         self.ingest: list[Listener] = self._ingest_listeners() if collector else []
         self.serving: list[Listener] = self._serving_listeners()
+        apply_server_limits(settings, self.metrics.registry, [*self.ingest, *self.serving])
 
     # -- assembly -----------------------------------------------------------------------
     def _sampling_provider(self) -> StrategyProvider:

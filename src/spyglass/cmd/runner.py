@@ -8,6 +8,8 @@ import logging
 import signal
 from typing import Protocol
 
+from spyglass.server.limits import raise_nofile_limit
+
 log = logging.getLogger("spyglass")
 
 
@@ -26,12 +28,16 @@ def tune_gc() -> None:
 
 
 async def serve_until_signalled(component: Component) -> None:
-    """Start ``component``; on SIGTERM or SIGINT stop it (it drains and flushes) and return."""
+    """Start ``component``; on SIGTERM or SIGINT stop it (it drains and flushes) and return.
+    The open-file soft limit is raised to the hard one first: every connection is a
+    descriptor, and a default of 1,024 is a few hundred slow clients."""
+    soft, hard = raise_nofile_limit()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await component.start()
+    log.info("open-file limit %s (hard %s)", soft, hard)  # after start: a failed start is one line
     tune_gc()
     await stop.wait()
     log.info("shutting down")

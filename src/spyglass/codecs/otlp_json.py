@@ -165,7 +165,12 @@ def _b64(text: str, what: str) -> bytes:
         raise DecodeError(f"{what} is not base64") from None
 
 
-def _value(v: _AnyValue | None) -> Any:
+# Arrays and kvlists nest at most this deep (the protobuf path stops near 33 levels, at
+# upb's message depth limit of 100); deeper input is refused, not recursed into.
+MAX_VALUE_DEPTH = 32
+
+
+def _value(v: _AnyValue | None, depth: int = 0) -> Any:
     if v is None:
         return None
     s = v.stringValue
@@ -187,10 +192,12 @@ def _value(v: _AnyValue | None) -> Any:
         return float(d)
     if v.bytesValue is not None:
         return _b64(v.bytesValue, "bytesValue")
-    if v.arrayValue is not None:
-        return [_value(x) for x in v.arrayValue.values or ()]
-    if v.kvlistValue is not None:
-        return {kv.key or "": _value(kv.value) for kv in v.kvlistValue.values or ()}
+    if v.arrayValue is not None or v.kvlistValue is not None:
+        if depth >= MAX_VALUE_DEPTH:
+            raise DecodeError(f"attribute value nested deeper than {MAX_VALUE_DEPTH} levels")
+        if v.arrayValue is not None:
+            return [_value(x, depth + 1) for x in v.arrayValue.values or ()]
+        return {kv.key or "": _value(kv.value, depth + 1) for kv in v.kvlistValue.values or ()}
     return None
 
 
@@ -326,6 +333,8 @@ def _parse(data: bytes | str | dict[str, Any]) -> _TracesData:
         raise DecodeError(f"invalid OTLP JSON: {exc}") from None
     except (TypeError, UnicodeError) as exc:
         raise DecodeError(f"invalid OTLP JSON payload: {exc}") from None
+    except RecursionError:  # msgspec and _camelize recurse once per nesting level
+        raise DecodeError("invalid OTLP JSON: nested too deeply") from None
 
 
 def decode_export_request_partial(data: bytes | str | dict[str, Any]) -> tuple[list[Span], int, str]:

@@ -169,6 +169,8 @@ def decode_zipkin_json_v1(data: bytes) -> list[Span]:
         raw = _decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise DecodeError(f"invalid Zipkin v1 JSON: {exc}") from None
+    except RecursionError:  # msgspec recurses once per nesting level, even when skipping
+        raise DecodeError("invalid Zipkin v1 JSON: nested too deeply") from None
     endpoints: dict[tuple, Endpoint | None] = {}
     v1: list[V1Span] = []
     for i, s in enumerate(raw):

@@ -143,9 +143,13 @@ def decode_zipkin_json_v2(data: bytes) -> list[Span]:
             raw = _lenient_decoder.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise DecodeError(f"invalid Zipkin v2 JSON: {exc}") from None
+        except RecursionError:
+            raise DecodeError("invalid Zipkin v2 JSON: nested too deeply") from None
         lenient = True
     except msgspec.DecodeError as exc:
         raise DecodeError(f"invalid Zipkin v2 JSON: {exc}") from None
+    except RecursionError:  # msgspec recurses once per nesting level, even when skipping
+        raise DecodeError("invalid Zipkin v2 JSON: nested too deeply") from None
     build = ModelBuilder().span
     endpoints: dict[tuple, Endpoint | None] = {}
     out: list[Span] = []

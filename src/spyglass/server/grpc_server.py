@@ -9,6 +9,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from spyglass.server.base import Listener
+from spyglass.server.limits import ConnectionLimits, grpc_options
 
 # Jaeger's collector accepts gRPC messages up to 4 MiB; we allow more for large batches.
 DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
@@ -29,6 +30,7 @@ class GrpcServer(Listener):
         service_names: Iterable[str] = (),
         max_message_bytes: int = DEFAULT_MAX_MESSAGE,
         interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.name = name
         self.host = host
@@ -37,6 +39,7 @@ class GrpcServer(Listener):
         self.service_names = list(service_names)
         self.max_message_bytes = max_message_bytes
         self.interceptors = list(interceptors)
+        self.limits = limits or ConnectionLimits()
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> None:
@@ -44,8 +47,13 @@ class GrpcServer(Listener):
             ("grpc.max_receive_message_length", self.max_message_bytes),
             ("grpc.max_send_message_length", self.max_message_bytes),
             ("grpc.so_reuseport", 0),
+            *grpc_options(self.limits),
         ]
-        server = grpc.aio.server(options=options, interceptors=self.interceptors or None)
+        server = grpc.aio.server(
+            options=options,
+            interceptors=self.interceptors or None,
+            maximum_concurrent_rpcs=self.limits.max_concurrent_rpcs,
+        )
         for register in self.registrations:
             register(server)
         health_servicer = health.aio.HealthServicer()

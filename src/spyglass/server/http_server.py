@@ -1,34 +1,101 @@
-"""An aiohttp application served on one host and port."""
+"""An aiohttp application served on one host and port, within ``ConnectionLimits``."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
+from spyglass.server import limits as lim
 from spyglass.server.base import Listener
+from spyglass.server.limits import ConnectionLimits, ConnectionMetrics
 
 # Large enough for a big OTLP or Thrift batch, small enough to bound memory per request.
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 
 
+class _GuardedSite(web.TCPSite):
+    """aiohttp's TCP site with each connection's protocol wrapped by ``limits._Guard``."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, state: lim._ListenerState) -> None:
+        super().__init__(runner, host, port, reuse_address=True)
+        self._state = state
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        loop = asyncio.get_running_loop()
+        server = self._runner.server
+        assert server is not None
+        self._server = await loop.create_server(
+            lim.guarded_factory(self._state, server), self._host, self._port,
+            backlog=self._backlog, reuse_address=self._reuse_address,
+        )
+
+
 class HttpServer(Listener):
-    def __init__(self, name: str, host: str, port: int, app: web.Application) -> None:
+    """Serves ``app``; ``limits`` bound its connections (see ``spyglass.server.limits``) and
+    ``metrics`` counts them per listener ``name``.
+
+    Request bodies are never inflated by aiohttp (``auto_decompress=False``): it inflates
+    each chunk whole, which lets a gzip bomb take hundreds of MB before any limit is checked.
+    Receivers inflate with a bound instead (``collector.receivers.body``)."""
+
+    def __init__(
+        self,
+        name: str,
+        host: str,
+        port: int,
+        app: web.Application,
+        limits: ConnectionLimits | None = None,
+        metrics: ConnectionMetrics | None = None,
+    ) -> None:
         self.name = name
         self.host = host
         self.port = port
         self.app = app
+        self.limits = limits or ConnectionLimits()
+        self.state = lim.new_state(name, self.limits, metrics)
         self._runner: web.AppRunner | None = None
+        self._site: _GuardedSite | None = None
+
+    def set_limits(self, limits: ConnectionLimits, metrics: ConnectionMetrics | None) -> None:
+        """Replace the limits and metrics given at construction (before ``start``)."""
+        self.limits = limits
+        self.state = lim.new_state(self.name, limits, metrics)
+
+    @property
+    def open_connections(self) -> int:
+        return self.state.open
 
     async def start(self) -> None:
+        lim.install_accept_error_handler(asyncio.get_running_loop())
+        if lim.track_requests not in self.app.middlewares:
+            self.app.middlewares.insert(0, lim.track_requests)
         # lingering_time bounds how long a refused request's unread body may delay stop().
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, lingering_time=1.0)
+        self._runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            lingering_time=1.0,
+            keepalive_timeout=self.limits.idle_timeout,
+            auto_decompress=False,
+            max_line_size=lim.MAX_LINE_SIZE,
+            max_field_size=lim.MAX_LINE_SIZE,
+            logger=lim.ServerLog(self.state),
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = _GuardedSite(self._runner, self.host, self.port, self.state)
         await site.start()
+        self._site = site
         server = site._server  # the asyncio server; aiohttp does not expose the bound port
         if server is not None and server.sockets:
             self.port = server.sockets[0].getsockname()[1]
+            lim.register_listening_sockets(list(server.sockets), self.state)
 
     async def stop(self) -> None:
+        if self._site is not None and self._site._server is not None:
+            lim.unregister_listening_sockets(list(self._site._server.sockets))
+        self._site = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -20,6 +20,8 @@ from aiohttp import hdrs, web
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_thrift import decode_batch
 from spyglass.collector.processor import ServerBusy, SpanProcessor, rejection_text
+from spyglass.collector.receivers import body as body_mod
+from spyglass.collector.receivers.body import BudgetExhausted, Lease, ENCODINGS, BodyTimeout, BodyTooLarge, ClientGone, read_body
 from spyglass.collector.receivers.offload import THREAD_DECODE_BYTES, decode_payload
 from spyglass.model import Span
 from spyglass.server.http_server import DEFAULT_MAX_BODY
@@ -48,6 +50,10 @@ class _TracesHandler:
         self.thread_decode_bytes = thread_decode_bytes
 
     async def handle(self, request: web.Request) -> web.Response:
+        with body_mod.PROCESS_BUDGET.lease() as lease:  # held until the body is decoded
+            return await self._handle(request, lease)
+
+    async def _handle(self, request: web.Request, lease: Lease) -> web.Response:
         metrics = self.processor.metrics
         raw_type = request.headers.get(hdrs.CONTENT_TYPE, "")
         media_type = raw_type.split(";", 1)[0].strip().lower()
@@ -57,15 +63,27 @@ class _TracesHandler:
         if media_type not in ACCEPTED_CONTENT_TYPES:
             metrics.reject_request(RECEIVER, FORMAT, "unsupported_content_type")
             return _error(400, f"Unsupported content type: {media_type}")
-        declared = request.content_length
-        if declared is not None and declared > self.max_body_bytes:
-            metrics.reject_request(RECEIVER, FORMAT, "too_large")
-            return _error(413, f"Request body of {declared} bytes exceeds the limit of {self.max_body_bytes}")
+        encoding = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
+        if encoding not in ENCODINGS:
+            metrics.reject_request(RECEIVER, FORMAT, "unsupported_encoding")
+            return _error(400, f"Unsupported content encoding: {encoding}")
         try:
-            body = await request.read()  # also enforces client_max_size for chunked bodies
-        except web.HTTPRequestEntityTooLarge:
+            body = await read_body(request, self.max_body_bytes, lease)
+        except BodyTooLarge:
             metrics.reject_request(RECEIVER, FORMAT, "too_large")
-            return _error(413, f"Request body exceeds the limit of {self.max_body_bytes} bytes")
+            return _error(413, f"Request body exceeds the limit of {self.max_body_bytes} bytes", **{hdrs.CONNECTION: "close"})
+        except DecodeError as exc:
+            metrics.reject_request(RECEIVER, FORMAT, "decode_error")
+            return _error(400, f"Unable to read request body: {exc}", **{hdrs.CONNECTION: "close"})
+        except BudgetExhausted:
+            metrics.reject_request(RECEIVER, FORMAT, "body_memory")
+            return _error(503, "Server busy reading other bodies, retry later", **{hdrs.RETRY_AFTER: "1", hdrs.CONNECTION: "close"})
+        except BodyTimeout:
+            metrics.reject_request(RECEIVER, FORMAT, "body_timeout")
+            return _error(408, "Request body stalled", **{hdrs.CONNECTION: "close"})
+        except ClientGone:
+            metrics.reject_request(RECEIVER, FORMAT, "client_disconnected")
+            return _error(400, "Client went away", **{hdrs.CONNECTION: "close"})  # never sent
         try:
             spans = await decode_payload(_decode_binary_batch, body, self.thread_decode_bytes)
         except DecodeError as exc:

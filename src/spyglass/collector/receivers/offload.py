@@ -8,16 +8,26 @@ The threads are ingest's own (``INGEST_WORKERS``, named ``spyglass-ingest-*``), 
 asyncio's default executor: query work runs on pools of its own
 (``spyglass.query.limits``), so eight slow searches can never hold the threads an export
 waits for before it is acknowledged.
+
+It is also the receivers' last line of defence: a decoder that fails in a way it did not
+plan for (``RecursionError`` on absurd nesting, a library's own exception type) makes the
+payload a ``DecodeError`` like any other bad input, so the client gets 400 /
+INVALID_ARGUMENT and the rejection is counted, with one throttled WARNING line instead of
+a 500 and a traceback per request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import threading
 from collections.abc import Callable
 from typing import TypeVar
+
+from spyglass.codecs.errors import DecodeError
+from spyglass.server.quietlog import Throttle
 
 T = TypeVar("T")
 
@@ -38,8 +48,22 @@ def ingest_executor() -> concurrent.futures.ThreadPoolExecutor:
     return _pool
 
 
+log = logging.getLogger(__name__)
+_throttle = Throttle(log)
+
+
 async def decode_payload(decode: Callable[[bytes], T], data: bytes, threshold: int = THREAD_DECODE_BYTES) -> T:
-    """``decode(data)``, in an ingest worker thread when ``data`` is larger than ``threshold``."""
-    if len(data) > threshold:
-        return await asyncio.get_running_loop().run_in_executor(ingest_executor(), decode, data)
-    return decode(data)
+    """``decode(data)``, in an ingest worker thread when ``data`` is larger than ``threshold``;
+    any exception other than ``DecodeError`` is turned into one."""
+    try:
+        if len(data) > threshold:
+            return await asyncio.get_running_loop().run_in_executor(ingest_executor(), decode, data)
+        return decode(data)
+    except DecodeError:
+        raise
+    except RecursionError:
+        raise DecodeError("payload nested too deeply") from None
+    except Exception as exc:
+        name = getattr(decode, "__qualname__", repr(decode))
+        _throttle.warning(name, "%s failed on a %d-byte payload: %s: %s", name, len(data), type(exc).__name__, exc)
+        raise DecodeError(f"undecodable payload ({type(exc).__name__})") from None

@@ -5,10 +5,9 @@ Follows the OTLP/HTTP spec:
 * ``Content-Type: application/x-protobuf`` or ``application/json``; anything else is 415.
   The response (``ExportTraceServiceResponse``, with ``partial_success`` when spans were
   rejected) uses the request's content type.
-* ``Content-Encoding: gzip`` / ``deflate`` bodies are inflated by aiohttp while they are
-  read, bounded by the application's ``client_max_size`` (= ``max_body_bytes``), so a
-  zip bomb is cut off at the limit with 413 instead of filling memory. ``x-gzip`` is
-  inflated here with the same bound; other encodings are 415.
+* ``Content-Encoding: gzip`` / ``x-gzip`` / ``deflate`` bodies are inflated as they
+  arrive by ``receivers.body``, never past ``max_body_bytes``, so a zip bomb is cut off at
+  the limit with 413 instead of filling memory; other encodings are 415.
 * A payload that does not decode is 400 with a ``google.rpc.Status`` body (protobuf or
   JSON, like the request); 413 above the size limit; a full queue is 503 with
   ``Retry-After`` (the spec lists 429, 502, 503 and 504 as retryable). Other methods on
@@ -17,17 +16,17 @@ Follows the OTLP/HTTP spec:
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 
 import orjson
 from aiohttp import hdrs, web
-from aiohttp.http_exceptions import HttpProcessingError
 from google.rpc import code_pb2, status_pb2
 
 from spyglass.codecs import otlp_json, otlp_proto
 from spyglass.codecs.errors import DecodeError
 from spyglass.collector.processor import ServerBusy, SpanProcessor, partial_success
+from spyglass.collector.receivers import body as body_mod
+from spyglass.collector.receivers.body import BudgetExhausted, Lease, ENCODINGS, BodyTimeout, BodyTooLarge, ClientGone, read_body
 from spyglass.collector.receivers.offload import decode_payload
 from spyglass.model import Span
 from spyglass.server.http_server import DEFAULT_MAX_BODY
@@ -39,30 +38,7 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 PATH = "/v1/traces"
 
-_AUTO_INFLATED = frozenset({"gzip", "deflate"})  # aiohttp inflates these while reading
-
 Decoder = Callable[[bytes], tuple[list[Span], int, str]]
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-def _inflate(data: bytes, limit: int) -> bytes:
-    """gzip-inflate ``data`` (all members) into at most ``limit`` bytes."""
-    out = bytearray()
-    while data:
-        d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        try:
-            out += d.decompress(data, limit + 1 - len(out))
-        except zlib.error as exc:
-            raise DecodeError(f"invalid gzip body: {exc}") from None
-        if len(out) > limit:
-            raise _BodyTooLarge
-        if not d.eof:
-            raise DecodeError("truncated gzip body")
-        data = d.unused_data
-    return bytes(out)
 
 
 def _status_body(json: bool, code: int, message: str) -> bytes:
@@ -77,6 +53,10 @@ class _TracesHandler:
         self.max_body_bytes = max_body_bytes
 
     async def handle(self, request: web.Request) -> web.Response:
+        with body_mod.PROCESS_BUDGET.lease() as lease:  # held until the body is decoded
+            return await self._handle(request, lease)
+
+    async def _handle(self, request: web.Request, lease: Lease) -> web.Response:
         metrics = self.processor.metrics
         media_type = request.headers.get(hdrs.CONTENT_TYPE, "").split(";", 1)[0].strip().lower()
         if media_type == PROTOBUF:
@@ -100,26 +80,26 @@ class _TracesHandler:
             )
 
         encoding = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
-        if encoding not in ("", "identity", "x-gzip") and encoding not in _AUTO_INFLATED:
+        if encoding not in ENCODINGS:
             metrics.reject_request(RECEIVER, fmt, "unsupported_encoding")
             return web.Response(status=415, text=f"unsupported content encoding {encoding!r}\n")
-        declared = request.content_length
-        if declared is not None and declared > self.max_body_bytes:
-            metrics.reject_request(RECEIVER, fmt, "too_large")
-            return reply(413, code_pb2.RESOURCE_EXHAUSTED, f"body of {declared} bytes exceeds {self.max_body_bytes}", **{hdrs.CONNECTION: "close"})
         try:
-            body = await request.read()  # inflated by aiohttp, at most client_max_size bytes
-            if encoding == "x-gzip":
-                body = _inflate(body, self.max_body_bytes)
-        except (web.HTTPRequestEntityTooLarge, _BodyTooLarge):
+            body = await read_body(request, self.max_body_bytes, lease)
+        except BodyTooLarge:
             metrics.reject_request(RECEIVER, fmt, "too_large")
-            return reply(413, code_pb2.RESOURCE_EXHAUSTED, f"body exceeds {self.max_body_bytes} bytes")
-        except DecodeError as exc:
+            return reply(413, code_pb2.RESOURCE_EXHAUSTED, f"body exceeds {self.max_body_bytes} bytes", **{hdrs.CONNECTION: "close"})
+        except DecodeError as exc:  # a bad gzip / deflate stream or broken chunking
             metrics.reject_request(RECEIVER, fmt, "decode_error")
-            return reply(400, code_pb2.INVALID_ARGUMENT, str(exc))
-        except (web.RequestPayloadError, HttpProcessingError) as exc:  # a bad gzip / deflate stream
-            metrics.reject_request(RECEIVER, fmt, "decode_error")
-            return reply(400, code_pb2.INVALID_ARGUMENT, f"cannot read body: {exc}".replace("\n", " "))
+            return reply(400, code_pb2.INVALID_ARGUMENT, str(exc), **{hdrs.CONNECTION: "close"})
+        except BudgetExhausted:
+            metrics.reject_request(RECEIVER, fmt, "body_memory")
+            return reply(503, code_pb2.UNAVAILABLE, "server busy reading other bodies, retry later", **{hdrs.RETRY_AFTER: "1", hdrs.CONNECTION: "close"})
+        except BodyTimeout:
+            metrics.reject_request(RECEIVER, fmt, "body_timeout")
+            return reply(408, code_pb2.DEADLINE_EXCEEDED, "request body stalled", **{hdrs.CONNECTION: "close"})
+        except ClientGone:
+            metrics.reject_request(RECEIVER, fmt, "client_disconnected")
+            raise web.HTTPBadRequest from None  # never sent: the connection is gone
         try:
             spans, rejected, error = await decode_payload(decode, body)
         except DecodeError as exc:

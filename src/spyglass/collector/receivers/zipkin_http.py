@@ -19,11 +19,9 @@ refused as unstorable (the request's other spans are stored:
 ``spyglass.collector.validation``); 413 above the body limit; 503
 with ``Retry-After`` when the span queue is full.
 
-``Content-Encoding: gzip`` (and ``deflate``) is inflated by aiohttp's request parser
-before the handler sees the body: it inflates chunk by chunk under flow control, and the
-application's ``client_max_size`` (= ``max_body_bytes``) applies to the *inflated* body,
-so a gzip bomb is refused with 413 once that much has been inflated, never held whole.
-Other encodings are refused with 400.
+``Content-Encoding: gzip`` (and ``deflate``) is inflated as it arrives by
+``receivers.body``, never past ``max_body_bytes``, so a gzip bomb is refused with 413
+once that much has been inflated, never held whole. Other encodings are refused with 400.
 """
 
 from __future__ import annotations
@@ -38,6 +36,8 @@ from spyglass.codecs.zipkin_json_v2 import decode_zipkin_json_v2
 from spyglass.codecs.zipkin_proto import decode_zipkin_proto
 from spyglass.codecs.zipkin_thrift import decode_zipkin_thrift
 from spyglass.collector.processor import ServerBusy, SpanProcessor, rejection_text
+from spyglass.collector.receivers import body as body_mod
+from spyglass.collector.receivers.body import BudgetExhausted, Lease, BodyTimeout, BodyTooLarge, ClientGone, read_body
 from spyglass.collector.receivers.offload import decode_payload
 from spyglass.model import Span
 from spyglass.server.http_server import DEFAULT_MAX_BODY
@@ -65,7 +65,7 @@ ROUTES: dict[str, dict[str, tuple[str, Decoder]]] = {
     },
 }
 
-# Encodings aiohttp inflates itself (see the module docstring).
+# Encodings inflated by ``read_body`` (see the module docstring).
 _ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
 
 # Bodies above this are decoded in a worker thread: the GIL still serialises the work,
@@ -86,6 +86,10 @@ class _SpansHandler:
         self.formats = formats
 
     async def handle(self, request: web.Request) -> web.Response:
+        with body_mod.PROCESS_BUDGET.lease() as lease:  # held until the body is decoded
+            return await self._handle(request, lease)
+
+    async def _handle(self, request: web.Request, lease: Lease) -> web.Response:
         metrics = self.processor.metrics
         media_type = request.headers.get(hdrs.CONTENT_TYPE, "").split(";", 1)[0].strip().lower()
         chosen = self.formats.get(media_type)
@@ -97,19 +101,23 @@ class _SpansHandler:
         if encoding not in _ENCODINGS:
             metrics.reject_request(RECEIVER, fmt, "unsupported_content_encoding")
             return _error(400, f"Unsupported Content-Encoding: {encoding}", close=True)
-        declared = request.content_length
-        if declared is not None and declared > self.max_body_bytes:
-            metrics.reject_request(RECEIVER, fmt, "too_large")
-            limit = self.max_body_bytes
-            return _error(413, f"Request body of {declared} bytes exceeds the limit of {limit}", close=True)
         try:
-            body = await request.read()  # enforces client_max_size on the inflated body
-        except web.HTTPRequestEntityTooLarge:
+            body = await read_body(request, self.max_body_bytes, lease)
+        except BodyTooLarge:
             metrics.reject_request(RECEIVER, fmt, "too_large")
             return _error(413, f"Request body exceeds the limit of {self.max_body_bytes} bytes", close=True)
-        except Exception as exc:  # aiohttp's RequestPayloadError: bad gzip, broken chunking
+        except DecodeError as exc:  # bad gzip, broken chunking
             metrics.reject_request(RECEIVER, fmt, "bad_encoding")
-            return _error(400, f"Cannot read request body: {str(exc).replace(chr(10), ' ').strip()}", close=True)
+            return _error(400, f"Cannot read request body: {exc}", close=True)
+        except BudgetExhausted:
+            metrics.reject_request(RECEIVER, fmt, "body_memory")
+            return _error(503, "Server busy reading other bodies, retry later", close=True, **{hdrs.RETRY_AFTER: "1"})
+        except BodyTimeout:
+            metrics.reject_request(RECEIVER, fmt, "body_timeout")
+            return _error(408, "Request body stalled", close=True)
+        except ClientGone:
+            metrics.reject_request(RECEIVER, fmt, "client_disconnected")
+            return _error(400, "Client went away", close=True)  # never sent: the connection is gone
         try:
             spans = await decode_payload(decode, body)
         except DecodeError as exc:
