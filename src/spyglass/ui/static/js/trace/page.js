@@ -102,8 +102,10 @@ export function mount(container, ctx) {
     const find = createFindBox(state, {
       onStep: (span) => {
         if (current !== "timeline") showView("timeline");
-        timeline.scrollToSpan(span);
+        // Open the drawer first: it takes height from the timeline, and the row is then
+        // centred in what is left, not behind the drawer.
         selectSpan(span);
+        timeline.scrollToSpan(span);
         syncUrl();
       },
     });
@@ -177,8 +179,10 @@ export function mount(container, ctx) {
         replace(drawerBody);
         return;
       }
-      replace(drawerBody, renderSpanDetail(span, model, { onClose: () => { selectSpan(null); timeline.focus(); }, onJump: (target) => { timeline.scrollToSpan(target); selectSpan(target); } }));
+      replace(drawerBody, renderSpanDetail(span, model, { onClose: () => { selectSpan(null); timeline.focus(); }, onJump: (target) => { selectSpan(target); timeline.scrollToSpan(target); } }));
+      const wasHidden = drawer.hidden;
       drawer.hidden = false;
+      if (wasHidden) timeline.keepInView(span);
     }
 
     let drawerHeight = null;
@@ -208,8 +212,8 @@ export function mount(container, ctx) {
     const openSpan = (span) => {
       showView("timeline");
       syncUrl();
-      timeline.scrollToSpan(span);
       selectSpan(span);
+      timeline.scrollToSpan(span);
     };
     const factories = {
       graph: () => createGraphView(model, { onShowSpans: (spans, label) => { showView("timeline"); find.showMatches(label, spans); } }),

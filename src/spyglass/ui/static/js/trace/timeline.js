@@ -330,6 +330,14 @@ export function createTimeline(state, { onSelect }) {
       state.reveal(span);
       setFocus(span.index, { center: true });
     },
+    /** Scrolls as little as needed to show the span's row (after the drawer opened). */
+    keepInView(span) {
+      const pos = posOf[span.index];
+      if (pos >= 0) {
+        scrollToPos(pos);
+        renderRows();
+      }
+    },
     visibleCount: () => visible.length,
     destroy() {
       off();
