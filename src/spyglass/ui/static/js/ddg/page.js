@@ -9,14 +9,16 @@ import { errorBox } from "../errors.js";
 import { navigate } from "../router.js";
 import { createDdgView } from "./view.js";
 
+// The search page's presets, so "View traces" searches the same window.
 const LOOKBACKS = [
   ["1h", "Last hour", 3_600_000],
   ["6h", "Last 6 hours", 21_600_000],
-  ["1d", "Last day", 86_400_000],
+  ["12h", "Last 12 hours", 43_200_000],
+  ["24h", "Last 24 hours", 86_400_000],
   ["2d", "Last 2 days", 172_800_000],
   ["7d", "Last 7 days", 604_800_000],
 ];
-const DEFAULT_LOOKBACK = "1d";
+const DEFAULT_LOOKBACK = "24h";
 
 export function mount(container, ctx) {
   let controller = new AbortController();
@@ -119,7 +121,12 @@ export function mount(container, ctx) {
       focal: { service, operation },
       hops,
       onFocus: (svc, op) => go(svc, op, lookback),
-      onTraces: (svc, op) => navigate(`/search?service=${encodeURIComponent(svc)}${op ? `&operation=${encodeURIComponent(op)}` : ""}&lookback=${lookback}`),
+      onTraces: (svc, op) => {
+        const search = new URLSearchParams({ service: svc });
+        if (op) search.set("operation", op);
+        search.set("lookback", lookback);
+        navigate(`/search?${search}`);
+      },
     });
     replace(body, view.element);
   }

@@ -99,7 +99,7 @@ export function kindIcon(sem) {
   const role = sem.role && ROLE_MARK[sem.role] ? sem.role : "";
   return s(
     "svg",
-    { class: `tl-kind kind-${sem.category}${role ? ` role-${role}` : ""}`, viewBox: "0 0 14 14", width: 14, height: 14, role: "img", "aria-label": sem.label, dataset: { kind: `${sem.category}${role ? `-${role}` : ""}` } },
+    { class: `tl-kind kind-${sem.category}${role ? ` role-${role}` : ""}`, viewBox: "0 0 14 14", width: 14, height: 14, role: "img", "aria-label": sem.label, dataset: { kind: `${sem.category}${sem.role ? `-${sem.role}` : ""}` } },
     s("title", null, sem.label),
     s("path", { d: PATHS[sem.category] }),
     role ? s("path", { class: "role-mark", d: ROLE_MARK[role] }) : null,
