@@ -362,6 +362,10 @@ def test_results_table_sorting_search_time_panel_and_compare(ui: Page) -> None:
     names = page.locator(".results-table .result-table-title").all_inner_texts()
     assert names == sorted(names, key=str.lower)
     ui.shots("search-results-table")
+    # a new search stays in the table view
+    page.click(".search-panel button[type=submit] >> nth=0")
+    expect(page.locator(".results-table tbody tr")).to_have_count(4)
+    assert "view=table" in page.url
 
     # selection is shared with the list; two selected traces compare
     boxes = page.locator(".results-table .compare-check")

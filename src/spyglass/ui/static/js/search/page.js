@@ -38,7 +38,14 @@ export function mount(container, ctx) {
   let currentQuery = ctx.query.toString();
 
   const form = createSearchForm({
-    onSearch: (q) => navigate(`/search?${q}`, { replace: q === currentQuery }),
+    onSearch: (q) => {
+      // a new search keeps the results view (table, graph) the user chose
+      const view = new URLSearchParams(window.location.search).get("view");
+      const next = new URLSearchParams(q);
+      if (view && next.get("service")) next.set("view", view);
+      const text = next.toString();
+      navigate(`/search?${text}`, { replace: text === currentQuery });
+    },
     onFiles: openFiles,
   });
   // The search panel folds away to give the results the whole width; the choice is kept.
