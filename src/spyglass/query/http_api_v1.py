@@ -199,9 +199,10 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
         return json_response(envelope(dependencies_to_ui(merged)), hp.pretty_print(request.query))
 
     async def deep_dependencies(request: web.Request, params: Params) -> web.StreamResponse:
-        # Jaeger answers with made-up sample paths; no paths are computed here, so the
-        # honest answer is the same shape, empty.
-        return json_response({"dependencies": []}, hp.pretty_print(request.query))
+        # Jaeger answers with made-up sample paths; Spyglass computes them from stored traces.
+        from spyglass.query.deep_dependencies import deep_dependencies_response
+
+        return await deep_dependencies_response(request, service, ctx.now_ns())
 
     def metrics(latencies: bool) -> Callable[[web.Request, Params], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request, params: Params) -> web.StreamResponse:

@@ -38,7 +38,7 @@ INDEX = "index.html"
 
 # Page paths the browser-side router knows. Others still get index.html (the router shows
 # its own "page not found"), as Jaeger UI does; this list is for documentation and tests.
-SPA_ROUTES = ("/", "/search", "/trace/{id}", "/trace/{a}...{b}", "/dependencies", "/monitor")
+SPA_ROUTES = ("/", "/search", "/trace/{id}", "/trace/{a}...{b}", "/dependencies", "/deep-dependencies", "/monitor")
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",

@@ -217,6 +217,14 @@ export async function getDependencies({ endTs, lookback, signal }) {
   return body.data || [];
 }
 
+/**
+ * Paths through a focal service (Jaeger's DDG JSON), computed by the server from stored
+ * traces in the window ending at ``endTs`` (ms).
+ */
+export async function getDeepDependencies({ service, operation, endTs, lookback, limit, signal }) {
+  return requestJson(`/api/deep-dependencies${query({ service, operation, endTs, lookback, limit })}`, { signal, timeoutMs: TRACE_TIMEOUT_MS });
+}
+
 /** OTLP JSON text -> UI traces, converted by the server (``POST /api/transform``). */
 export async function transformOtlp(text, { signal } = {}) {
   const body = await requestJson("/api/transform", {

@@ -115,3 +115,38 @@ export function niceTicks(min, max, count = 5) {
   for (let v = Math.ceil(min / step) * step; v <= max + step * 1e-9; v += step) out.push(v);
   return out;
 }
+
+// Steps a time axis may use (ms), each with the label precision that tells its ticks
+// apart: sub-second steps show milliseconds, sub-minute steps seconds, longer ones minutes.
+const TIME_STEPS_MS = [
+  1, 2, 5, 10, 20, 50, 100, 200, 500,
+  1_000, 2_000, 5_000, 10_000, 15_000, 30_000,
+  60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000,
+  3_600_000, 7_200_000, 10_800_000, 21_600_000, 43_200_000, 86_400_000,
+];
+
+function timeLabel(ms, stepMs, spansDays) {
+  const d = new Date(ms);
+  let clock;
+  if (stepMs < 1000) clock = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  else if (stepMs < 60_000) clock = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  else clock = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return spansDays ? `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${clock}` : clock;
+}
+
+/**
+ * Ticks for a time axis over [minMs, maxMs] (Unix ms): about ``count`` ticks at a round
+ * step, each labelled with as much precision as the step needs, so no two labels are
+ * the same. Returns ``[{ value (ms), label }]``.
+ */
+export function timeTicks(minMs, maxMs, count = 6) {
+  if (!(maxMs > minMs)) return [{ value: minMs, label: timeLabel(minMs, 1, false) }];
+  const want = (maxMs - minMs) / Math.max(1, count);
+  const step = TIME_STEPS_MS.find((s) => s >= want) || Math.ceil(want / 86_400_000) * 86_400_000;
+  const spansDays = new Date(minMs).toDateString() !== new Date(maxMs).toDateString();
+  // Round steps of a minute or more fall on local clock boundaries.
+  const offset = step >= 60_000 ? new Date(minMs).getTimezoneOffset() * -60_000 : 0;
+  const out = [];
+  for (let v = Math.ceil((minMs + offset) / step) * step - offset; v <= maxMs; v += step) out.push({ value: v, label: timeLabel(v, step, spansDays) });
+  return out;
+}

@@ -5,6 +5,7 @@
 import { getDependencies } from "../api.js";
 import { serviceColor, registerServices } from "../colors.js";
 import { h, replace, s, uid } from "../dom.js";
+import { pageUrl } from "../config.js";
 import { errorBox } from "../errors.js";
 import { formatNumber, plural } from "../format.js";
 import { navigate } from "../router.js";
@@ -44,7 +45,7 @@ export function mount(container, ctx) {
         "header",
         { class: "deps-header" },
         h("div", null, h("h1", null, "System Architecture"), summary),
-        h("div", { class: "deps-controls" }, h("label", { class: "inline-label", for: selectId }, "Time range"), select, reload),
+        h("div", { class: "deps-controls" }, h("a", { class: "button small", href: pageUrl("/deep-dependencies") }, "Deep Dependency Graph"), h("label", { class: "inline-label", for: selectId }, "Time range"), select, reload),
       ),
       body,
     ),

@@ -15,6 +15,8 @@ import { summarizeTrace } from "../trace/summary.js";
 import { createSearchForm, DEFAULT_LIMIT } from "./form.js";
 import { renderResults } from "./results.js";
 
+const PANEL_KEY = "spyglass.searchPanel";
+
 function loading(text) {
   return h("div", { class: "loading-row", role: "status" }, h("div", { class: "spinner", "aria-hidden": "true" }), h("span", null, text));
 }
@@ -36,10 +38,39 @@ export function mount(container, ctx) {
   let currentQuery = ctx.query.toString();
 
   const form = createSearchForm({
-    onSearch: (q) => navigate(`/search?${q}`, { replace: q === currentQuery }),
+    onSearch: (q) => {
+      // a new search keeps the results view (table, graph) the user chose
+      const view = new URLSearchParams(window.location.search).get("view");
+      const next = new URLSearchParams(q);
+      if (view && next.get("service")) next.set("view", view);
+      const text = next.toString();
+      navigate(`/search?${text}`, { replace: text === currentQuery });
+    },
     onFiles: openFiles,
   });
-  replace(container, h("div", { class: "search-layout" }, form.element, results));
+  // The search panel folds away to give the results the whole width; the choice is kept.
+  const layout = h("div", { class: "search-layout" }, form.element, results);
+  const panelToggle = h("button", { type: "button", class: "small panel-toggle", "aria-controls": "search-sidebar", onClick: () => setPanel(!layout.classList.contains("panel-collapsed")) });
+  form.element.id = "search-sidebar";
+  function setPanel(collapsed) {
+    layout.classList.toggle("panel-collapsed", collapsed);
+    form.element.hidden = collapsed;
+    panelToggle.textContent = collapsed ? "Show search" : "Hide search";
+    panelToggle.setAttribute("aria-expanded", String(!collapsed));
+    try {
+      localStorage.setItem(PANEL_KEY, collapsed ? "collapsed" : "open");
+    } catch {
+      // private mode: not remembered
+    }
+  }
+  let startCollapsed = false;
+  try {
+    startCollapsed = localStorage.getItem(PANEL_KEY) === "collapsed";
+  } catch {
+    startCollapsed = false;
+  }
+  setPanel(startCollapsed);
+  replace(container, h("div", { class: "search-page" }, h("div", { class: "search-page-bar" }, panelToggle), layout));
 
   function show(...children) {
     view.destroy();
@@ -55,6 +86,14 @@ export function mount(container, ctx) {
       summaries,
       onOpen: (id) => navigate(`/trace/${id}`),
       onCompare: (a, b) => navigate(`/trace/${a}...${b}`),
+      onSearchNode: (service, operation) => {
+        const q = new URLSearchParams(window.location.search);
+        for (const key of ["traceID", "operation", "tags", "view", "minDuration", "maxDuration"]) q.delete(key);
+        q.set("service", service);
+        if (operation) q.set("operation", operation);
+        navigate(`/search?${q}`);
+      },
+      view: new URLSearchParams(window.location.search).get("view") || "list",
       ...options,
     });
   }
@@ -81,12 +120,14 @@ export function mount(container, ctx) {
     const signal = begin(ids.length ? `Looking up ${plural(ids.length, "trace")}…` : "Searching…");
     try {
       if (ids.length) {
+        const began = performance.now();
         const { traces, missing } = await getTracesByIds(ids, { signal });
+        const elapsedMs = performance.now() - began;
         const notices = missing.length
           ? [messageBox({ kind: "warning", title: missing.length === 1 ? "Trace not found" : `${missing.length} traces not found`, message: `No trace with ID ${missing.join(", ")} is in storage.` })]
           : [];
         if (!traces.length) notices.push(h("div", { class: "empty-state" }, h("h2", null, "No traces found")));
-        showSummaries(traces.map(summarizeTrace), { notices, downloadName: "spyglass-traces" });
+        showSummaries(traces.map(summarizeTrace), { notices, elapsedMs, downloadName: "spyglass-traces" });
         return;
       }
       let tags;
@@ -108,12 +149,14 @@ export function mount(container, ctx) {
         maxDuration: query.get("maxDuration") || "",
         limit: Number(query.get("limit")) || DEFAULT_LIMIT,
       };
+      const began = performance.now();
       const found = await searchTraces(form, { signal });
+      const elapsedMs = performance.now() - began;
       const summaries = found.traces ? found.traces.map(summarizeTrace) : found.summaries;
       const notices = summaries.length
         ? []
         : [h("div", { class: "empty-state" }, h("h2", null, "No traces found"), h("p", null, "Try a longer lookback, fewer tags or a wider duration range."))];
-      showSummaries(summaries, { notices });
+      showSummaries(summaries, { notices, elapsedMs, focal: { service, operation: form.operation } });
     } catch (err) {
       if (err.name === "AbortError") return;
       show(h("div", { class: "results-message" }, errorBox(err, { title: err instanceof InputError ? "Cannot search with this address" : null, retry: () => run(query) })));

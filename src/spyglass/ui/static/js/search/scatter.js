@@ -3,15 +3,10 @@
 // with the span count. Clicking a point opens its trace.
 
 import { h, replace, s } from "../dom.js";
-import { formatClock, formatDuration, formatTimestamp, niceTicks, plural } from "../format.js";
+import { formatDuration, formatTimestamp, niceTicks, plural, timeTicks } from "../format.js";
 
 const HEIGHT = 190;
 const MARGIN = { top: 12, right: 20, bottom: 26, left: 64 };
-
-function timeTicks(min, max) {
-  if (max <= min) return [min];
-  return niceTicks(min, max, 6);
-}
 
 /**
  * Draws into ``container``; ``onOpen(traceID)`` is called on click. Returns a function
@@ -50,10 +45,10 @@ export function renderScatter(container, summaries, { onOpen }) {
       grid.push(s("line", { class: "grid-line", x1: MARGIN.left, x2: width - MARGIN.right, y1: y(d), y2: y(d) }));
       grid.push(s("text", { class: "axis-label", x: MARGIN.left - 8, y: y(d) + 4, "text-anchor": "end" }, formatDuration(d)));
     }
-    for (const t of timeTicks(minT / 1000, maxT / 1000)) {
-      const px = x(t * 1000);
+    for (const tick of timeTicks(minT / 1000, maxT / 1000, Math.max(2, Math.floor(innerW / 130)))) {
+      const px = x(tick.value * 1000);
       if (px < MARGIN.left || px > width - MARGIN.right) continue;
-      grid.push(s("text", { class: "axis-label", x: px, y: HEIGHT - 6, "text-anchor": "middle" }, formatClock(t * 1000)));
+      grid.push(s("text", { class: "axis-label time-label", x: px, y: HEIGHT - 6, "text-anchor": "middle" }, tick.label));
     }
     const points = summaries.map((t) => {
       const r = 3.5 + Math.min(6, Math.sqrt(t.spanCount) / 2);

@@ -10,10 +10,12 @@ import { archiveTrace, getTrace } from "../api.js";
 import { registerServices } from "../colors.js";
 import { config } from "../config.js";
 import { downloadText, h, replace } from "../dom.js";
+import { plural } from "../format.js";
 import { ApiError, errorBox, showPageError, toast } from "../errors.js";
 import { registerShortcuts } from "../keyboard.js";
 import { getLocalTrace } from "../local-traces.js";
 import { setQuery } from "../router.js";
+import { backlinksBySpan, findBacklinks, normId } from "./backlinks.js";
 import { createFindBox } from "./find.js";
 import { createFlameView } from "./flame-view.js";
 import { createGraphView } from "./graph-view.js";
@@ -21,7 +23,7 @@ import { renderTraceSummary } from "./header.js";
 import { createJsonView } from "./json-view.js";
 import { createMinimap } from "./minimap.js";
 import { buildTraceModel } from "./model.js";
-import { renderSpanDetail } from "./span-detail.js";
+import { backlinkItems, linkItems, renderSpanDetail } from "./span-detail.js";
 import { createSpansTable } from "./spans-table.js";
 import { createTraceState } from "./state.js";
 import { createStatsView } from "./stats-view.js";
@@ -102,8 +104,10 @@ export function mount(container, ctx) {
     const find = createFindBox(state, {
       onStep: (span) => {
         if (current !== "timeline") showView("timeline");
-        timeline.scrollToSpan(span);
+        // Open the drawer first: it takes height from the timeline, and the row is then
+        // centred in what is left, not behind the drawer.
         selectSpan(span);
+        timeline.scrollToSpan(span);
         syncUrl();
       },
     });
@@ -123,6 +127,46 @@ export function mount(container, ctx) {
       });
       actions.push(archive);
     }
+    // Backlinks: spans of other stored traces linking here, searched on request (backlinks.js).
+    let backlinks = new Map();
+    const backlinksPanel = h("div", { class: "backlinks-panel", hidden: true, "aria-live": "polite" });
+    let backlinkSearch = null;
+    if (!fromFile) {
+      const button = h("button", { type: "button", class: "small backlinks-button", title: "Search stored traces for spans that link to this trace" }, "Linked from…");
+      button.addEventListener("click", async () => {
+        if (backlinkSearch) {
+          backlinksPanel.hidden = !backlinksPanel.hidden;
+          return;
+        }
+        button.disabled = true;
+        button.textContent = "Searching links…";
+        backlinkSearch = new AbortController();
+        try {
+          const result = await findBacklinks(model, { signal: backlinkSearch.signal });
+          backlinks = backlinksBySpan(result.links);
+          const scope = `Searched ${plural(result.traces, "trace")} of ${plural(result.services, "service")}${result.totalServices > result.services ? ` (of ${result.totalServices})` : ""} from 5 minutes before this trace to an hour after it.`;
+          replace(
+            backlinksPanel,
+            h("strong", null, result.links.length ? `Linked from ${plural(result.links.length, "span")} in ${plural(new Set(result.links.map((l) => l.traceID)).size, "other trace")}` : "No stored trace links to this one"),
+            result.links.length ? h("ul", { class: "ref-list" }, backlinkItems(result.links)) : null,
+            h("p", { class: "muted" }, result.summariesOnly ? "This server's search returns summaries only, so links could not be read. " : "", scope),
+          );
+          button.textContent = `Linked from ${result.links.length}`;
+          state.emit("backlinks");
+          if (state.selected) selectSpan(state.selected);
+        } catch (err) {
+          if (err.name === "AbortError") return;
+          backlinkSearch = null;
+          replace(backlinksPanel, errorBox(err, { title: "Could not search for links to this trace" }));
+          button.textContent = "Linked from…";
+        } finally {
+          button.disabled = false;
+          backlinksPanel.hidden = false;
+        }
+      });
+      actions.push(button);
+    }
+    const backlinksFor = (span) => backlinks.get(normId(span.spanID)) || [];
     actions.push(h("button", { type: "button", class: "small", onClick: () => downloadText(`trace-${model.traceID}.json`, JSON.stringify({ data: [model.raw] }, null, 2)) }, "Download JSON"));
 
     const tabList = h("div", { class: "tabs view-tabs", role: "tablist", "aria-label": "Trace views" });
@@ -157,16 +201,38 @@ export function mount(container, ctx) {
       h("div", { class: "th-row" }, summary.title, h("div", { class: "th-actions" }, actions)),
       h("div", { class: "th-row th-row-stats" }, summary.statList, summary.services),
       summary.warnings,
+      backlinksPanel,
       h("div", { class: "th-row th-toolbar" }, tabList, timelineTools),
     );
 
     // -- timeline view ---------------------------------------------------------------------
     const minimap = createMinimap(state);
-    const timeline = createTimeline(state, { onSelect: (span) => selectSpan(span) });
+    const linkMenu = h("div", { class: "link-popover card", role: "dialog", "aria-label": "Links of the span", hidden: true });
+    const closeLinkMenu = () => { linkMenu.hidden = true; };
+    const timeline = createTimeline(state, {
+      onSelect: (span) => selectSpan(span),
+      backlinks: (span) => backlinksFor(span).length,
+      onLinks: (span, anchor) => {
+        replace(
+          linkMenu,
+          h("div", { class: "link-popover-title" }, h("strong", null, `${span.serviceName}: ${span.operationName}`), h("button", { type: "button", class: "small icon-button", "aria-label": "Close", onClick: closeLinkMenu }, "×")),
+          h("ul", { class: "ref-list" }, linkItems(span, model, (target) => { closeLinkMenu(); selectSpan(target); timeline.scrollToSpan(target); }, false), backlinkItems(backlinksFor(span))),
+        );
+        const area = timelineView.getBoundingClientRect();
+        const at = anchor.getBoundingClientRect();
+        linkMenu.style.left = `${Math.max(8, Math.min(area.width - 380, at.left - area.left))}px`;
+        linkMenu.style.top = `${at.bottom - area.top + 4}px`;
+        linkMenu.hidden = false;
+        const first = linkMenu.querySelector("a");
+        if (first) first.focus();
+      },
+    });
+    linkMenu.addEventListener("click", (e) => { if (e.target.closest("a")) closeLinkMenu(); });
+    linkMenu.addEventListener("keydown", (e) => { if (e.key === "Escape") { closeLinkMenu(); timeline.focus(); e.stopPropagation(); } });
     const drawerHandle = h("div", { class: "drawer-handle", role: "separator", "aria-orientation": "horizontal", "aria-label": "Resize the span details", tabindex: "0" });
     const drawerBody = h("div", { class: "drawer-body" });
     const drawer = h("div", { class: "detail-drawer", hidden: true }, drawerHandle, drawerBody);
-    const timelineView = h("div", { class: "view-timeline", id: "view-panel-timeline", role: "tabpanel", "aria-labelledby": "view-tab-timeline" }, minimap.element, timeline.element, drawer);
+    const timelineView = h("div", { class: "view-timeline", id: "view-panel-timeline", role: "tabpanel", "aria-labelledby": "view-tab-timeline" }, minimap.element, timeline.element, drawer, linkMenu);
     const viewArea = h("div", { class: "trace-views" }, timelineView);
     views.set("timeline", { element: timelineView, destroy() { minimap.destroy(); timeline.destroy(); } });
 
@@ -177,8 +243,10 @@ export function mount(container, ctx) {
         replace(drawerBody);
         return;
       }
-      replace(drawerBody, renderSpanDetail(span, model, { onClose: () => { selectSpan(null); timeline.focus(); }, onJump: (target) => { timeline.scrollToSpan(target); selectSpan(target); } }));
+      replace(drawerBody, renderSpanDetail(span, model, { onClose: () => { selectSpan(null); timeline.focus(); }, onJump: (target) => { selectSpan(target); timeline.scrollToSpan(target); }, backlinks: backlinksFor(span) }));
+      const wasHidden = drawer.hidden;
       drawer.hidden = false;
+      if (wasHidden) timeline.keepInView(span);
     }
 
     let drawerHeight = null;
@@ -208,8 +276,8 @@ export function mount(container, ctx) {
     const openSpan = (span) => {
       showView("timeline");
       syncUrl();
-      timeline.scrollToSpan(span);
       selectSpan(span);
+      timeline.scrollToSpan(span);
     };
     const factories = {
       graph: () => createGraphView(model, { onShowSpans: (spans, label) => { showView("timeline"); find.showMatches(label, spans); } }),
@@ -302,6 +370,7 @@ export function mount(container, ctx) {
         }
       },
       destroy() {
+        if (backlinkSearch) backlinkSearch.abort();
         for (const v of views.values()) v.destroy();
       },
     };

@@ -9,6 +9,7 @@ import { h } from "../dom.js";
 import { toast } from "../errors.js";
 import { formatDuration, formatOffset, formatTimestamp, plural } from "../format.js";
 import { findSpan, isSameTrace } from "./model.js";
+import { spanSemantics } from "./semantics.js";
 
 const MAX_LOGS = 200;
 
@@ -60,52 +61,72 @@ function refLabel(ref, isParent) {
   return ref.refType === "CHILD_OF" ? "Child of" : "Follows from / link";
 }
 
-function referenceList(span, model, onJump) {
-  const refs = [];
-  if (span.parentRef) refs.push([span.parentRef, true]);
-  for (const ref of span.links) refs.push([ref, false]);
-  if (!refs.length) return h("p", { class: "muted detail-empty" }, "No references: this is a root span.");
-  return h(
-    "ul",
-    { class: "ref-list" },
-    refs.map(([ref, isParent]) => {
-      const same = isSameTrace(model, ref.traceID);
-      const target = same ? findSpan(model, ref.spanID) : null;
-      let link;
-      if (same && target) {
-        link = h(
-          "a",
-          {
-            href: pageUrl(`/trace/${model.traceID}?uiFind=${encodeURIComponent(target.spanID)}`),
-            class: "ref-link",
-            onClick: (e) => {
-              e.preventDefault();
-              onJump(target);
-            },
-          },
-          h("span", { class: "swatch", style: { "--swatch": serviceColor(target.serviceName) } }),
-          `${target.serviceName}: ${target.operationName}`,
-          h("span", { class: "mono faint" }, ` ${target.spanID}`),
-        );
-      } else if (same) {
-        link = h("span", null, h("span", { class: "mono" }, ref.spanID), h("span", { class: "muted" }, " — not in this trace"));
-      } else {
-        link = h(
-          "a",
-          { href: pageUrl(`/trace/${encodeURIComponent(ref.traceID)}?uiFind=${encodeURIComponent(ref.spanID)}`), class: "ref-link" },
-          `span ${ref.spanID} in trace ${ref.traceID}`,
-        );
-      }
-      return h("li", null, h("span", { class: "ref-type" }, refLabel(ref, isParent)), link);
-    }),
+/** A link to a span of another trace that opens that trace with the span selected. */
+function otherTraceLink(traceID, spanID, text) {
+  return h("a", { href: pageUrl(`/trace/${encodeURIComponent(traceID)}?uiFind=${encodeURIComponent(spanID)}`), class: "ref-link" }, text);
+}
+
+/** List items for spans of other traces linking to ``span`` (backlinks.js). */
+export function backlinkItems(links) {
+  return links.map((link) =>
+    h(
+      "li",
+      { class: "backlink" },
+      h("span", { class: "ref-type" }, "Linked from"),
+      otherTraceLink(link.traceID, link.spanID, [
+        h("span", { class: "swatch", style: { "--swatch": serviceColor(link.serviceName) } }),
+        `${link.serviceName}: ${link.operationName}`,
+        h("span", { class: "mono faint" }, ` in trace ${link.traceID.slice(0, 7)}`),
+      ]),
+    ),
   );
+}
+
+/** List items for the span's parent reference (optional) and its links, each navigable. */
+export function linkItems(span, model, onJump, withParent = true) {
+  const refs = [];
+  if (withParent && span.parentRef) refs.push([span.parentRef, true]);
+  for (const ref of span.links) refs.push([ref, false]);
+  return refs.map(([ref, isParent]) => {
+    const same = isSameTrace(model, ref.traceID);
+    const target = same ? findSpan(model, ref.spanID) : null;
+    let link;
+    if (same && target) {
+      link = h(
+        "a",
+        {
+          href: pageUrl(`/trace/${model.traceID}?uiFind=${encodeURIComponent(target.spanID)}`),
+          class: "ref-link",
+          onClick: (e) => {
+            e.preventDefault();
+            onJump(target);
+          },
+        },
+        h("span", { class: "swatch", style: { "--swatch": serviceColor(target.serviceName) } }),
+        `${target.serviceName}: ${target.operationName}`,
+        h("span", { class: "mono faint" }, ` ${target.spanID}`),
+      );
+    } else if (same) {
+      link = h("span", null, h("span", { class: "mono" }, ref.spanID), h("span", { class: "muted" }, " — not in this trace"));
+    } else {
+      link = otherTraceLink(ref.traceID, ref.spanID, `span ${ref.spanID} in trace ${ref.traceID}`);
+    }
+    return h("li", null, h("span", { class: "ref-type" }, refLabel(ref, isParent)), link);
+  });
+}
+
+function referenceList(span, model, onJump, backlinks) {
+  const items = [...linkItems(span, model, onJump), ...backlinkItems(backlinks)];
+  if (!items.length) return h("p", { class: "muted detail-empty" }, "No references: this is a root span.");
+  return h("ul", { class: "ref-list" }, items);
 }
 
 /**
  * The panel for ``span``. ``onClose()`` closes it; ``onJump(span)`` shows another span of
  * this trace.
  */
-export function renderSpanDetail(span, model, { onClose, onJump }) {
+export function renderSpanDetail(span, model, { onClose, onJump, backlinks = [] }) {
+  const sem = spanSemantics(span);
   const color = serviceColor(span.serviceName);
   const warnings = [...span.warnings, ...span.uiWarnings];
   const spanLink = pageUrl(`/trace/${model.traceID}?uiFind=${encodeURIComponent(span.spanID)}`);
@@ -114,7 +135,7 @@ export function renderSpanDetail(span, model, { onClose, onJump }) {
     ["Duration", formatDuration(span.duration)],
     ["Self time", formatDuration(span.selfTime)],
     ["Start", `${formatOffset(span.relStart)} · ${formatTimestamp(span.startTime)}`],
-    ["Kind", span.kind || "—"],
+    ["Kind", sem.category !== "generic" ? sem.label : span.kind || "—"],
     ["Children", String(span.children.length)],
   ];
   const logs = span.logs.slice(0, MAX_LOGS).map((log) => {
@@ -150,7 +171,7 @@ export function renderSpanDetail(span, model, { onClose, onJump }) {
       section("Tags", span.tags.length, kvTable(span.tags, "tags")),
       section(`Process: ${span.process.serviceName || span.serviceName}`, (span.process.tags || []).length, kvTable(span.process.tags || [], "process tags"), false),
       section("Logs", span.logs.length, logs.length ? h("div", { class: "log-list" }, logs) : h("p", { class: "muted detail-empty" }, "No logs."), span.logs.length > 0),
-      section("References", (span.parentRef ? 1 : 0) + span.links.length, referenceList(span, model, onJump), true),
+      section("References", (span.parentRef ? 1 : 0) + span.links.length + backlinks.length, referenceList(span, model, onJump, backlinks), true),
     ),
   );
 }

@@ -7,13 +7,14 @@
 import { serviceColor } from "../colors.js";
 import { h, rafThrottle, replace } from "../dom.js";
 import { formatDuration, plural } from "../format.js";
+import { kindIcon, spanSemantics } from "./semantics.js";
 
 const ROW_H = 28;
 const OVERSCAN = 12;
 const INDENT = 14;
 const MAX_INDENT_LEVELS = 24;
 
-export function createTimeline(state, { onSelect }) {
+export function createTimeline(state, { onSelect, onLinks = null, backlinks = null }) {
   const model = state.model;
   const spans = model.spans;
   const n = spans.length;
@@ -100,6 +101,7 @@ export function createTimeline(state, { onSelect }) {
     const collapsed = state.collapsed[span.index] === 1;
     const hasKids = span.children.length > 0;
     const level = Math.min(span.depth, MAX_INDENT_LEVELS);
+    const sem = spanSemantics(span);
 
     const bar = h("div", { class: `tl-bar${span.hasError ? " has-error" : ""}`, style: { left: `${left}%`, width: `${width}%`, background: color } });
     if (state.showCritical) {
@@ -137,10 +139,13 @@ export function createTimeline(state, { onSelect }) {
       h("span", { class: "tl-depth-guide", style: { width: `${level * INDENT}px` } }),
       toggle,
       h("span", { class: "swatch", style: { "--swatch": color } }),
+      kindIcon(sem),
       h("span", { class: "tl-text" }, h("span", { class: "tl-svc" }, span.serviceName), h("span", { class: "tl-op" }, span.operationName)),
+      sem.badges.length ? h("span", { class: "tl-badges" }, sem.badges.map((b) => h("span", { class: `tl-badge ${b.kind}`, title: b.title }, b.text))) : null,
       span.depth > MAX_INDENT_LEVELS ? h("span", { class: "tl-deep", title: `Depth ${span.depth}` }, `L${span.depth}`) : null,
       span.hasError ? h("span", { class: "tl-error", title: "Error", "aria-label": "error" }, "!") : null,
-      span.links.length ? h("span", { class: "tl-link-icon", title: `${plural(span.links.length, "link")} to other spans` }, "⇢") : null,
+      span.links.length ? h("button", { type: "button", class: "tl-link-icon", tabindex: "-1", title: `${plural(span.links.length, "link")} to other spans: show them`, "aria-label": `Show ${plural(span.links.length, "link")}`, dataset: { links: "1" } }, "🔗\uFE0E", span.links.length > 1 ? h("span", { class: "tl-link-count" }, String(span.links.length)) : null) : null,
+      backlinks && backlinks(span) ? h("span", { class: "tl-backlink-icon", title: `Linked from ${plural(backlinks(span), "span")} of other traces`, "aria-label": `linked from ${plural(backlinks(span), "span")}` }, "⇠") : null,
       span.uiWarnings.length || span.warnings.length ? h("span", { class: "tl-warn", title: "Has warnings" }, "⚠") : null,
       collapsed ? h("span", { class: "tl-hidden-count" }, `+${span.subtreeEnd - span.index - 1}`) : null,
     );
@@ -274,6 +279,11 @@ export function createTimeline(state, { onSelect }) {
       state.setCollapsed(span, !state.collapsed[span.index]);
       return;
     }
+    const linkButton = e.target.closest("[data-links]");
+    if (linkButton && onLinks) {
+      onLinks(span, linkButton);
+      return;
+    }
     onSelect(state.selected === span ? null : span);
   });
 
@@ -329,6 +339,14 @@ export function createTimeline(state, { onSelect }) {
     scrollToSpan(span) {
       state.reveal(span);
       setFocus(span.index, { center: true });
+    },
+    /** Scrolls as little as needed to show the span's row (after the drawer opened). */
+    keepInView(span) {
+      const pos = posOf[span.index];
+      if (pos >= 0) {
+        scrollToPos(pos);
+        renderRows();
+      }
     },
     visibleCount: () => visible.length,
     destroy() {

@@ -14,7 +14,7 @@
 //    the order and the minimum gaps.
 
 /**
- * ``graph``: { nodes: [{id, width, height}], edges: [{from, to}] }; ``options``:
+ * ``graph``: { nodes: [{id, width, height, layer?}], edges: [{from, to}] }; ``options``:
  * { direction: "TB" | "LR", rankSep, nodeSep, margin }.
  * Returns { nodes: Map(id -> {x, y, width, height, layer}), edges: [{from, to, points,
  * reversed, data}], width, height } with node centres in x/y.
@@ -80,6 +80,13 @@ export function layoutDag(graph, { direction = "TB", rankSep = 60, nodeSep = 24,
       layer[v] = Math.max(layer[v], layer[u] + 1);
       if (--indeg[v] === 0) queue.push(v);
     }
+  }
+
+  // Callers that know the layers (the deep dependency graph: hops from the focal node)
+  // give them on every node; edges must then point to a later layer.
+  if (n && graph.nodes.every((node) => Number.isInteger(node.layer))) {
+    const low = Math.min(...graph.nodes.map((node) => node.layer));
+    for (let i = 0; i < n; i++) layer[i] = graph.nodes[i].layer - low;
   }
 
   // -- waypoints for long edges -----------------------------------------------------------

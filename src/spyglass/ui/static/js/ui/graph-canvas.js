@@ -7,6 +7,13 @@ import { edgePath } from "./dag-layout.js";
 
 let markerCount = 0;
 
+// Graph text is set at 12px or more: the first view never shrinks it below that (a big
+// graph opens at 1:1 around its first node instead), and Fit may enlarge a small graph up
+// to twice its size so it fills the view.
+const MIN_INITIAL_SCALE = 1;
+const MAX_FIT_SCALE = 2;
+const MAX_INITIAL_SCALE = 1.5;
+
 /**
  * ``layout`` from layoutDag; ``drawNode(id, box)`` returns an SVG element drawn with its
  * top-left corner at (0, 0); ``edgeClass(edge)`` and ``edgeLabel(edge)`` style edges;
@@ -37,7 +44,7 @@ export function createGraphCanvas({ layout, direction = "TB", drawNode, edgeClas
       const prev = edge.points[Math.floor(edge.points.length / 2) - 1] || mid;
       const x = (mid[0] + prev[0]) / 2;
       const y = (mid[1] + prev[1]) / 2;
-      const width = label.length * 7 + 10;
+      const width = label.length * 7.6 + 12;
       labelLayer.appendChild(s("g", { class: "graph-edge-label", transform: `translate(${x},${y})` }, s("rect", { x: -width / 2, y: -9, width, height: 18, rx: 9 }), s("text", { "text-anchor": "middle", y: 4 }, label)));
     }
   }
@@ -64,11 +71,12 @@ export function createGraphCanvas({ layout, direction = "TB", drawNode, edgeClas
     scale = next;
     apply();
   };
-  const fit = () => {
+  const fit = (max) => {
+    const cap = typeof max === "number" ? max : MAX_FIT_SCALE;
     const rect = svg.getBoundingClientRect();
     const w = rect.width || 800;
     const hgt = rect.height || 500;
-    scale = Math.min(1.2, Math.max(0.05, Math.min(w / layout.width, hgt / layout.height) * 0.96));
+    scale = Math.min(cap, Math.max(0.05, Math.min(w / layout.width, hgt / layout.height) * 0.96));
     tx = (w - layout.width * scale) / 2;
     ty = Math.max(0, (hgt - layout.height * scale) / 2);
     apply();
@@ -79,7 +87,7 @@ export function createGraphCanvas({ layout, direction = "TB", drawNode, edgeClas
     { class: "graph-toolbar" },
     h("button", { type: "button", class: "small icon-button", "aria-label": "Zoom in", title: "Zoom in (+)", onClick: () => zoomBy(1.25) }, "+"),
     h("button", { type: "button", class: "small icon-button", "aria-label": "Zoom out", title: "Zoom out (−)", onClick: () => zoomBy(0.8) }, "−"),
-    h("button", { type: "button", class: "small", title: "Fit the graph in view (0)", onClick: fit }, "Fit"),
+    h("button", { type: "button", class: "small", title: "Fit the graph in view (0)", onClick: () => fit() }, "Fit"),
   );
   const element = h("div", { class: "graph-canvas" }, svg, toolbar);
 
@@ -140,10 +148,18 @@ export function createGraphCanvas({ layout, direction = "TB", drawNode, edgeClas
   // First view: the whole graph when it fits legibly; otherwise a readable zoom showing
   // the top of the graph around its first node (the root), to be panned from there.
   const initialView = () => {
-    fit();
-    if (scale >= 0.5) return;
+    fit(MAX_INITIAL_SCALE);
+    if (scale >= MIN_INITIAL_SCALE) return;
     const rect = svg.getBoundingClientRect();
-    scale = 0.85;
+    if (layout.width <= rect.width && layout.height <= rect.height) {
+      // it fits at 1:1: centre it unscaled
+      scale = MIN_INITIAL_SCALE;
+      tx = (rect.width - layout.width) / 2;
+      ty = Math.max(0, (rect.height - layout.height) / 2);
+      apply();
+      return;
+    }
+    scale = MIN_INITIAL_SCALE;
     let first = null;
     for (const box of layout.nodes.values()) if (!first || box.layer < first.layer || (box.layer === first.layer && box.x < first.x)) first = box;
     tx = rect.width / 2 - (first ? first.x : 0) * scale;
@@ -160,7 +176,7 @@ export function createGraphCanvas({ layout, direction = "TB", drawNode, edgeClas
   });
   observer.observe(svg);
   apply();
-  return { element, fit, destroy: () => observer.disconnect() };
+  return { element, fit, scale: () => scale, destroy: () => observer.disconnect() };
 }
 
 /** Cuts ``text`` to about ``px`` pixels of 12px sans-serif, with an ellipsis. */
