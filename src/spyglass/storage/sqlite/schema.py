@@ -105,6 +105,38 @@ CREATE TABLE hwm(day TEXT PRIMARY KEY, chunk INTEGER NOT NULL) WITHOUT ROWID;
 INSERT INTO meta VALUES ('format', '{INDEX_FORMAT}'), ('version', {FORMAT_VERSION});
 """
 
+# The rollups written at ingest (``spyglass.analytics``), in the same transaction as the
+# spans they summarise; see ``rollup.py``. Created with IF NOT EXISTS also when a writer
+# opens an older day file, so files written before the rollups existed gain the tables
+# (they hold no rollup rows for the spans written before).
+ROLLUP_SCHEMA = """
+CREATE TABLE IF NOT EXISTS red(
+    minute INTEGER NOT NULL,
+    name_id INTEGER NOT NULL,
+    tenant TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    calls INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    PRIMARY KEY(minute, name_id, tenant, bucket)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS edges(
+    minute INTEGER NOT NULL,
+    parent TEXT NOT NULL,
+    child TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    PRIMARY KEY(minute, parent, child, kind, tenant)) WITHOUT ROWID
+"""
+
+
+def ensure_rollup(conn: sqlite3.Connection) -> None:
+    """Create the rollup tables unless the file has them (autocommit, idempotent)."""
+    for statement in ROLLUP_SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
 HOUR_NS = 3_600_000_000_000
 # Day files are read through mmap (no system call per page; Debian's SQLite caps it at 2 GB).
 # They never shrink, so a mapping cannot point past the end of a file.
@@ -167,6 +199,7 @@ def create_day(conn: sqlite3.Connection, day: str) -> None:
                 if statement.strip():
                     conn.execute(statement)
             conn.execute("INSERT INTO meta VALUES ('day', ?)", (day,))
+            ensure_rollup(conn)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

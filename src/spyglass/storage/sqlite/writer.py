@@ -40,7 +40,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spyglass.model import Span
+from spyglass.analytics.histogram import bucket_of
+from spyglass.analytics.rollup import DEFAULT_TENANT, MINUTE_NS, EdgePairer
+from spyglass.model import Span, StatusCode
 from spyglass.storage.api import SpanWriter, StorageWriteError
 from spyglass.storage.api.health import HEALTHY, Health, StorageUnavailable
 from spyglass.storage.sqlite import schema
@@ -66,6 +68,13 @@ _INSERT_NAME = "INSERT INTO names(id, service, operation, kind) VALUES (?, ?, ?,
 _INSERT_HOUR = "INSERT OR IGNORE INTO hours(hour) VALUES (?)"
 _INSERT_DICT = "INSERT OR REPLACE INTO dicts(id, data) VALUES (?, ?)"
 _SET_META = "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"
+_UPSERT_RED = ("INSERT INTO red(minute, name_id, tenant, bucket, calls, errors) VALUES (?, ?, ?, ?, ?, ?) "
+               "ON CONFLICT(minute, name_id, tenant, bucket) DO UPDATE SET "
+               "calls = calls + excluded.calls, errors = errors + excluded.errors")
+_UPSERT_EDGE = ("INSERT INTO edges(minute, parent, child, kind, tenant, calls, errors) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(minute, parent, child, kind, tenant) DO UPDATE SET "
+                "calls = calls + excluded.calls, errors = errors + excluded.errors")
+_ERROR = StatusCode.ERROR
 
 
 @dataclass(slots=True)
@@ -115,6 +124,7 @@ class SqliteWriter(SpanWriter):
         retention: float = 72 * 3600.0,
         clock: Callable[[], float] = time.time,
         cache_mb: int = 64,
+        analytics: bool = True,
     ) -> None:
         self.days = days
         self.root = days.root
@@ -144,6 +154,8 @@ class SqliteWriter(SpanWriter):
         self.lost_spans = 0  # acknowledged spans that could never be committed (logged)
         self._last_error: str | None = None  # the last write_spans failed for a storage reason
         self._lock_lost: str | None = None  # writer.lock was removed or replaced under us
+        self.analytics = analytics
+        self._pairer = EdgePairer()  # dependency edges across batches (``spyglass.analytics.rollup``)
 
     # -- public -------------------------------------------------------------------------------
     def write_spans(self, spans: Sequence[Span]) -> None:
@@ -174,13 +186,16 @@ class SqliteWriter(SpanWriter):
             raise self._error(exc) from None
         day = self._day
         assert day is not None
+        edges = self._edge_op(spans)
         batch = self._prepare(spans, day)
+        batch.ops.extend(edges)
         try:
             self._apply(batch, day)
         except _BadValues as exc:
             good = [s for s in spans if _storable(s)]
             log.warning("dropping %d span(s) that cannot be stored (%s)", len(spans) - len(good), exc)
             batch = self._build(good, day)
+            batch.ops.extend(edges)
             self._apply(batch, day)
         if not self._pending:
             self._first_pending = time.monotonic()
@@ -377,6 +392,7 @@ class SqliteWriter(SpanWriter):
                 conn = schema.connect(path, cache_mb=self.cache_mb, mmap_mb=schema.DAY_MMAP_MB)
                 schema.init_writer(conn)
                 schema.check_format(conn, schema.FORMAT)
+                schema.ensure_rollup(conn)
                 return self._load_day(day, conn)
             except (sqlite3.OperationalError, OSError):
                 if conn is not None:
@@ -443,6 +459,19 @@ class SqliteWriter(SpanWriter):
             log.warning("dropping %d span(s) that cannot be stored (%s)", len(spans) - len(good), exc)
             return self._build(good, day)
 
+    def _edge_op(self, spans: Sequence[Span]) -> list[tuple[str, list[tuple[object, ...]]]]:
+        """The dependency edges this batch completes, as one upsert (none without analytics)."""
+        if not self.analytics:
+            return []
+        try:
+            edges = self._pairer.edges(spans)
+        except (OverflowError, TypeError, ValueError) as exc:  # never fail a write over the rollup
+            log.warning("dependency rollup skipped a batch: %s", exc)
+            return []
+        if not edges:
+            return []
+        return [(_UPSERT_EDGE, [(k[1], k[2], k[3], k[4], k[0], v[0], v[1]) for k, v in edges.items()])]
+
     def _build(self, spans: Sequence[Span], day: _Day) -> _Batch:
         groups: dict[int, list[Span]] = {}
         for s in spans:
@@ -460,6 +489,8 @@ class SqliteWriter(SpanWriter):
         names = day.names
         next_name = day.next_name
         hours: set[int] = set()
+        red: dict[tuple[int, int, int], list[int]] = {}
+        analytics = self.analytics
         tokenizer = self._tokenizer
         tokenizer.new_batch()
         compress = day.compressor.compress
@@ -489,6 +520,14 @@ class SqliteWriter(SpanWriter):
                 span_rows.append((nid, start, cid, seq, s.duration_ns, sid - _U64 if sid >= _I64 else sid,
                                   pid - _U64 if pid >= _I64 else pid))
                 hours.add(start // _HOUR)
+                if analytics:  # the RED rollup: (minute, name, bucket) -> [calls, errors]
+                    rkey = (start // MINUTE_NS, nid, bucket_of(s.duration_ns))
+                    rrow = red.get(rkey)
+                    if rrow is None:
+                        rrow = red[rkey] = [0, 0]
+                    rrow[0] += 1
+                    if s.status.code is _ERROR:
+                        rrow[1] += 1
                 tokenizer.span_words(s, words)
                 seq += 1
             tag_rows.append((cid, document(words)))
@@ -500,6 +539,8 @@ class SqliteWriter(SpanWriter):
         ops.append((_INSERT_CHUNK, chunk_rows))
         ops.append((_INSERT_SPAN, span_rows))
         ops.append((_INSERT_TAGS, tag_rows))
+        if red:
+            ops.append((_UPSERT_RED, [(m, n, DEFAULT_TENANT, b, c, e) for (m, n, b), (c, e) in red.items()]))
         new_hours = hours - day.hours
         if new_hours:
             ops.append((_INSERT_HOUR, [(h,) for h in new_hours]))

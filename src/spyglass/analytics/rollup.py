@@ -1,0 +1,170 @@
+"""Turn spans into rollup rows at ingest: RED counts per minute and dependency edges.
+
+**RED rows** are keyed ``(tenant, service, operation, kind, minute, bucket)`` and carry
+``[calls, errors]``: one row per duration bucket (``histogram``) that occurred, so calls
+per minute, errors per minute and the latency histogram are all sums over the same rows,
+in any backend (SQL ``GROUP BY``, ClickHouse ``SummingMergeTree``, a Python dict).
+``minute`` is the span's start time in whole minutes since the epoch; an error is a span
+whose status is ERROR (what Jaeger's span-metrics connector counts).
+
+**Edge rows** are keyed ``(tenant, minute, parent service, child service, kind)`` with
+``[calls, errors]`` (``minute`` of the child's start, ``errors``: the child failed). Kinds:
+``call`` (parent/child), ``messaging`` (parent/child where the parent is a producer or
+the child a consumer) and ``link`` (a span link: the linked span's service is the
+"parent"). Like the scan it replaces, an edge needs two different services.
+
+Pairing across batches: spans of one trace arrive in different batches, children usually
+first (they finish first). ``EdgePairer`` keeps a bounded window of recently written span
+IDs -> service, and children whose parent was not seen yet wait (bounded) for it; when the
+parent arrives, the edge is emitted into that later batch (with the child's minute). The
+residual inexactness, documented in docs/analytics.md: a parent arriving after
+``max_waiting`` other orphans, or a parent written more than ``max_recent`` spans before its
+child, or across a process restart, is not paired; when a span ID repeats, a child pairs
+with the copy seen last at the time it is paired.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from spyglass.analytics.histogram import bucket_of
+from spyglass.model import Span, SpanKind, StatusCode
+
+MINUTE_NS = 60_000_000_000
+DEFAULT_TENANT = ""
+
+EDGE_CALL = "call"
+EDGE_MESSAGING = "messaging"
+EDGE_LINK = "link"
+PARENT_CHILD_KINDS = (EDGE_CALL, EDGE_MESSAGING)
+
+RedKey = tuple[str, str, str, int, int, int]  # tenant, service, operation, kind, minute, bucket
+EdgeKey = tuple[str, int, str, str, str]  # tenant, minute, parent, child, kind
+
+
+class RollupRows(NamedTuple):
+    """What one batch adds: ``red`` and ``edges`` map keys to ``[calls, errors]``."""
+
+    red: dict[RedKey, list[int]]
+    edges: dict[EdgeKey, list[int]]
+
+
+def minute_of(ns: int) -> int:
+    return ns // MINUTE_NS
+
+
+def red_rows(spans: Iterable[Span], tenant: str = DEFAULT_TENANT,
+             into: dict[RedKey, list[int]] | None = None) -> dict[RedKey, list[int]]:
+    """The RED rows of ``spans``, summed (added to ``into`` when given)."""
+    rows: dict[RedKey, list[int]] = {} if into is None else into
+    error = StatusCode.ERROR
+    for s in spans:
+        key = (tenant, s.resource.service_name, s.name, int(s.kind), s.start_time_ns // MINUTE_NS,
+               bucket_of(s.duration_ns))
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = [0, 0]
+        row[0] += 1
+        if s.status.code is error:
+            row[1] += 1
+    return rows
+
+
+class _Child(NamedTuple):
+    service: str
+    kind: int
+    minute: int
+    error: bool
+    link: bool
+
+
+class EdgePairer:
+    """Pairs children with parents across batches (see the module docstring).
+
+    Not thread-safe: one writer thread calls ``edges`` (backends call it under their write lock).
+    """
+
+    def __init__(self, max_recent: int = 200_000, max_waiting: int = 100_000) -> None:
+        self.max_recent = max_recent
+        self.max_waiting = max_waiting
+        self._recent: OrderedDict[tuple[int, int], tuple[str, int]] = OrderedDict()
+        self._waiting: OrderedDict[tuple[int, int], list[_Child]] = OrderedDict()
+        self.unpaired_evicted = 0  # children whose parent never came within the window
+
+    def edges(self, spans: Sequence[Span], tenant: str = DEFAULT_TENANT) -> dict[EdgeKey, list[int]]:
+        """The edges this batch completes: children in it whose parent is known, and
+        waiting children whose parent is in it."""
+        recent = self._recent
+        out: dict[EdgeKey, list[int]] = {}
+        arrived: list[tuple[int, int]] = []
+        for s in spans:  # register the whole batch first: the last copy of an ID wins
+            key = (s.trace_id, s.span_id)
+            if key in recent:
+                recent.move_to_end(key)
+            recent[key] = (s.resource.service_name, int(s.kind))
+            arrived.append(key)
+        waiting = self._waiting
+        for key in arrived:
+            children = waiting.pop(key, None)
+            if children:
+                parent = recent[key]
+                for child in children:
+                    _emit(out, tenant, parent, child)
+        for s in spans:
+            err = s.status.code is StatusCode.ERROR
+            minute = s.start_time_ns // MINUTE_NS
+            service = s.resource.service_name
+            if s.parent_span_id:
+                self._pair(out, tenant, (s.trace_id, s.parent_span_id),
+                           _Child(service, int(s.kind), minute, err, False))
+            for link in s.links:
+                if (link.trace_id, link.span_id) != (s.trace_id, s.parent_span_id):
+                    self._pair(out, tenant, (link.trace_id, link.span_id),
+                               _Child(service, int(s.kind), minute, err, True))
+        while len(recent) > self.max_recent:
+            recent.popitem(last=False)
+        while len(waiting) > self.max_waiting:
+            _, lost = waiting.popitem(last=False)
+            self.unpaired_evicted += len(lost)
+        return out
+
+    def _pair(self, out: dict[EdgeKey, list[int]], tenant: str, parent_key: tuple[int, int], child: _Child) -> None:
+        parent = self._recent.get(parent_key)
+        if parent is not None:
+            _emit(out, tenant, parent, child)
+            return
+        waiting = self._waiting.get(parent_key)
+        if waiting is None:
+            self._waiting[parent_key] = [child]
+        else:
+            waiting.append(child)
+
+
+def _emit(out: dict[EdgeKey, list[int]], tenant: str, parent: tuple[str, int], child: _Child) -> None:
+    if parent[0] == child.service:
+        return
+    if child.link:
+        kind = EDGE_LINK
+    elif parent[1] == SpanKind.PRODUCER or child.kind == SpanKind.CONSUMER:
+        kind = EDGE_MESSAGING
+    else:
+        kind = EDGE_CALL
+    key = (tenant, child.minute, parent[0], child.service, kind)
+    row = out.get(key)
+    if row is None:
+        row = out[key] = [0, 0]
+    row[0] += 1
+    if child.error:
+        row[1] += 1
+
+
+class Rollup:
+    """Both rollups of a stream of batches: what a backend's writer holds one of."""
+
+    def __init__(self, max_recent: int = 200_000, max_waiting: int = 100_000) -> None:
+        self.pairer = EdgePairer(max_recent, max_waiting)
+
+    def rows(self, spans: Sequence[Span], tenant: str = DEFAULT_TENANT) -> RollupRows:
+        return RollupRows(red_rows(spans, tenant), self.pairer.edges(spans, tenant))
