@@ -24,9 +24,12 @@ T0 = 1_700_000_000 // 60 * 60 * S  # a whole minute
 
 
 def test_buckets_bound_every_duration_and_quantiles_stay_within_a_bucket() -> None:
-    for us in (0.5, 1, 1.5, 7, 999, 12_345, 10**7, 3.3e9):
-        b = bucket_of(int(us * 1000))
-        assert lower_us(b) <= us < upper_us(b) or (b == 0 and us < 1)
+    previous = -1
+    for us in [*range(0, 300), 999, 1000, 1023, 1024, 12_345, 10**7, 3_300_000_000]:
+        b = bucket_of(us * 1000 + 999)  # a duration's sub-microsecond part does not matter
+        assert lower_us(b) <= us < upper_us(b) and upper_us(b) - lower_us(b) <= max(1, 0.25 * lower_us(b)), us
+        assert b >= previous
+        previous = b
     durations = [int(10 ** (3 + i / 100)) for i in range(600)]  # 1 µs .. 1 s, log-uniform
     counts: dict[int, int] = {}
     for d in durations:

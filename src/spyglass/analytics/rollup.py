@@ -18,14 +18,13 @@ first (they finish first). ``EdgePairer`` keeps a bounded window of recently wri
 IDs -> service, and children whose parent was not seen yet wait (bounded) for it; when the
 parent arrives, the edge is emitted into that later batch (with the child's minute). The
 residual inexactness, documented in docs/analytics.md: a parent arriving after
-``max_waiting`` other orphans, or a parent written more than ``max_recent`` spans before its
+``max_waiting / 2`` to ``max_waiting`` other orphans, or a parent written more than ``max_recent / 2`` to ``max_recent`` spans before its
 child, or across a process restart, is not paired; when a span ID repeats, a child pairs
 with the copy seen last at the time it is paired.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -33,6 +32,10 @@ from spyglass.analytics.histogram import bucket_of
 from spyglass.model import Span, SpanKind, StatusCode
 
 MINUTE_NS = 60_000_000_000
+# Spans are remembered by the low 64 bits of the trace ID and the span ID: hashing 128-bit
+# integers made the pairing several times slower, and two traces sharing the low half *and*
+# a span ID within the window is negligible (random IDs).
+_LOW64 = (1 << 64) - 1
 DEFAULT_TENANT = ""
 
 EDGE_CALL = "call"
@@ -83,15 +86,25 @@ class _Child(NamedTuple):
 class EdgePairer:
     """Pairs children with parents across batches (see the module docstring).
 
+    Both windows are two generations of plain dicts: when the young one is full it becomes
+    the old one and the old one is dropped, so remembering and forgetting are O(1) per span
+    (deleting the oldest entries of one dict one by one leaves holes that later scans
+    walk over). A span is remembered for between ``max_recent / 2`` and ``max_recent`` spans.
     Not thread-safe: one writer thread calls ``edges`` (backends call it under their write lock).
     """
 
-    def __init__(self, max_recent: int = 200_000, max_waiting: int = 100_000) -> None:
+    def __init__(self, max_recent: int = 400_000, max_waiting: int = 200_000) -> None:
         self.max_recent = max_recent
         self.max_waiting = max_waiting
-        self._recent: OrderedDict[tuple[int, int], tuple[str, int]] = OrderedDict()
-        self._waiting: OrderedDict[tuple[int, int], list[_Child]] = OrderedDict()
+        self._recent: dict[tuple[int, int], tuple[str, int]] = {}
+        self._recent_old: dict[tuple[int, int], tuple[str, int]] = {}
+        self._waiting: dict[tuple[int, int], list[_Child]] = {}
+        self._waiting_old: dict[tuple[int, int], list[_Child]] = {}
         self.unpaired_evicted = 0  # children whose parent never came within the window
+
+    def _parent(self, key: tuple[int, int]) -> tuple[str, int] | None:
+        found = self._recent.get(key)
+        return found if found is not None else self._recent_old.get(key)
 
     def edges(self, spans: Sequence[Span], tenant: str = DEFAULT_TENANT) -> dict[EdgeKey, list[int]]:
         """The edges this batch completes: children in it whose parent is known, and
@@ -100,38 +113,48 @@ class EdgePairer:
         out: dict[EdgeKey, list[int]] = {}
         arrived: list[tuple[int, int]] = []
         for s in spans:  # register the whole batch first: the last copy of an ID wins
-            key = (s.trace_id, s.span_id)
-            if key in recent:
-                recent.move_to_end(key)
-            recent[key] = (s.resource.service_name, int(s.kind))
+            key = (s.trace_id & _LOW64, s.span_id)
+            recent[key] = (s.resource.service_name, s.kind)
             arrived.append(key)
-        waiting = self._waiting
-        for key in arrived:
-            children = waiting.pop(key, None)
-            if children:
-                parent = recent[key]
-                for child in children:
-                    _emit(out, tenant, parent, child)
+        if self._waiting or self._waiting_old:
+            for key in arrived:
+                children = self._waiting.pop(key, None)
+                older = self._waiting_old.pop(key, None)
+                if older:
+                    children = older + children if children else older
+                if children:
+                    parent = recent[key]
+                    for child in children:
+                        _emit(out, tenant, parent, child)
+        old = self._recent_old
+        error = StatusCode.ERROR
         for s in spans:
-            err = s.status.code is StatusCode.ERROR
-            minute = s.start_time_ns // MINUTE_NS
-            service = s.resource.service_name
-            if s.parent_span_id:
-                self._pair(out, tenant, (s.trace_id, s.parent_span_id),
-                           _Child(service, int(s.kind), minute, err, False))
+            pid = s.parent_span_id
+            if pid:
+                key = (s.trace_id & _LOW64, pid)
+                parent = recent.get(key)
+                if parent is None:
+                    parent = old.get(key)
+                service = s.resource.service_name
+                # the common case, inlined: a known parent of the same service is no edge
+                if parent is None or parent[0] != service:
+                    self._pair(out, tenant, key, parent,
+                               _Child(service, s.kind, s.start_time_ns // MINUTE_NS, s.status.code is error, False))
             for link in s.links:
-                if (link.trace_id, link.span_id) != (s.trace_id, s.parent_span_id):
-                    self._pair(out, tenant, (link.trace_id, link.span_id),
-                               _Child(service, int(s.kind), minute, err, True))
-        while len(recent) > self.max_recent:
-            recent.popitem(last=False)
-        while len(waiting) > self.max_waiting:
-            _, lost = waiting.popitem(last=False)
-            self.unpaired_evicted += len(lost)
+                if (link.trace_id, link.span_id) != (s.trace_id, pid):
+                    key = (link.trace_id & _LOW64, link.span_id)
+                    self._pair(out, tenant, key, self._parent(key),
+                               _Child(s.resource.service_name, s.kind, s.start_time_ns // MINUTE_NS,
+                                      s.status.code is error, True))
+        if len(recent) >= self.max_recent // 2:
+            self._recent_old, self._recent = recent, {}
+        if len(self._waiting) >= self.max_waiting // 2:
+            self.unpaired_evicted += sum(len(lost) for lost in self._waiting_old.values())
+            self._waiting_old, self._waiting = self._waiting, {}
         return out
 
-    def _pair(self, out: dict[EdgeKey, list[int]], tenant: str, parent_key: tuple[int, int], child: _Child) -> None:
-        parent = self._recent.get(parent_key)
+    def _pair(self, out: dict[EdgeKey, list[int]], tenant: str, parent_key: tuple[int, int],
+              parent: tuple[str, int] | None, child: _Child) -> None:
         if parent is not None:
             _emit(out, tenant, parent, child)
             return
@@ -163,7 +186,7 @@ def _emit(out: dict[EdgeKey, list[int]], tenant: str, parent: tuple[str, int], c
 class Rollup:
     """Both rollups of a stream of batches: what a backend's writer holds one of."""
 
-    def __init__(self, max_recent: int = 200_000, max_waiting: int = 100_000) -> None:
+    def __init__(self, max_recent: int = 400_000, max_waiting: int = 200_000) -> None:
         self.pairer = EdgePairer(max_recent, max_waiting)
 
     def rows(self, spans: Sequence[Span], tenant: str = DEFAULT_TENANT) -> RollupRows:

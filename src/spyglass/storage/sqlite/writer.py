@@ -84,6 +84,7 @@ class _Batch:
     ops: list[tuple[str, list[tuple[object, ...]]]]
     keys: list[int]
     spans: int
+    red: dict[tuple[int, int, int], list[int]] = field(default_factory=dict)  # RED rollup, upserted at commit
 
 
 @dataclass(slots=True)
@@ -539,8 +540,6 @@ class SqliteWriter(SpanWriter):
         ops.append((_INSERT_CHUNK, chunk_rows))
         ops.append((_INSERT_SPAN, span_rows))
         ops.append((_INSERT_TAGS, tag_rows))
-        if red:
-            ops.append((_UPSERT_RED, [(m, n, DEFAULT_TENANT, b, c, e) for (m, n, b), (c, e) in red.items()]))
         new_hours = hours - day.hours
         if new_hours:
             ops.append((_INSERT_HOUR, [(h,) for h in new_hours]))
@@ -548,7 +547,7 @@ class SqliteWriter(SpanWriter):
         day.next_chunk = cid
         day.next_name = next_name
         day.hours |= new_hours
-        return _Batch(ops, keys, len(spans))
+        return _Batch(ops, keys, len(spans), red)
 
     def _apply(self, batch: _Batch, day: _Day) -> None:
         """Insert one batch into the open transaction: all of it or none of it.
@@ -604,6 +603,7 @@ class SqliteWriter(SpanWriter):
         day = self._day
         try:
             if self._in_tx:
+                self._write_rollup(day.conn, self._pending)
                 day.conn.execute("COMMIT")
                 self._in_tx = False
         except sqlite3.Error as exc:
@@ -637,6 +637,24 @@ class SqliteWriter(SpanWriter):
         finally:
             conn.close()
         self._index_lag.discard(day)
+
+    @staticmethod
+    def _write_rollup(conn: sqlite3.Connection, batches: list[_Batch]) -> None:
+        """Upsert the RED rows of ``batches``, summed, just before the commit that stores
+        them: summing a whole commit's batches first makes a few rows per (minute,
+        operation, bucket) instead of one per batch (the rollup costs ingest little), and
+        the rows still commit in the spans' transaction."""
+        total: dict[tuple[int, int, int], list[int]] = {}
+        for batch in batches:
+            for key, (calls, errors) in batch.red.items():
+                row = total.get(key)
+                if row is None:
+                    total[key] = [calls, errors]
+                else:
+                    row[0] += calls
+                    row[1] += errors
+        if total:
+            conn.executemany(_UPSERT_RED, [(m, n, DEFAULT_TENANT, b, c, e) for (m, n, b), (c, e) in total.items()])
 
     def _fail(self, exc: BaseException) -> None:
         """The open transaction is lost: roll back, drop the connection, keep acknowledged
@@ -675,6 +693,7 @@ class SqliteWriter(SpanWriter):
             for batch in pending:
                 for sql, rows in batch.ops:
                     day.conn.executemany(sql, rows)
+            self._write_rollup(day.conn, pending)
             day.conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
