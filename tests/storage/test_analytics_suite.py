@@ -129,6 +129,9 @@ def test_red_and_edges_equal_a_full_scan(backend: tuple[StorageFactory, Clock]) 
             got[(c.service, c.operation, int(kind), c.minute, c.bucket, "calls")] += c.calls
             got[(c.service, c.operation, int(kind), c.minute, c.bucket, "errors")] += c.errors
     assert +got == expected
+    flat = reader.read_red(RedQuery("", [], [], lo, hi, buckets=False))  # what calls and errors read
+    assert {c.bucket for c in flat} == {-1} and sum(c.calls for c in flat) == len(spans)
+    assert sum(c.errors for c in flat) == sum(s.status.code is StatusCode.ERROR for s in spans)
     # A window across midnight, two services, two kinds, summed over operations.
     midnight = (T0 + 20 * 60 * S) // MINUTE_NS
     window = (midnight - 7, midnight + 3)

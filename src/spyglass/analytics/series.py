@@ -88,10 +88,12 @@ def family(metric: str, request: MetricsRequest, cells: Sequence[RedCell]) -> di
     """The ``MetricFamily`` for ``metric`` (latencies, calls or errors) from summed cells."""
     points = request.points()
     per_series: dict[tuple[str, str], dict[int, tuple[int, int, dict[int, int]]]] = {}
+    want_hist = metric == LATENCIES
     for c in cells:
         minutes = per_series.setdefault((c.service, c.operation), {})
         calls, errors, hist = minutes.get(c.minute, (0, 0, {}))
-        hist[c.bucket] = hist.get(c.bucket, 0) + c.calls
+        if want_hist:
+            hist[c.bucket] = hist.get(c.bucket, 0) + c.calls
         minutes[c.minute] = (calls + c.calls, errors + c.errors, hist)
     metrics = []
     for (service, operation), minutes in sorted(per_series.items()):
@@ -166,5 +168,5 @@ def query(metric: str, reader: MetricsReader, request: MetricsRequest) -> dict[s
     lo = _window(points[0], request.rate_per_ns)[0] if points else 0
     hi = _window(points[-1], request.rate_per_ns)[1] if points else -1
     cells = reader.read_red(RedQuery(request.tenant, list(request.services), list(request.span_kinds), lo, hi,
-                                     request.group_by_operation))
+                                     request.group_by_operation, buckets=metric == LATENCIES))
     return family(metric, request, cells)

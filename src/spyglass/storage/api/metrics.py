@@ -29,6 +29,7 @@ class RedQuery:
     end_minute: int
     group_by_operation: bool = False
     operations: list[str] = field(default_factory=list)
+    buckets: bool = True  # False: sum over duration buckets too (calls and errors need no histogram); bucket -1
 
 
 class RedCell(NamedTuple):

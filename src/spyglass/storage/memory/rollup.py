@@ -57,7 +57,7 @@ class MemoryRollup(MetricsReader):
                     if tenant != query.tenant or (services and service not in services) \
                             or (kinds and kind not in kinds) or (ops and op not in ops):
                         continue
-                    key = (service, op if query.group_by_operation else "", m, bucket)
+                    key = (service, op if query.group_by_operation else "", m, bucket if query.buckets else -1)
                     row = sums.get(key)
                     if row is None:
                         sums[key] = [calls, errors]

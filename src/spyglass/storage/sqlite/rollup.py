@@ -52,10 +52,11 @@ class SqliteMetricsReader(MetricsReader):
         where = _in("n.service", list(query.services), params) + _in("n.kind", list(query.kinds), params) \
             + _in("n.operation", list(query.operations), params)
         op = "n.operation" if query.group_by_operation else "''"
-        sql = (f"SELECT n.service, {op}, r.minute, r.bucket, sum(r.calls), sum(r.errors) "
+        bucket = "r.bucket" if query.buckets else "-1"
+        sql = (f"SELECT n.service, {op}, r.minute, {bucket}, sum(r.calls), sum(r.errors) "
                "FROM red r JOIN names n ON n.id = r.name_id "
                f"WHERE r.minute BETWEEN ? AND ? AND r.tenant = ?{where} "
-               f"GROUP BY n.service, {op}, r.minute, r.bucket")
+               f"GROUP BY n.service, {op}, r.minute, {bucket}")
         sums: dict[tuple[str, str, int, int], list[int]] = {}
         for service, operation, minute, bucket, calls, errors in self._each_day(sql, params):
             key = (service, operation, minute, bucket)
