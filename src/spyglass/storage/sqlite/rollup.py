@@ -53,10 +53,11 @@ class SqliteMetricsReader(MetricsReader):
             + _in("n.operation", list(query.operations), params)
         op = "n.operation" if query.group_by_operation else "''"
         bucket = "r.bucket" if query.buckets else "-1"
+        by_bucket = ", r.bucket" if query.buckets else ""  # (a constant in GROUP BY would name a column)
         sql = (f"SELECT n.service, {op}, r.minute, {bucket}, sum(r.calls), sum(r.errors) "
                "FROM red r JOIN names n ON n.id = r.name_id "
                f"WHERE r.minute BETWEEN ? AND ? AND r.tenant = ?{where} "
-               f"GROUP BY n.service, {op}, r.minute, {bucket}")
+               f"GROUP BY n.service, {op}, r.minute{by_bucket}")
         sums: dict[tuple[str, str, int, int], list[int]] = {}
         for service, operation, minute, bucket, calls, errors in self._each_day(sql, params):
             key = (service, operation, minute, bucket)
