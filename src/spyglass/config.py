@@ -82,6 +82,8 @@ class Settings:
     query_timeout: str = _opt("30s", "query.timeout", "deadline of one query request (Go duration), queueing included; past it HTTP 503 / gRPC DEADLINE_EXCEEDED and the work stops; 0s disables it", check="duration", roles=QUERY)
     query_max_concurrent: int = _opt(4, "query.max-concurrent", "heavy query calls (searches, trace fetches, dependencies) running at once, on threads ingest never uses", check="positive", roles=QUERY)
     query_max_queued: int = _opt(64, "query.max-queued", "heavy query calls that may wait for a slot; beyond it HTTP 503 / gRPC RESOURCE_EXHAUSTED", check="positive", roles=QUERY)
+    # -- analytics: RED metrics and dependency rollups (issue 13) ------------------------
+    dependencies_rollup_min_lookback: str = _opt("1h", "dependencies.rollup-min-lookback", "/api/dependencies windows at least this long (Go duration) are read from the edge rollup written at ingest (minute resolution); shorter ones scan the spans exactly; -1s always scans", check="duration", roles=QUERY)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

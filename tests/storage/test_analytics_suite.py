@@ -193,3 +193,20 @@ def test_sqlite_rollup_survives_a_restart(tmp_path: Path) -> None:
         assert sum(c.errors for c in cells) == sum(s.status.code is StatusCode.ERROR for s in spans)
     finally:
         again.close()
+
+
+def test_min_lookback_setting_reaches_the_backends(tmp_path: Path) -> None:
+    """``--dependencies.rollup-min-lookback``: -1s keeps the exact scan for every window."""
+    from spyglass.analytics.dependencies import RollupDependencyReader
+    from spyglass.storage.registry import create_storage
+
+    for name in ("memory", "sqlite"):
+        for text, ns in (("-1s", -S), ("6h", 6 * 3600 * S)):
+            f = create_storage(name, {"data_dir": str(tmp_path / name), "dependencies_rollup_min_lookback": text})
+            try:
+                reader = f.dependency_reader()
+                assert isinstance(reader, RollupDependencyReader) and reader.min_lookback_ns == ns
+            finally:
+                f.close()
+    with pytest.raises(ValueError, match="rollup-min-lookback"):
+        create_storage("memory", {"dependencies_rollup_min_lookback": "soon"})

@@ -289,4 +289,5 @@ def storage_options(settings: Settings) -> dict[str, object]:
         "data_dir": settings.data_dir,
         "sqlite_retention": settings.sqlite_retention,
         "sqlite_commit_interval": settings.sqlite_commit_interval,
+        "dependencies_rollup_min_lookback": settings.dependencies_rollup_min_lookback,
     }
