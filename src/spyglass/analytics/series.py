@@ -87,14 +87,21 @@ def timestamp(ns: int) -> str:
 def family(metric: str, request: MetricsRequest, cells: Sequence[RedCell]) -> dict[str, Any]:
     """The ``MetricFamily`` for ``metric`` (latencies, calls or errors) from summed cells."""
     points = request.points()
-    per_series: dict[tuple[str, str], dict[int, tuple[int, int, dict[int, int]]]] = {}
+    per_series: dict[tuple[str, str], dict[int, list[Any]]] = {}
     want_hist = metric == LATENCIES
-    for c in cells:
-        minutes = per_series.setdefault((c.service, c.operation), {})
-        calls, errors, hist = minutes.get(c.minute, (0, 0, {}))
+    for service, operation, minute, bucket, n_calls, n_errors in cells:
+        minutes = per_series.get((service, operation))
+        if minutes is None:
+            minutes = per_series[(service, operation)] = {}
+        row = minutes.get(minute)
+        if row is None:
+            row = minutes[minute] = [0, 0, {}]
+        row[0] += n_calls
+        row[1] += n_errors
         if want_hist:
-            hist[c.bucket] = hist.get(c.bucket, 0) + c.calls
-        minutes[c.minute] = (calls + c.calls, errors + c.errors, hist)
+            hist = row[2]
+            hist[bucket] = hist.get(bucket, 0) + n_calls
+    stamps = {t: timestamp(t) for t in points}
     metrics = []
     for (service, operation), minutes in sorted(per_series.items()):
         values = _series(metric, request, points, minutes)
@@ -104,7 +111,7 @@ def family(metric: str, request: MetricsRequest, cells: Sequence[RedCell]) -> di
         if request.group_by_operation:
             labels.append({"name": "operation", "value": operation})
         metrics.append({"labels": labels, "metricPoints": [
-            {"gaugeValue": {"doubleValue": GoFloat(v)}, "timestamp": timestamp(t)} for t, v in values]})
+            {"gaugeValue": {"doubleValue": GoFloat(v)}, "timestamp": stamps[t]} for t, v in values]})
     prefix = "service_operation" if request.group_by_operation else "service"
     grouped = "service & operation" if request.group_by_operation else "service"
     if metric == LATENCIES:
@@ -118,7 +125,7 @@ def family(metric: str, request: MetricsRequest, cells: Sequence[RedCell]) -> di
 
 
 def _series(metric: str, request: MetricsRequest, points: list[int],
-            minutes: dict[int, tuple[int, int, dict[int, int]]]) -> list[tuple[int, float]]:
+            minutes: dict[int, list[Any]]) -> list[tuple[int, float]]:
     out: list[tuple[int, float]] = []
     hist: dict[int, int] = {}
     cur_lo, cur_hi = 0, -1  # minutes currently summed into (calls, errors, hist)
@@ -137,7 +144,11 @@ def _series(metric: str, request: MetricsRequest, points: list[int],
                 calls -= row[0]
                 errors -= row[1]
                 for b, n in row[2].items():
-                    hist[b] -= n
+                    left = hist[b] - n
+                    if left:
+                        hist[b] = left
+                    else:
+                        del hist[b]
             cur_lo += 1
         while cur_hi < hi:  # minutes entering it
             cur_hi += 1
@@ -154,7 +165,7 @@ def _series(metric: str, request: MetricsRequest, points: list[int],
             if metric == ERRORS:
                 out.append((t, errors / calls))
             else:
-                q = quantile_ms({b: n for b, n in hist.items() if n > 0}, request.quantile)
+                q = quantile_ms(hist, request.quantile)
                 if q is not None:
                     out.append((t, q))
     if metric == CALLS and not any(v for _, v in out):
