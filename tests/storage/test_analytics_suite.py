@@ -210,3 +210,16 @@ def test_min_lookback_setting_reaches_the_backends(tmp_path: Path) -> None:
                 f.close()
     with pytest.raises(ValueError, match="rollup-min-lookback"):
         create_storage("memory", {"dependencies_rollup_min_lookback": "soon"})
+
+
+def test_memory_rollup_is_bounded_by_age_and_rows() -> None:
+    from spyglass.storage.memory.rollup import MemoryRollup
+    from spyglass.analytics.rollup import RollupRows
+
+    rollup = MemoryRollup(retention_minutes=60, max_rows=50)
+    for minute in range(200):  # 3 rows a minute; beyond 60 minutes or 50 rows, the oldest go
+        rollup.add(RollupRows({("", "a", "op", 2, minute, b): [1, 0] for b in range(3)}, {}))
+    cells = rollup.read_red(RedQuery("", [], [], 0, 1000))
+    minutes = {c.minute for c in cells}
+    assert len(cells) <= 50 and max(minutes) == 199 and min(minutes) >= 199 - 60
+    assert minutes == set(range(min(minutes), 200))

@@ -1,8 +1,10 @@
 """The memory backend's rollups: the summed rows in dicts, pruned by age.
 
-Rows older than ``retention_minutes`` before the newest minute written are dropped (the
-memory backend has no time retention of its own; its trace limit would make the rollup
-forget hours of metrics at a high rate, so the rollup keeps its own, bounded by time)."""
+Rows older than ``retention_minutes`` before the newest minute written are dropped, and the
+oldest minutes go first while more than ``max_rows`` rows are held (the memory backend has
+no time retention of its own, and its trace limit would make the rollup forget hours of
+metrics at a high rate, so the rollup has its own bounds: 7 days, 500,000 rows, about
+150 MB)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ from spyglass.storage.api.metrics import EdgeSum, MetricsReader, RedCell, RedQue
 
 
 class MemoryRollup(MetricsReader):
-    def __init__(self, retention_minutes: int = 7 * 24 * 60) -> None:
+    def __init__(self, retention_minutes: int = 7 * 24 * 60, max_rows: int = 500_000) -> None:
         self.retention_minutes = retention_minutes
+        self.max_rows = max_rows
+        self._rows = 0
         self._lock = threading.Lock()
         # minute -> rows of that minute, so reading a window and pruning touch few dicts
         self._red: dict[int, dict[RedKey, list[int]]] = defaultdict(dict)
@@ -31,6 +35,7 @@ class MemoryRollup(MetricsReader):
                     row = bucket.get(key)
                     if row is None:
                         bucket[key] = [calls, errors]
+                        self._rows += 1
                     else:
                         row[0] += calls
                         row[1] += errors
@@ -43,7 +48,12 @@ class MemoryRollup(MetricsReader):
         for table in (self._red, self._edges):
             if table and min(table) < oldest:
                 for minute in [m for m in table if m < oldest]:
-                    del table[minute]
+                    self._rows -= len(table.pop(minute))
+        while self._rows > self.max_rows:
+            table = self._red if len(self._red) >= len(self._edges) or not self._edges else self._edges
+            if not table:
+                break
+            self._rows -= len(table.pop(min(table)))
 
     def read_red(self, query: RedQuery) -> list[RedCell]:
         services = set(query.services)
