@@ -223,3 +223,38 @@ def test_memory_rollup_is_bounded_by_age_and_rows() -> None:
     minutes = {c.minute for c in cells}
     assert len(cells) <= 50 and max(minutes) == 199 and min(minutes) >= 199 - 60
     assert minutes == set(range(min(minutes), 200))
+
+
+CRASH = """
+import os, sys
+from spyglass.model import Resource, Span, SpanKind
+from spyglass.storage.sqlite import SqliteConfig, SqliteFactory
+f = SqliteFactory(SqliteConfig(data_dir=sys.argv[1], commit_interval="1h"))
+w = f.span_writer()
+t = {t0}
+w.write_spans([Span(1, 1, "a", t, 1000, Resource("front"), kind=SpanKind.SERVER),
+               Span(1, 2, "b", t, 1000, Resource("back"), parent_span_id=1, kind=SpanKind.SERVER)])
+f.store.writer.flush()  # committed: spans, RED rows and the edge
+w.write_spans([Span(2, 1, "a", t, 1000, Resource("front"), kind=SpanKind.SERVER),
+               Span(2, 2, "b", t, 1000, Resource("back"), parent_span_id=1, kind=SpanKind.SERVER)])
+os._exit(0)  # a crash before the second commit: neither its spans nor its rollup rows survive
+"""
+
+
+def test_sqlite_rollup_and_spans_survive_or_vanish_together(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    t0 = time.time_ns()
+    data = tmp_path / "data"
+    subprocess.run([sys.executable, "-c", CRASH.format(t0=t0), str(data)], check=True, timeout=60)
+    f = SqliteFactory(SqliteConfig(data_dir=str(data)))
+    try:
+        assert f.trace_reader().get_trace(1) and f.trace_reader().get_trace(2) == []
+        minute = t0 // MINUTE_NS
+        cells = f.metrics_reader().read_red(RedQuery("", [], [], minute, minute))
+        assert sorted((c.service, c.calls) for c in cells) == [("back", 1), ("front", 1)]
+        assert f.metrics_reader().read_edges("", minute, minute) == [("front", "back", "call", 1, 0)]
+    finally:
+        f.close()
