@@ -8,15 +8,11 @@ is a ``ParamError`` whose text is what goes into the error answer.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from spyglass.analytics.series import MetricsRequest
-
 import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from multidict import MultiMapping
 
@@ -25,6 +21,9 @@ from spyglass.query.gojsonmap import GoJSONError, unmarshal_string_map
 from spyglass.query.gostrconv import GoSyntaxError, parse_bool, parse_float, parse_int, parse_uint
 from spyglass.gocompat.gotime import TimeParseError, parse_rfc3339_nano
 from spyglass.storage.api import TraceQuery
+
+if TYPE_CHECKING:
+    from spyglass.analytics.series import MetricsRequest
 
 DEFAULT_QUERY_LIMIT = 100
 DEFAULT_TRACE_LOOKBACK_NS = 48 * 3600 * 1_000_000_000
@@ -253,7 +252,7 @@ def parse_dependencies(query: Query, now_ns: int) -> tuple[int, int]:
 _METRICS_SPAN_KINDS = frozenset({"unspecified", "internal", "server", "client", "producer", "consumer"})
 
 
-def parse_metrics(query: Query, now_ns: int, latencies: bool) -> "MetricsRequest":
+def parse_metrics(query: Query, now_ns: int, latencies: bool) -> MetricsRequest:
     """``/api/metrics/*`` parameters, validated as Jaeger does, with Jaeger's defaults
     (lookback 1h, step 5s, ratePer 10m, spanKind server)."""
     from spyglass.analytics.series import KIND_BY_PARAM, MetricsRequest
