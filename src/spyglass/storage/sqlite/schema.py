@@ -106,18 +106,20 @@ INSERT INTO meta VALUES ('format', '{INDEX_FORMAT}'), ('version', {FORMAT_VERSIO
 """
 
 # The rollups written at ingest (``spyglass.analytics``), in the same transaction as the
-# spans they summarise; see ``rollup.py``. Created with IF NOT EXISTS also when a writer
+# spans they summarise; see ``rollup.py``. ``red`` is keyed by operation first, so a
+# query for a few services reads only their rows; edges are kept per minute and per hour,
+# so a week reads hours and only the window's ragged ends read minutes. Created with IF NOT EXISTS also when a writer
 # opens an older day file, so files written before the rollups existed gain the tables
 # (they hold no rollup rows for the spans written before).
 ROLLUP_SCHEMA = """
 CREATE TABLE IF NOT EXISTS red(
-    minute INTEGER NOT NULL,
     name_id INTEGER NOT NULL,
+    minute INTEGER NOT NULL,
     tenant TEXT NOT NULL,
     bucket INTEGER NOT NULL,
     calls INTEGER NOT NULL,
     errors INTEGER NOT NULL,
-    PRIMARY KEY(minute, name_id, tenant, bucket)) WITHOUT ROWID;
+    PRIMARY KEY(name_id, minute, tenant, bucket)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS edges(
     minute INTEGER NOT NULL,
     parent TEXT NOT NULL,
@@ -126,7 +128,16 @@ CREATE TABLE IF NOT EXISTS edges(
     tenant TEXT NOT NULL,
     calls INTEGER NOT NULL,
     errors INTEGER NOT NULL,
-    PRIMARY KEY(minute, parent, child, kind, tenant)) WITHOUT ROWID
+    PRIMARY KEY(minute, parent, child, kind, tenant)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS edges_hourly(
+    hour INTEGER NOT NULL,
+    parent TEXT NOT NULL,
+    child TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    PRIMARY KEY(hour, parent, child, kind, tenant)) WITHOUT ROWID
 """
 
 

@@ -69,11 +69,14 @@ _INSERT_HOUR = "INSERT OR IGNORE INTO hours(hour) VALUES (?)"
 _INSERT_DICT = "INSERT OR REPLACE INTO dicts(id, data) VALUES (?, ?)"
 _SET_META = "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"
 _UPSERT_RED = ("INSERT INTO red(minute, name_id, tenant, bucket, calls, errors) VALUES (?, ?, ?, ?, ?, ?) "
-               "ON CONFLICT(minute, name_id, tenant, bucket) DO UPDATE SET "
+               "ON CONFLICT(name_id, minute, tenant, bucket) DO UPDATE SET "
                "calls = calls + excluded.calls, errors = errors + excluded.errors")
 _UPSERT_EDGE = ("INSERT INTO edges(minute, parent, child, kind, tenant, calls, errors) VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(minute, parent, child, kind, tenant) DO UPDATE SET "
                 "calls = calls + excluded.calls, errors = errors + excluded.errors")
+_UPSERT_EDGE_HOURLY = ("INSERT INTO edges_hourly(hour, parent, child, kind, tenant, calls, errors) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(hour, parent, child, kind, tenant) DO UPDATE SET "
+                       "calls = calls + excluded.calls, errors = errors + excluded.errors")
 _ERROR = StatusCode.ERROR
 
 
@@ -471,7 +474,13 @@ class SqliteWriter(SpanWriter):
             return []
         if not edges:
             return []
-        return [(_UPSERT_EDGE, [(k[1], k[2], k[3], k[4], k[0], v[0], v[1]) for k, v in edges.items()])]
+        hourly: dict[tuple[int, str, str, str, str], list[int]] = {}
+        for (tenant, minute, parent, child, kind), (calls, errors) in edges.items():
+            row = hourly.setdefault((minute // 60, parent, child, kind, tenant), [0, 0])
+            row[0] += calls
+            row[1] += errors
+        return [(_UPSERT_EDGE, [(k[1], k[2], k[3], k[4], k[0], v[0], v[1]) for k, v in edges.items()]),
+                (_UPSERT_EDGE_HOURLY, [(*k, *v) for k, v in hourly.items()])]
 
     def _build(self, spans: Sequence[Span], day: _Day) -> _Batch:
         groups: dict[int, list[Span]] = {}
