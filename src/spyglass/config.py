@@ -88,6 +88,8 @@ class Settings:
     server_idle_timeout: str = _opt("60s", "server.idle-timeout", "an idle keep-alive connection is closed after this (Go duration); 0s disables it", check="duration")
     server_max_body_memory: int = _opt(256 * 1024 * 1024, "server.max-body-memory", "bytes of request bodies all HTTP receivers may hold at once; past it a request gets 503 and Retry-After", check="positive")
     server_max_concurrent_rpcs: int = _opt(1000, "server.max-concurrent-rpcs", "calls in progress per gRPC listener; more get RESOURCE_EXHAUSTED", check="positive")
+    # -- analytics: RED metrics and dependency rollups (issue 13) ------------------------
+    dependencies_rollup_min_lookback: str = _opt("1h", "dependencies.rollup-min-lookback", "/api/dependencies windows at least this long (Go duration) are read from the edge rollup written at ingest (minute resolution); shorter ones scan the spans exactly; -1s always scans", check="duration", roles=QUERY)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

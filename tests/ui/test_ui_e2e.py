@@ -912,10 +912,7 @@ def test_themes_follow_the_system_and_the_toggle(browser: Any, server: UiServer)
         dark.close()
 
 
-def test_monitor_page_explains_missing_metrics(ui: Page) -> None:
-    page = ui.goto("/monitor")
-    expect(page.locator(".message-box")).to_contain_text("Service performance monitoring is not enabled")
-    ui.shots("monitor")
+# The monitor page (with and without a metrics store): tests/ui/test_monitor_e2e.py.
 
 
 # -- the browser-side logic, module by module -------------------------------------------------

@@ -32,6 +32,7 @@ from spyglass.server.settings import apply_server_limits
 from spyglass.storage.api import ArchiveCapable
 from spyglass.storage.api import health as storage_health
 from spyglass.storage.api.health import Health, StorageUnavailable
+from spyglass.storage.api.metrics import MetricsCapable
 from spyglass.storage.registry import create_storage
 from spyglass.ui import build_ui_app
 
@@ -153,6 +154,7 @@ class AllInOne:
             max_clock_skew_ns=parse_duration(s.query_max_clock_skew_adjustment),
             limits=query_limits(s),
             registry=self.metrics.registry,
+            metrics=self.storage.metrics_reader() if isinstance(self.storage, MetricsCapable) else None,
         )
         self.query_service = service
         http_app = build_app(service, base_path=s.query_base_path, ui=build_ui_app(), archive_enabled=archive is not None)
@@ -293,4 +295,5 @@ def storage_options(settings: Settings) -> dict[str, object]:
         "data_dir": settings.data_dir,
         "sqlite_retention": settings.sqlite_retention,
         "sqlite_commit_interval": settings.sqlite_commit_interval,
+        "dependencies_rollup_min_lookback": settings.dependencies_rollup_min_lookback,
     }

@@ -189,7 +189,7 @@ def build_app(
     ``archive_enabled`` and ``metrics_enabled`` are the capabilities the UI is told about
     (``app[CAPABILITIES]``; archiving is also reported when the service has an archive
     writer). The archive route itself works whenever the service has an archive writer,
-    and metrics answer 501 as Jaeger does without a metrics store.
+    and metrics answer 501 as Jaeger does without a metrics store (``service.metrics`` None).
     """
     from spyglass.query import http_api_v1, http_api_v3
 
@@ -225,7 +225,7 @@ def build_app(
     app[BASE_PATH] = base
     app[CAPABILITIES] = {
         "archiveStorage": archive_enabled or service.archive_enabled,
-        "metricsStorage": metrics_enabled,
+        "metricsStorage": metrics_enabled or service.metrics is not None,
     }
     app[QUERY_SERVICE] = service
     app.router.add_route("*", base + "/api", dispatch)

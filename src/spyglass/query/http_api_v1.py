@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from spyglass.analytics.series import MIN_STEP_MS, TooManyPoints
 from spyglass.codecs import go_json
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_ui_json import dependencies_to_ui, operations_to_ui, trace_to_ui, traces_to_ui
@@ -204,15 +205,27 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
 
         return await deep_dependencies_response(request, service, ctx.now_ns())
 
-    def metrics(latencies: bool) -> Callable[[web.Request, Params], Awaitable[web.StreamResponse]]:
+    def metrics(kind: str) -> Callable[[web.Request, Params], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request, params: Params) -> web.StreamResponse:
             try:
-                hp.parse_metrics(request.query, ctx.now_ns(), latencies)
+                p = hp.parse_metrics(request.query, ctx.now_ns(), kind == "latencies")
             except hp.ParamError as e:
                 return error_response(400, str(e))
-            return error_response(501, MSG_METRICS_DISABLED)
+            if service.metrics is None:
+                return error_response(501, MSG_METRICS_DISABLED)
+            try:
+                body = await service.get_metrics(kind, p)
+            except TooManyPoints as e:
+                return error_response(400, str(e))
+            except Exception as e:
+                return _storage_error(e)
+            return json_response(body, hp.pretty_print(request.query))
 
         return handler
+
+    async def min_step(request: web.Request, params: Params) -> web.StreamResponse:
+        # Jaeger v1's route (removed in v2): the finest step the metrics store resolves.
+        return json_response(envelope(MIN_STEP_MS), hp.pretty_print(request.query))
 
     async def quality_metrics(request: web.Request, params: Params) -> web.StreamResponse:
         return json_response(QUALITY_METRICS, hp.pretty_print(request.query))
@@ -226,7 +239,9 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
     router.add("POST", "api/transform", transform)
     router.add("GET", "api/dependencies", dependencies)
     router.add("GET", "api/deep-dependencies", deep_dependencies)
-    router.add("GET", "api/metrics/latencies", metrics(latencies=True))
-    router.add("GET", "api/metrics/calls", metrics(latencies=False))
-    router.add("GET", "api/metrics/errors", metrics(latencies=False))
+    router.add("GET", "api/metrics/latencies", metrics("latencies"))
+    router.add("GET", "api/metrics/calls", metrics("calls"))
+    router.add("GET", "api/metrics/errors", metrics("errors"))
+    if service.metrics is not None:  # v1's route; v2 (and Spyglass without a metrics store) answer 404
+        router.add("GET", "api/metrics/minstep", min_step)
     router.add("GET", "api/quality-metrics", quality_metrics)

@@ -12,6 +12,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from multidict import MultiMapping
 
@@ -20,6 +21,9 @@ from spyglass.query.gojsonmap import GoJSONError, unmarshal_string_map
 from spyglass.query.gostrconv import GoSyntaxError, parse_bool, parse_float, parse_int, parse_uint
 from spyglass.gocompat.gotime import TimeParseError, parse_rfc3339_nano
 from spyglass.storage.api import TraceQuery
+
+if TYPE_CHECKING:
+    from spyglass.analytics.series import MetricsRequest
 
 DEFAULT_QUERY_LIMIT = 100
 DEFAULT_TRACE_LOOKBACK_NS = 48 * 3600 * 1_000_000_000
@@ -248,24 +252,34 @@ def parse_dependencies(query: Query, now_ns: int) -> tuple[int, int]:
 _METRICS_SPAN_KINDS = frozenset({"unspecified", "internal", "server", "client", "producer", "consumer"})
 
 
-def parse_metrics(query: Query, now_ns: int, latencies: bool) -> None:
-    """Validate ``/api/metrics/*`` parameters as Jaeger does before asking its metrics
-    store (there is none here, so nothing is returned)."""
+def parse_metrics(query: Query, now_ns: int, latencies: bool) -> MetricsRequest:
+    """``/api/metrics/*`` parameters, validated as Jaeger does, with Jaeger's defaults
+    (lookback 1h, step 5s, ratePer 10m, spanKind server)."""
+    from spyglass.analytics.series import KIND_BY_PARAM, MetricsRequest
+
+    quantile = 0.0
     if latencies:
         try:
-            parse_float(_get(query, "quantile"))
+            quantile = parse_float(_get(query, "quantile"))
         except GoSyntaxError as e:
             raise parse_error("quantile", e) from None
     if "service" not in query:
         raise parse_error("service", ValueError("please provide at least one service name"))
-    parse_bool_param(query, "groupByOperation")
+    group = parse_bool_param(query, "groupByOperation")
+    kinds = [int(KIND_BY_PARAM["server"])]
     if "spanKind" in query:
+        kinds = []
         for kind in query.getall("spanKind"):
             if kind not in _METRICS_SPAN_KINDS:
                 raise parse_error("spanKind", ValueError(f"unsupported span kind: '{kind}'"))
-    parse_time(query, "endTs", MILLISECOND_NS, now_ns)
-    for name in ("lookback", "step", "ratePer"):
-        parse_millis_duration(query, name, 0)
+            kinds.append(int(KIND_BY_PARAM[kind]))
+    end = parse_time(query, "endTs", MILLISECOND_NS, now_ns)
+    lookback = parse_millis_duration(query, "lookback", 3_600_000 * MILLISECOND_NS)
+    step = parse_millis_duration(query, "step", 5_000 * MILLISECOND_NS)
+    rate_per = parse_millis_duration(query, "ratePer", 600_000 * MILLISECOND_NS)
+    return MetricsRequest(services=list(dict.fromkeys(query.getall("service"))), end_ns=end, lookback_ns=lookback,
+                          step_ns=step, rate_per_ns=rate_per, group_by_operation=group, span_kinds=kinds,
+                          quantile=quantile)
 
 
 # -- api_v3 ------------------------------------------------------------------------------

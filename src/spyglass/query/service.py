@@ -20,10 +20,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 
+from spyglass.analytics import series
+from spyglass.analytics.series import MetricsRequest
 from spyglass.model import DependencyLink, Resource, Span, Trace
 from spyglass.model.timerange import MAX_TIME_NS, clamp_time_ns
 from spyglass.query.adjusters import Adjuster, apply_adjusters, standard_adjusters
@@ -31,6 +33,7 @@ from spyglass.query.limits import QueryLimits, QueryRunner
 from spyglass.query.summaries import TraceSummary, summarize
 from spyglass.storage.api import DependencyReader, Operation, SpanWriter, TraceQuery, TraceReader
 from spyglass.storage.api.deadline import check_deadline
+from spyglass.storage.api.metrics import MetricsReader
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -115,7 +118,9 @@ class QueryService:
         max_clock_skew_ns: int = 0,
         limits: QueryLimits | None = None,
         registry: CollectorRegistry | None = None,
+        metrics: MetricsReader | None = None,
     ) -> None:
+        self.metrics = metrics  # RED rollups (``spyglass.analytics``); None: /api/metrics answers 501
         self.runner = QueryRunner(limits, registry)
         self.limits = self.runner.limits
         self.reader = reader
@@ -231,6 +236,12 @@ class QueryService:
         end = clamp_time_ns(end_ns)
         start = clamp_time_ns(end_ns - lookback_ns)
         return await self._run(self.dependencies.get_dependencies, end, end - start)
+
+    async def get_metrics(self, metric: str, request: MetricsRequest) -> dict[str, Any]:
+        """Jaeger's ``MetricFamily`` for ``metric`` (latencies, calls or errors)."""
+        metrics = self.metrics
+        assert metrics is not None
+        return await self._run(series.query, metric, metrics, request)
 
     async def archive_trace(self, trace_id: int, start_ns: int = 0, end_ns: int = 0) -> None:
         """Copy a trace (as stored, not adjusted) to the archive store.

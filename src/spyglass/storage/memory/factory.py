@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from spyglass.analytics.dependencies import DEFAULT_MIN_LOOKBACK_NS, RollupDependencyReader
 from spyglass.storage.api import ArchiveCapable, DependencyReader, SpanWriter, StorageFactory, TraceReader
+from spyglass.storage.api.metrics import MetricsCapable, MetricsReader
 from spyglass.storage.memory.store import MemoryStore
 
 
@@ -13,13 +15,14 @@ class MemoryConfig:
     """``--memory.max-traces``: the oldest traces are evicted beyond this many (Jaeger's default)."""
 
     max_traces: int = 100_000
+    dependencies_rollup_min_lookback_ns: int = DEFAULT_MIN_LOOKBACK_NS
 
     def validate(self) -> None:
         if self.max_traces < 1:
             raise ValueError("--memory.max-traces must be at least 1")
 
 
-class MemoryFactory(StorageFactory, ArchiveCapable):
+class MemoryFactory(StorageFactory, ArchiveCapable, MetricsCapable):
     """The memory backend; its archive is a second, unbounded-by-time memory store of the
     same trace limit (archived traces live as long as the process, as in Jaeger)."""
 
@@ -31,7 +34,7 @@ class MemoryFactory(StorageFactory, ArchiveCapable):
 
     def _archive_store(self) -> MemoryStore:
         if self._archive is None:
-            self._archive = MemoryStore(self.config.max_traces)
+            self._archive = MemoryStore(self.config.max_traces, analytics=False)
         return self._archive
 
     def archive_reader(self) -> TraceReader:
@@ -47,4 +50,9 @@ class MemoryFactory(StorageFactory, ArchiveCapable):
         return self.store
 
     def dependency_reader(self) -> DependencyReader:
-        return self.store
+        assert self.store.rollup is not None
+        return RollupDependencyReader(self.store, self.store.rollup, self.config.dependencies_rollup_min_lookback_ns)
+
+    def metrics_reader(self) -> MetricsReader:
+        assert self.store.rollup is not None
+        return self.store.rollup

@@ -17,15 +17,21 @@ from spyglass.model import DependencyLink, Span
 from spyglass.storage.dependency_links import trace_links
 from spyglass.storage.api import DependencyReader, Operation, SpanWriter, TraceQuery, TraceReader
 from spyglass.storage.api.deadline import check_deadline
+from spyglass.analytics.rollup import Rollup
 from spyglass.storage.matching import span_matches
 from spyglass.storage.memory.index import SpanTimeIndex
+from spyglass.storage.memory.rollup import MemoryRollup
 
 _CHECK_EVERY = 4096
 
 
 class MemoryStore(SpanWriter, TraceReader, DependencyReader):
-    def __init__(self, max_traces: int = 100_000) -> None:
+    def __init__(self, max_traces: int = 100_000, *, analytics: bool = True) -> None:
         self.max_traces = max_traces
+        # RED and dependency rollups written with every batch (``spyglass.analytics``);
+        # the archive store has none.
+        self.rollup: MemoryRollup | None = MemoryRollup() if analytics else None
+        self._roller = Rollup()
         self._lock = threading.RLock()
         self._traces: OrderedDict[int, list[Span]] = OrderedDict()
         self._all = SpanTimeIndex()
@@ -57,6 +63,8 @@ class MemoryStore(SpanWriter, TraceReader, DependencyReader):
                 self._all.add(span)
                 self._kinds[op_key].add(span.kind.jaeger_name)
             self._live_spans += len(spans)
+            if self.rollup is not None:
+                self.rollup.add(self._roller.rows(spans))
             while len(traces) > self.max_traces:
                 _, evicted = traces.popitem(last=False)
                 self._live_spans -= len(evicted)

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from spyglass.analytics.dependencies import DEFAULT_MIN_LOOKBACK_NS, RollupDependencyReader
 from spyglass.storage.api import ArchiveCapable, DependencyReader, SpanWriter, StorageFactory, TraceReader
 from spyglass.storage.api.health import HEALTHY, Health, HealthCheckable
+from spyglass.storage.api.metrics import MetricsCapable, MetricsReader
 from spyglass.storage.sqlite.store import SqliteStore
 
 _NS = 1_000_000_000
@@ -36,6 +38,7 @@ class SqliteConfig:
     commit_interval: str = "1s"
     cache_mb: int = 64
     candidate_limit: int = 1000
+    dependencies_rollup_min_lookback_ns: int = DEFAULT_MIN_LOOKBACK_NS
 
     def validate(self) -> None:
         if not self.data_dir:
@@ -57,7 +60,7 @@ class SqliteConfig:
         return _seconds("sqlite.commit-interval", self.commit_interval)
 
 
-class SqliteFactory(StorageFactory, ArchiveCapable, HealthCheckable):
+class SqliteFactory(StorageFactory, ArchiveCapable, HealthCheckable, MetricsCapable):
     """The sqlite backend. ``clock`` (Unix seconds) decides the day file and retention;
     tests pass a fake one."""
 
@@ -66,15 +69,16 @@ class SqliteFactory(StorageFactory, ArchiveCapable, HealthCheckable):
         self.config.validate()
         self.clock = clock
         self.root = Path(self.config.data_dir)
-        self.store = self._store(self.root, self.config.retention_seconds)
+        self.store = self._store(self.root, self.config.retention_seconds, analytics=True)
         self._archive: SqliteStore | None = None
         self._lock = threading.Lock()
         self._writing = False  # prepare_writes was called: this process writes
 
-    def _store(self, root: Path, retention: float) -> SqliteStore:
+    def _store(self, root: Path, retention: float, *, analytics: bool = False) -> SqliteStore:
         c = self.config
         return SqliteStore(root, retention=retention, commit_interval=c.commit_interval_seconds,
-                           cache_mb=c.cache_mb, candidate_limit=c.candidate_limit, clock=self.clock)
+                           cache_mb=c.cache_mb, candidate_limit=c.candidate_limit, clock=self.clock,
+                           analytics=analytics)
 
     def span_writer(self) -> SpanWriter:
         return self.store.writer
@@ -95,7 +99,11 @@ class SqliteFactory(StorageFactory, ArchiveCapable, HealthCheckable):
         return self.store.reader
 
     def dependency_reader(self) -> DependencyReader:
-        return self.store.dependencies
+        return RollupDependencyReader(self.store.dependencies, self.store.metrics,
+                                      self.config.dependencies_rollup_min_lookback_ns)
+
+    def metrics_reader(self) -> MetricsReader:
+        return self.store.metrics
 
     # -- archive: ``<data_dir>/archive``, same format, never expires -------------------------------
     def archive(self) -> SqliteStore:

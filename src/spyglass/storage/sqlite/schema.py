@@ -115,6 +115,49 @@ CREATE TABLE hwm(day TEXT PRIMARY KEY, chunk INTEGER NOT NULL) WITHOUT ROWID;
 INSERT INTO meta VALUES ('format', '{INDEX_FORMAT}'), ('version', {FORMAT_VERSION});
 """
 
+# The rollups written at ingest (``spyglass.analytics``), in the same transaction as the
+# spans they summarise; see ``rollup.py``. ``red`` is keyed by operation first, so a
+# query for a few services reads only their rows; edges are kept per minute and per hour,
+# so a week reads hours and only the window's ragged ends read minutes. Created with IF NOT EXISTS also when a writer
+# opens an older day file, so files written before the rollups existed gain the tables
+# (they hold no rollup rows for the spans written before).
+ROLLUP_SCHEMA = """
+CREATE TABLE IF NOT EXISTS red(
+    name_id INTEGER NOT NULL,
+    minute INTEGER NOT NULL,
+    tenant TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    calls INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    PRIMARY KEY(name_id, minute, tenant, bucket)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS edges(
+    minute INTEGER NOT NULL,
+    parent TEXT NOT NULL,
+    child TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    PRIMARY KEY(minute, parent, child, kind, tenant)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS edges_hourly(
+    hour INTEGER NOT NULL,
+    parent TEXT NOT NULL,
+    child TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    PRIMARY KEY(hour, parent, child, kind, tenant)) WITHOUT ROWID
+"""
+
+
+def ensure_rollup(conn: sqlite3.Connection) -> None:
+    """Create the rollup tables unless the file has them (autocommit, idempotent)."""
+    for statement in ROLLUP_SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
 HOUR_NS = 3_600_000_000_000
 # Day files are read through mmap (no system call per page; Debian's SQLite caps it at 2 GB).
 # They never shrink, so a mapping cannot point past the end of a file.
@@ -177,6 +220,7 @@ def create_day(conn: sqlite3.Connection, day: str) -> None:
                 if statement.strip():
                     conn.execute(statement)
             conn.execute("INSERT INTO meta VALUES ('day', ?)", (day,))
+            ensure_rollup(conn)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -40,7 +40,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spyglass.model import Span
+from spyglass.analytics.histogram import bucket_of
+from spyglass.analytics.rollup import DEFAULT_TENANT, MINUTE_NS, EdgePairer
+from spyglass.model import Span, StatusCode
 from spyglass.storage.api import SpanWriter, StorageWriteError
 from spyglass.storage.api.health import HEALTHY, Health, StorageUnavailable
 from spyglass.storage.dependency_links import PEER_KINDS, peer_service_of
@@ -68,6 +70,16 @@ _INSERT_NAME = "INSERT INTO names(id, service, operation, kind) VALUES (?, ?, ?,
 _INSERT_HOUR = "INSERT OR IGNORE INTO hours(hour) VALUES (?)"
 _INSERT_DICT = "INSERT OR REPLACE INTO dicts(id, data) VALUES (?, ?)"
 _SET_META = "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"
+_UPSERT_RED = ("INSERT INTO red(minute, name_id, tenant, bucket, calls, errors) VALUES (?, ?, ?, ?, ?, ?) "
+               "ON CONFLICT(name_id, minute, tenant, bucket) DO UPDATE SET "
+               "calls = calls + excluded.calls, errors = errors + excluded.errors")
+_UPSERT_EDGE = ("INSERT INTO edges(minute, parent, child, kind, tenant, calls, errors) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(minute, parent, child, kind, tenant) DO UPDATE SET "
+                "calls = calls + excluded.calls, errors = errors + excluded.errors")
+_UPSERT_EDGE_HOURLY = ("INSERT INTO edges_hourly(hour, parent, child, kind, tenant, calls, errors) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(hour, parent, child, kind, tenant) DO UPDATE SET "
+                       "calls = calls + excluded.calls, errors = errors + excluded.errors")
+_ERROR = StatusCode.ERROR
 
 
 @dataclass(slots=True)
@@ -77,6 +89,7 @@ class _Batch:
     ops: list[tuple[str, list[tuple[object, ...]]]]
     keys: list[int]
     spans: int
+    red: dict[tuple[int, int, int], list[int]] = field(default_factory=dict)  # RED rollup, upserted at commit
 
 
 @dataclass(slots=True)
@@ -117,6 +130,7 @@ class SqliteWriter(SpanWriter):
         retention: float = 72 * 3600.0,
         clock: Callable[[], float] = time.time,
         cache_mb: int = 64,
+        analytics: bool = True,
     ) -> None:
         self.days = days
         self.root = days.root
@@ -146,6 +160,8 @@ class SqliteWriter(SpanWriter):
         self.lost_spans = 0  # acknowledged spans that could never be committed (logged)
         self._last_error: str | None = None  # the last write_spans failed for a storage reason
         self._lock_lost: str | None = None  # writer.lock was removed or replaced under us
+        self.analytics = analytics
+        self._pairer = EdgePairer()  # dependency edges across batches (``spyglass.analytics.rollup``)
 
     # -- public -------------------------------------------------------------------------------
     def write_spans(self, spans: Sequence[Span]) -> None:
@@ -176,13 +192,16 @@ class SqliteWriter(SpanWriter):
             raise self._error(exc) from None
         day = self._day
         assert day is not None
+        edges = self._edge_op(spans)
         batch = self._prepare(spans, day)
+        batch.ops.extend(edges)
         try:
             self._apply(batch, day)
         except _BadValues as exc:
             good = [s for s in spans if _storable(s)]
             log.warning("dropping %d span(s) that cannot be stored (%s)", len(spans) - len(good), exc)
             batch = self._build(good, day)
+            batch.ops.extend(edges)
             self._apply(batch, day)
         if not self._pending:
             self._first_pending = time.monotonic()
@@ -380,6 +399,7 @@ class SqliteWriter(SpanWriter):
                 schema.init_writer(conn)
                 schema.check_format(conn, schema.FORMAT)
                 conn.execute(schema.PEERS_TABLE)  # files from before the table existed
+                schema.ensure_rollup(conn)
                 return self._load_day(day, conn)
             except (sqlite3.OperationalError, OSError):
                 if conn is not None:
@@ -446,6 +466,25 @@ class SqliteWriter(SpanWriter):
             log.warning("dropping %d span(s) that cannot be stored (%s)", len(spans) - len(good), exc)
             return self._build(good, day)
 
+    def _edge_op(self, spans: Sequence[Span]) -> list[tuple[str, list[tuple[object, ...]]]]:
+        """The dependency edges this batch completes, as one upsert (none without analytics)."""
+        if not self.analytics:
+            return []
+        try:
+            edges = self._pairer.edges(spans)
+        except (OverflowError, TypeError, ValueError) as exc:  # never fail a write over the rollup
+            log.warning("dependency rollup skipped a batch: %s", exc)
+            return []
+        if not edges:
+            return []
+        hourly: dict[tuple[int, str, str, str, str], list[int]] = {}
+        for (tenant, minute, parent, child, kind), (calls, errors) in edges.items():
+            row = hourly.setdefault((minute // 60, parent, child, kind, tenant), [0, 0])
+            row[0] += calls
+            row[1] += errors
+        return [(_UPSERT_EDGE, [(k[1], k[2], k[3], k[4], k[0], v[0], v[1]) for k, v in edges.items()]),
+                (_UPSERT_EDGE_HOURLY, [(*k, *v) for k, v in hourly.items()])]
+
     def _build(self, spans: Sequence[Span], day: _Day) -> _Batch:
         groups: dict[int, list[Span]] = {}
         for s in spans:
@@ -464,6 +503,8 @@ class SqliteWriter(SpanWriter):
         names = day.names
         next_name = day.next_name
         hours: set[int] = set()
+        red: dict[tuple[int, int, int], list[int]] = {}
+        analytics = self.analytics
         tokenizer = self._tokenizer
         tokenizer.new_batch()
         compress = day.compressor.compress
@@ -497,6 +538,14 @@ class SqliteWriter(SpanWriter):
                     if peer:
                         peer_rows.append((cid, sid - _U64 if sid >= _I64 else sid, nid, peer))
                 hours.add(start // _HOUR)
+                if analytics:  # the RED rollup: (minute, name, bucket) -> [calls, errors]
+                    rkey = (start // MINUTE_NS, nid, bucket_of(s.duration_ns))
+                    rrow = red.get(rkey)
+                    if rrow is None:
+                        rrow = red[rkey] = [0, 0]
+                    rrow[0] += 1
+                    if s.status.code is _ERROR:
+                        rrow[1] += 1
                 tokenizer.span_words(s, words)
                 seq += 1
             tag_rows.append((cid, document(words)))
@@ -517,7 +566,7 @@ class SqliteWriter(SpanWriter):
         day.next_chunk = cid
         day.next_name = next_name
         day.hours |= new_hours
-        return _Batch(ops, keys, len(spans))
+        return _Batch(ops, keys, len(spans), red)
 
     def _apply(self, batch: _Batch, day: _Day) -> None:
         """Insert one batch into the open transaction: all of it or none of it.
@@ -573,6 +622,7 @@ class SqliteWriter(SpanWriter):
         day = self._day
         try:
             if self._in_tx:
+                self._write_rollup(day.conn, self._pending)
                 day.conn.execute("COMMIT")
                 self._in_tx = False
         except sqlite3.Error as exc:
@@ -606,6 +656,24 @@ class SqliteWriter(SpanWriter):
         finally:
             conn.close()
         self._index_lag.discard(day)
+
+    @staticmethod
+    def _write_rollup(conn: sqlite3.Connection, batches: list[_Batch]) -> None:
+        """Upsert the RED rows of ``batches``, summed, just before the commit that stores
+        them: summing a whole commit's batches first makes a few rows per (minute,
+        operation, bucket) instead of one per batch (the rollup costs ingest little), and
+        the rows still commit in the spans' transaction."""
+        total: dict[tuple[int, int, int], list[int]] = {}
+        for batch in batches:
+            for key, (calls, errors) in batch.red.items():
+                row = total.get(key)
+                if row is None:
+                    total[key] = [calls, errors]
+                else:
+                    row[0] += calls
+                    row[1] += errors
+        if total:
+            conn.executemany(_UPSERT_RED, [(m, n, DEFAULT_TENANT, b, c, e) for (m, n, b), (c, e) in total.items()])
 
     def _fail(self, exc: BaseException) -> None:
         """The open transaction is lost: roll back, drop the connection, keep acknowledged
@@ -644,6 +712,7 @@ class SqliteWriter(SpanWriter):
             for batch in pending:
                 for sql, rows in batch.ops:
                     day.conn.executemany(sql, rows)
+            self._write_rollup(day.conn, pending)
             day.conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):

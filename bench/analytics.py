@@ -1,0 +1,199 @@
+"""Analytics benchmark: Jaeger's ``/api/metrics/*`` and ``/api/dependencies`` answered from
+the rollups written at ingest, on the sqlite backend, over HTTP.
+
+Writes ``--spans`` spans (traces of 10 across 20 services x 10 operations, with errors,
+every span kind and cross-service parents) spread evenly over the last 7 days, in time
+order, with the writer's clock following the spans (so there is one day file per day, as
+in production) and small shuffles inside each window of 5,000 spans (children often
+arrive before their parents, as they do from real tracers). Then measures, over HTTP
+against the query server, p50/p99 of:
+
+* ``/api/metrics/{calls,errors,latencies}`` for one service, 1 h and 24 h back, with the
+  UI's step (1 min) and ratePer (10 min);
+* the Monitor tab's overview requests (every service at once) and the per-operation
+  requests (``groupByOperation=true``) for 24 h;
+* ``/api/dependencies`` for 7 days (the UI's default), from the edge rollup;
+* once, with ``--with-scan``, the exact dependency scan over the same 7 days.
+
+    .venv/bin/python bench/analytics.py --spans 10000000     # the issue's size
+    .venv/bin/python bench/analytics.py --spans 200000 --no-doc   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, write_section  # noqa: E402
+
+from spyglass.model import Resource, Span, SpanKind, Status, StatusCode  # noqa: E402
+from spyglass.query import QueryService  # noqa: E402
+from spyglass.query.http_api import build_app  # noqa: E402
+from spyglass.server import HttpServer  # noqa: E402
+from spyglass.storage.sqlite import SqliteConfig, SqliteFactory  # noqa: E402
+
+S = 1_000_000_000
+WEEK = 7 * 24 * 3600 * S
+BATCH = 1_000
+SERVICES = [Resource(f"service-{i}") for i in range(20)]
+OPS = [f"operation-{i}" for i in range(10)]
+KINDS = [SpanKind.CLIENT, SpanKind.SERVER, SpanKind.INTERNAL, SpanKind.PRODUCER, SpanKind.CONSUMER]
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def generate(total: int, end_ns: int, seed: int = 1) -> Iterator[tuple[int, list[Span]]]:
+    """Batches (with the write time in ns) of traces of 10 spans, in time order."""
+    rng = random.Random(seed)
+    start0 = end_ns - WEEK
+    gap = WEEK // max(total, 1)
+    window: list[Span] = []
+    for i in range(0, total, 10):
+        t0 = start0 + i * gap
+        trace_id = (rng.getrandbits(64) << 64) | (i + 1)
+        services = rng.sample(SERVICES, 4)
+        spans: list[Span] = []
+        for j in range(min(10, total - i)):
+            parent = spans[rng.randrange(j)] if j else None
+            spans.append(Span(
+                trace_id, j + 1, rng.choice(OPS), t0 + j * 1000, int(10 ** rng.uniform(4, 9.5)),
+                services[0] if j == 0 else rng.choice(services),
+                parent_span_id=parent.span_id if parent else 0,
+                kind=SpanKind.SERVER if j == 0 else rng.choice(KINDS),
+                status=Status(StatusCode.ERROR) if rng.random() < 0.03 else Status()))
+        window.extend(spans)
+        if len(window) >= 5_000:
+            rng.shuffle(window)
+            for k in range(0, len(window), BATCH):
+                yield t0, window[k:k + BATCH]
+            window = []
+    rng.shuffle(window)
+    for k in range(0, len(window), BATCH):
+        yield end_ns, window[k:k + BATCH]
+
+
+class Server:
+    """The query HTTP server over the store, in an event loop thread."""
+
+    def __init__(self, factory: SqliteFactory) -> None:
+        service = QueryService(factory.trace_reader(), factory.dependency_reader(), metrics=factory.metrics_reader())
+        self.http = HttpServer("query", "127.0.0.1", 0, build_app(service))
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.http.start(), self.loop).result(30)
+
+    def get(self, path: str) -> tuple[float, dict]:
+        began = time.perf_counter()
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http.port}{path}", timeout=600) as r:
+            body = json.loads(r.read())
+        return (time.perf_counter() - began) * 1000, body
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.http.stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def timed(server: Server, paths: list[str], runs: int) -> tuple[float, float]:
+    times = [server.get(paths[i % len(paths)])[0] for i in range(runs)]
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--spans", type=int, default=2_000_000)
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--with-scan", action="store_true", help="also time the exact dependency scan once")
+    ap.add_argument("--no-doc", action="store_true")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="spyglass-bench-analytics-"))
+    end_ns = time.time_ns() // (60 * S) * 60 * S
+    clock = Clock((end_ns - WEEK) / S)
+    factory = SqliteFactory(SqliteConfig(data_dir=str(tmp / "data"), retention="0"), clock=clock)
+    try:
+        writer = factory.span_writer()
+        began = time.perf_counter()
+        written = 0
+        for at, batch in generate(args.spans, end_ns):
+            clock.now = at / S + 2
+            writer.write_spans(batch)
+            written += len(batch)
+            if written % 1_000_000 < BATCH:
+                print(f"  {written:,} spans, {written / (time.perf_counter() - began):,.0f}/s", file=sys.stderr)
+        factory.store.writer.flush()
+        ingest = written / (time.perf_counter() - began)
+        clock.now = end_ns / S
+        server = Server(factory)
+        try:
+            end_ms = end_ns // 1_000_000
+            rows: list[tuple[str, str]] = []
+            svc = [f"service={s.service_name}" for s in SERVICES]
+            for label, lookback in (("1 h", 3_600_000), ("24 h", 86_400_000)):
+                base = f"endTs={end_ms}&lookback={lookback}&step=60000&ratePer=600000&spanKind=server"
+                for metric, extra in (("calls", ""), ("errors", ""), ("latencies", "&quantile=0.95")):
+                    paths = [f"/api/metrics/{metric}?service={s.service_name}&{base}{extra}" for s in SERVICES]
+                    p50, p99 = timed(server, paths, args.runs)
+                    rows.append((f"/api/metrics/{metric}, one service, {label}", f"{p50:.1f} / {p99:.1f}"))
+            base = f"endTs={end_ms}&lookback=86400000&step=60000&ratePer=600000&spanKind=server"
+            p50, p99 = timed(server, [f"/api/metrics/latencies?{'&'.join(svc)}&{base}&quantile=0.95"], max(5, args.runs // 3))
+            rows.append(("/api/metrics/latencies, all 20 services (overview), 24 h", f"{p50:.1f} / {p99:.1f}"))
+            paths = [f"/api/metrics/latencies?service={s.service_name}&groupByOperation=true&{base}&quantile=0.95"
+                     for s in SERVICES]
+            p50, p99 = timed(server, paths, args.runs)
+            rows.append(("/api/metrics/latencies, by operation, 24 h", f"{p50:.1f} / {p99:.1f}"))
+            deps = f"/api/dependencies?endTs={end_ms}&lookback={7 * 86_400_000}"
+            p50, p99 = timed(server, [deps], args.runs)
+            edges = len(server.get(deps)[1]["data"])
+            rows.append((f"/api/dependencies, 7 days ({edges} links)", f"{p50:.1f} / {p99:.1f}"))
+            scan = ""
+            if args.with_scan:
+                began = time.perf_counter()
+                factory.store.dependencies.get_dependencies(end_ns, WEEK)
+                scan = f"{time.perf_counter() - began:.1f}"
+        finally:
+            server.close()
+    finally:
+        factory.close()
+        size = sum(p.stat().st_size for p in (tmp / "data").rglob("*") if p.is_file())
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    table = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    if scan:
+        table += f"\n| exact dependency scan, same 7 days (one run), s | {scan} |"
+    body = f"""## Analytics: RED metrics and dependencies from rollups, {written:,} spans ({machine()})
+
+`.venv/bin/python bench/analytics.py --spans {args.spans}{' --with-scan' if args.with_scan else ''}` ({time.strftime('%Y-%m-%d')}). sqlite backend; spans in traces of 10 over 20 services x 10 operations, spread evenly over the last 7 days (one day file per day), written in time order with shuffles inside each 5,000 spans, batches of 1,000. Requests go over HTTP to the query server; {args.runs} runs each, rotating over the services. Ingest (spans, rollups and edges in one transaction): {ingest:,.0f} spans/s; data directory {size / written:.0f} bytes/span. Targets (issue 13, at 10M spans): metrics over 24 h p99 <= 500 ms, dependencies <= 1 s.
+
+| request | p50 / p99 ms |
+|---|---|
+{table}
+"""
+    print(body)
+    if not args.no_doc:
+        write_section("analytics", body)
+
+
+if __name__ == "__main__":
+    main()

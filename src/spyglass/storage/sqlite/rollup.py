@@ -1,0 +1,110 @@
+"""Reading the rollups of the day files (``red`` and ``edges``, see ``schema.ROLLUP_SCHEMA``).
+
+The writer adds the rows in the transaction that stores the spans, so after a crash the
+rollup and the spans agree (both have a batch or neither does). Rows live in the day file
+of the batch that wrote them and expire with it (``--sqlite.retention``). Rows are keyed by
+the span's start minute, which usually but not always falls in the file's own day, so a
+read asks every day file (a handful): ``red`` is keyed by operation then minute, so a
+query reads only the wanted operations' rows of the window; edges are summed from
+``edges_hourly`` for the window's whole hours and from ``edges`` (per minute) for its ends. Sums from several files are added
+in Python.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from spyglass.storage.api.deadline import check_deadline
+from spyglass.storage.api.metrics import EdgeSum, MetricsReader, RedCell, RedQuery
+from spyglass.storage.sqlite.days import DayDirectory
+
+
+def _in(column: str, values: list[object], params: list[object]) -> str:
+    if not values:
+        return ""
+    params.extend(values)
+    return f" AND {column} IN ({','.join('?' * len(values))})"
+
+
+class SqliteMetricsReader(MetricsReader):
+    def __init__(self, days: DayDirectory, flush: Callable[[], None] | None = None) -> None:
+        self.days = days
+        self._flush = flush
+
+    def _each_day(self, read: Callable[[sqlite3.Connection], list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
+        """``read(conn)`` on every day file, rows concatenated (files without the tables skipped)."""
+        if self._flush is not None:
+            self._flush()
+        rows: list[tuple[Any, ...]] = []
+        for day in self.days.days():
+            check_deadline()
+            with self.days.reading(day) as conn:
+                if conn is None:
+                    continue
+                try:
+                    rows.extend(read(conn))
+                except sqlite3.OperationalError as exc:
+                    if "no such table" not in str(exc):  # a file from before the rollups
+                        raise
+        return rows
+
+    def read_red(self, query: RedQuery) -> list[RedCell]:
+        """Per file: the operations (``names`` rows) the query wants, then their rows of the
+        window, read along ``red``'s key (operation, minute); summed across files here."""
+        def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            params: list[object] = []
+            where = _in("service", list(query.services), params) + _in("kind", list(query.kinds), params) \
+                + _in("operation", list(query.operations), params)
+            names = {nid: (service, operation if query.group_by_operation else "")
+                     for nid, service, operation in conn.execute(f"SELECT id, service, operation FROM names WHERE 1{where}",
+                                                                  params)}
+            if not names:
+                return []
+            ids = ",".join(str(n) for n in names)
+            if query.buckets:
+                sql = (f"SELECT name_id, minute, bucket, calls, errors FROM red WHERE name_id IN ({ids}) "
+                       "AND minute BETWEEN ? AND ? AND tenant = ?")
+            else:
+                sql = (f"SELECT name_id, minute, -1, sum(calls), sum(errors) FROM red WHERE name_id IN ({ids}) "
+                       "AND minute BETWEEN ? AND ? AND tenant = ? GROUP BY name_id, minute")
+            return [(*names[nid], minute, bucket, calls, errors) for nid, minute, bucket, calls, errors
+                    in conn.execute(sql, (query.start_minute, query.end_minute, query.tenant))]
+
+        sums: dict[tuple[str, str, int, int], list[int]] = {}
+        for service, operation, minute, bucket, calls, errors in self._each_day(read):
+            key = (service, operation, minute, bucket)
+            row = sums.get(key)
+            if row is None:
+                sums[key] = [calls, errors]
+            else:
+                row[0] += calls
+                row[1] += errors
+        return [RedCell(*k, *v) for k, v in sums.items()]
+
+    def read_edges(self, tenant: str, start_minute: int, end_minute: int) -> list[EdgeSum]:
+        """Whole hours of the window from ``edges_hourly``, its ragged ends from ``edges``."""
+        first_hour = -(-start_minute // 60)
+        last_hour = (end_minute + 1) // 60 - 1
+        minute_sql = ("SELECT parent, child, kind, sum(calls), sum(errors) FROM edges "
+                      "WHERE minute BETWEEN ? AND ? AND tenant = ? GROUP BY parent, child, kind")
+        hour_sql = ("SELECT parent, child, kind, sum(calls), sum(errors) FROM edges_hourly "
+                    "WHERE hour BETWEEN ? AND ? AND tenant = ? GROUP BY parent, child, kind")
+
+        def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            if first_hour > last_hour:
+                return conn.execute(minute_sql, (start_minute, end_minute, tenant)).fetchall()
+            rows = conn.execute(hour_sql, (first_hour, last_hour, tenant)).fetchall()
+            if start_minute < first_hour * 60:
+                rows += conn.execute(minute_sql, (start_minute, first_hour * 60 - 1, tenant)).fetchall()
+            if end_minute >= (last_hour + 1) * 60:
+                rows += conn.execute(minute_sql, ((last_hour + 1) * 60, end_minute, tenant)).fetchall()
+            return rows
+
+        sums: dict[tuple[str, str, str], list[int]] = {}
+        for parent, child, kind, calls, errors in self._each_day(read):
+            row = sums.setdefault((parent, child, kind), [0, 0])
+            row[0] += calls
+            row[1] += errors
+        return [EdgeSum(*k, *v) for k, v in sums.items()]
