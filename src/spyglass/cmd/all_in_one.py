@@ -287,4 +287,5 @@ def storage_options(settings: Settings) -> dict[str, object]:
         "data_dir": settings.data_dir,
         "sqlite_retention": settings.sqlite_retention,
         "sqlite_commit_interval": settings.sqlite_commit_interval,
+        **{f: getattr(settings, f) for f in settings.__slots__ if f.startswith("clickhouse_")},  # type: ignore[attr-defined]
     }
