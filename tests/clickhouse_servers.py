@@ -224,6 +224,11 @@ def single_node() -> ClickHouse:
         return _single
 
 
+def private_node(root: Path) -> ClickHouse:
+    """A server of the calling test's own (which may stop and start it); killed at session end."""
+    return _start_clickhouse(root)
+
+
 def cluster() -> Cluster:
     """The session's two servers with ZooKeeper, in clusters ``two_shards`` and ``two_replicas``."""
     global _cluster

@@ -37,11 +37,15 @@ def storage_backends() -> dict[str, Callable[[Any], Any]]:
 
 
 def clickhouse_factory(tmp_path: Any = None) -> Any:
-    """A clickhouse backend on a fresh database of the session's single 18.16 server."""
+    """A clickhouse backend on a fresh database of the session's single 18.16 server.
+
+    Retention is off: clickhouse expires spans by their start time, and the suites write
+    spans dated 2023."""
     from clickhouse_servers import fresh_database, single_node
     from spyglass.storage.clickhouse import ClickHouseConfig, ClickHouseFactory
 
-    return ClickHouseFactory(ClickHouseConfig(addresses=single_node().address, database=fresh_database()))
+    return ClickHouseFactory(ClickHouseConfig(addresses=single_node().address, database=fresh_database(),
+                                              retention="0"))
 
 
 def storage_settings(backend: str, data_dir: str) -> dict[str, Any]:
@@ -50,7 +54,8 @@ def storage_settings(backend: str, data_dir: str) -> dict[str, Any]:
     if backend == "clickhouse":
         from clickhouse_servers import fresh_database, single_node
 
-        overrides.update(clickhouse_addresses=single_node().address, clickhouse_database=fresh_database())
+        overrides.update(clickhouse_addresses=single_node().address, clickhouse_database=fresh_database(),
+                         clickhouse_retention="0")
     return overrides
 
 

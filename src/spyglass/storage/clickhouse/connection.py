@@ -9,6 +9,7 @@ server that is gone.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -16,6 +17,10 @@ from clickhouse_driver import Client
 from clickhouse_driver import errors as ch_errors
 
 from spyglass.storage.clickhouse.config import ClickHouseConfig
+
+# The driver logs every failed connection attempt with a traceback; while a server is down
+# that would flood the log on every retry. Spyglass reports the failure itself, once.
+logging.getLogger("clickhouse_driver.connection").setLevel(logging.ERROR)
 
 # What a request to an unreachable or failing server raises (the driver's own errors, and
 # the socket errors it lets through).

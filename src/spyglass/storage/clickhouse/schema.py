@@ -155,5 +155,5 @@ def script(layout: Layout) -> str:
     lines = [f"-- Spyglass clickhouse schema version {VERSION} ({layout.variant} variant)"]
     lines += [s + ";" for s in statements(layout)]
     lines.append(f"INSERT INTO {layout.database}.schema_version (version, variant, created) "
-                 f"VALUES ({VERSION}, '{layout.variant}', now());")
+                 f"SELECT {VERSION}, '{layout.variant}', now();")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,244 @@
+"""The clickhouse backend beyond the shared storage suite, on real 18.16 servers the tests
+start: start-up checks, schema versions and the printed DDL, a server that goes away and
+comes back (buffered writes, bounded reads), retention by dropped partitions, the archive
+tables, the dependency rollup across batches, and a cross-check of search against the
+memory backend on random data.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import clickhouse_servers
+from spyglass.config import Settings
+from spyglass.model import Event, KeyValue, Link, Resource, Scope, Span, SpanKind, Status, StatusCode, attr_as_string
+from spyglass.storage.api import StorageWriteError, TraceQuery
+from spyglass.storage.clickhouse import ClickHouseConfig, ClickHouseFactory, ClickHouseUnavailable
+from spyglass.storage.clickhouse import schema
+from spyglass.storage.clickhouse.connection import Connector
+from spyglass.storage.memory import MemoryFactory
+from spyglass.storage.registry import create_storage
+from support import free_port, wait_for
+
+S = 1_000_000_000
+T0 = 1_700_000_000 * S
+
+
+def span(trace: int, sid: int, *, svc: str = "api", op: str = "GET /", start: int = T0, parent: int = 0,
+         attrs: list[KeyValue] | None = None) -> Span:
+    return Span(trace, sid, op, start, S, Resource(svc, []), parent_span_id=parent, kind=SpanKind.SERVER,
+                attributes=attrs or [])
+
+
+def config(**kw: object) -> ClickHouseConfig:
+    # Retention off unless a test sets it: spans expire by their start time, and these are from 2023.
+    base: dict[str, object] = {"addresses": clickhouse_servers.single_node().address,
+                               "database": clickhouse_servers.fresh_database(), "retention": "0"}
+    base.update(kw)
+    return ClickHouseConfig(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def factory() -> Iterator[ClickHouseFactory]:
+    f = ClickHouseFactory(config())
+    yield f
+    f.close()
+
+
+def test_start_up_fails_clearly_and_quickly_when_no_server_answers() -> None:
+    port = free_port()
+    started = time.monotonic()
+    with pytest.raises(ClickHouseUnavailable, match=f"127.0.0.1:{port}.*(refused|Connection)"):
+        ClickHouseFactory(ClickHouseConfig(addresses=f"127.0.0.1:{port}", timeout="2s"))
+    assert time.monotonic() - started < 10
+
+
+def test_settings_reach_the_backend_through_the_registry() -> None:
+    db = clickhouse_servers.fresh_database()
+    settings = Settings.from_env({}, storage="clickhouse", clickhouse_addresses=clickhouse_servers.single_node().address,
+                                 clickhouse_database=db, clickhouse_retention="24h", clickhouse_batch_size=5)
+    from spyglass.cmd.all_in_one import storage_options
+
+    f = create_storage("clickhouse", storage_options(settings))
+    try:
+        assert isinstance(f, ClickHouseFactory)
+        assert (f.config.database, f.config.retention_seconds, f.config.batch_size) == (db, 86_400, 5)
+        assert f.layout.variant == "base" and f.server_version.startswith("18.16")
+    finally:
+        f.close()
+
+
+def test_config_is_validated() -> None:
+    for bad in ({"addresses": "host:notaport"}, {"addresses": ""}, {"database": "a;drop"},
+                {"replication": True}, {"retention": "-1h"}, {"batch_size": 0}, {"flush_interval": "0s"},
+                {"batch_size": 10, "buffer_size": 5}):
+        with pytest.raises(ValueError):
+            ClickHouseConfig(**bad).validate()  # type: ignore[arg-type]
+    assert ClickHouseConfig(addresses="a:1, b").hosts == [("a", 1), ("b", 9000)]
+
+
+def test_schema_version_is_recorded_and_a_newer_one_refused(factory: ClickHouseFactory) -> None:
+    client = factory.connector.client(database=factory.config.database)
+    try:
+        assert client.execute("SELECT version, variant FROM schema_version") == [(schema.VERSION, "base")]
+        client.execute("INSERT INTO schema_version (version, variant, created) VALUES",
+                       [(schema.VERSION + 1, "base", __import__("datetime").datetime(2030, 1, 1))])
+    finally:
+        client.disconnect()
+    with pytest.raises(schema.SchemaError, match="newer|knows up to"):
+        ClickHouseFactory(config(database=factory.config.database))
+
+
+def test_the_printed_ddl_creates_a_schema_spyglass_accepts_without_creating_it() -> None:
+    from spyglass.cmd import clickhouse_schema
+
+    cfg = config(create_schema=False)
+    with pytest.raises(ClickHouseUnavailable, match="clickhouse-schema"):
+        ClickHouseFactory(cfg)  # nothing created yet: the error says how to create it
+    out = io.StringIO()
+    settings = Settings.from_env({}, clickhouse_addresses=cfg.addresses, clickhouse_database=cfg.database)
+    assert clickhouse_schema.run(settings, out=out) == 0
+    client = Connector(cfg).client()
+    try:
+        for line in out.getvalue().splitlines():
+            if line and not line.startswith("--"):
+                client.execute(line.rstrip(";"))
+    finally:
+        client.disconnect()
+    f = ClickHouseFactory(cfg)
+    try:
+        f.span_writer().write_spans([span(1, 1)])
+        assert len(f.trace_reader().get_trace(1)) == 1
+    finally:
+        f.close()
+
+
+def test_archive_tables_are_separate(factory: ClickHouseFactory) -> None:
+    factory.archive_writer().write_spans([span(1, 1, svc="kept")])
+    factory.span_writer().write_spans([span(2, 1)])
+    assert [s.resource.service_name for s in factory.archive_reader().get_trace(1)] == ["kept"]
+    assert factory.trace_reader().get_trace(1) == []
+    assert factory.archive_reader().get_trace(2) == []
+
+
+def test_retention_drops_whole_expired_days_on_servers_without_ttl() -> None:
+    f = ClickHouseFactory(config(retention="24h"))
+    try:
+        now = time.time()
+        old, recent = int((now - 3 * 86_400) * S), int((now - 3600) * S)
+        f.span_writer().write_spans([span(1, 1, start=old), span(1, 2, parent=1, svc="db", start=old),
+                                     span(2, 1, start=recent)])
+        assert len(f.trace_reader().get_trace(1)) == 2
+        dropped = f.writer.drop_expired(now)
+        assert {d.split("/")[0] for d in dropped} == set(schema.TABLES)
+        assert f.trace_reader().get_trace(1) == []
+        assert f.trace_reader().find_trace_ids(TraceQuery(service_name="api")) == [2]
+        assert f.dependency_reader().get_dependencies(int(now * S), 7 * 86_400 * S) == []
+    finally:
+        f.close()
+
+
+def test_dependencies_pair_children_with_parents_written_in_later_batches(factory: ClickHouseFactory) -> None:
+    w = factory.span_writer()
+    w.write_spans([span(1, 2, svc="back", parent=1), span(1, 3, svc="db", parent=2)])  # children first
+    w.write_spans([span(1, 1, svc="front")])
+    w.write_spans([span(2, 1, svc="front"), span(2, 2, svc="back", parent=1)])
+    deps = factory.dependency_reader().get_dependencies(T0 + 60 * S, 3600 * S)
+    assert [(d.parent, d.child, d.call_count) for d in deps] == [("back", "db", 1), ("front", "back", 2)]
+
+
+def test_a_server_that_goes_away_buffers_writes_bounds_reads_and_loses_nothing(tmp_path: Path) -> None:
+    server = clickhouse_servers.private_node(tmp_path / "server")
+    f = ClickHouseFactory(ClickHouseConfig(addresses=server.address, database="spy", timeout="2s", retention="0",
+                                           batch_size=10, buffer_size=40, flush_interval="100ms"))
+    try:
+        w, r = f.span_writer(), f.trace_reader()
+        w.write_spans([span(1, 1)])
+        assert len(r.get_trace(1)) == 1
+        server.stop()
+        stored = [span(1, 2, parent=1)] + [span(3, i) for i in range(1, 40)]  # 40 spans: the buffer holds them
+        for i in range(0, 40, 10):
+            w.write_spans(stored[i:i + 10])
+        with pytest.raises(StorageWriteError, match="buffer full"):
+            w.write_spans([span(4, 1)])  # the 41st span: refused, and counted by the processor
+        assert f.writer.dropped == 1
+        started = time.monotonic()
+        with pytest.raises(ClickHouseUnavailable, match=server.address):
+            r.find_trace_ids(TraceQuery(service_name="api"))
+        assert time.monotonic() - started < 10
+        server.start()
+        wait_for(lambda: not f.writer._pending_spans, timeout=30)
+        assert sorted(s.span_id for s in r.get_trace(1)) == [1, 2]
+        assert len(r.get_trace(3)) == 39 and r.get_trace(4) == []
+    finally:
+        f.close()
+
+
+def _kvs(rng: random.Random, n: int) -> list[KeyValue]:
+    values = [["x", "500", "true", ""], [True, False], [500, -3], [1.5, 72.5], [b"\x00\x01"], [[1, "a"]], [{"k": 2}]]
+    return [KeyValue(rng.choice(["k1", "k2", "http.status_code", "error", "span.kind"]), rng.choice(rng.choice(values)))
+            for _ in range(n)]
+
+
+def _random_spans(rng: random.Random, n: int = 500) -> list[Span]:
+    spans = []
+    starts = rng.sample(range(1, 10_000), n)
+    ids: dict[int, list[int]] = {}
+    for i in range(n):
+        trace = rng.randrange(1, 100) | (rng.choice([0, 1]) << 100)
+        earlier = ids.setdefault(trace, [])
+        parent = rng.choice(earlier) if earlier and rng.random() < 0.8 else 0
+        earlier.append(i + 1)
+        spans.append(Span(
+            trace, i + 1, rng.choice(["get", "put", "del"]), T0 + starts[i] * S, rng.randrange(1, 5) * S,
+            Resource(rng.choice(["a", "b", "c"]), _kvs(rng, rng.randrange(3))),
+            parent_span_id=parent, kind=rng.choice(list(SpanKind)),
+            status=rng.choice([Status(), Status(StatusCode.ERROR, "bad"), Status(StatusCode.OK)]),
+            attributes=_kvs(rng, rng.randrange(4)),
+            events=[Event(T0, rng.choice(["", "retry"]), _kvs(rng, rng.randrange(2)))] if rng.random() < 0.3 else [],
+            links=[Link(5, 6, attributes=_kvs(rng, 1))] if rng.random() < 0.1 else [],
+            scope=Scope("lib", "1.0", _kvs(rng, 1)) if rng.random() < 0.1 else Scope(),
+        ))
+    return spans
+
+
+def test_search_returns_what_the_memory_backend_returns_on_random_data(factory: ClickHouseFactory) -> None:
+    rng = random.Random(7)
+    spans = _random_spans(rng)
+    memory = MemoryFactory()
+    for i in range(0, len(spans), 37):
+        for store in (memory, factory):
+            store.span_writer().write_spans(spans[i:i + 37])
+    pairs = sorted({(kv.key, attr_as_string(kv.value)) for sp in spans for kv in sp.attributes + sp.resource.attributes})
+    pairs += [("error", "true"), ("error", "false"), ("span.kind", "client"), ("span.status", "ok"),
+              ("otel.scope.name", "lib"), ("event", "retry"), ("k1", "nope")]
+    checked = 0
+    for _ in range(150):
+        q = TraceQuery(
+            service_name=rng.choice(["", "a", "b", "c"]),
+            operation_name=rng.choice(["", "", "get"]),
+            attributes=dict(rng.sample(pairs, rng.choice([0, 1, 1, 2]))),
+            start_time_min_ns=rng.choice([0, T0 + 2000 * S]),
+            start_time_max_ns=rng.choice([0, T0 + 8000 * S]),
+            duration_min_ns=rng.choice([0, 2 * S]),
+            duration_max_ns=rng.choice([0, 3 * S]),
+            num_traces=rng.choice([3, 20, 100]),
+        )
+        if not q.service_name and not q.attributes:
+            continue
+        expected = memory.trace_reader().find_trace_ids(q)
+        assert factory.trace_reader().find_trace_ids(q) == expected, q
+        checked += bool(expected)
+    assert checked > 30
+    for trace in {s.trace_id for s in spans}:
+        got = factory.trace_reader().get_trace(trace)
+        assert sorted(got, key=lambda s: s.span_id) == sorted(memory.trace_reader().get_trace(trace), key=lambda s: s.span_id)
+    everything = memory.dependency_reader().get_dependencies(T0 + 20_000 * S, 20_000 * S)
+    assert sum(d.call_count for d in everything) > 20
+    assert factory.dependency_reader().get_dependencies(T0 + 20_000 * S, 20_000 * S) == everything
