@@ -75,17 +75,30 @@ class Connector:
             setattr(self._local, key, client)
         return client
 
-    def execute(self, client: Client, query: str, params: Any = None, **kwargs: Any) -> Any:
+    def execute(self, client: Client, query: str, params: Any = None, *, retry: bool = False, **kwargs: Any) -> Any:
         """Run one request; any failure becomes ``ClickHouseUnavailable`` with the reason, and
-        the client is disconnected so the next request starts on a fresh connection."""
+        the client is disconnected so the next request starts on a fresh connection (which
+        tries every address again). With ``retry`` (reads: safe to repeat) a request that
+        lost its connection is sent once more at once, so a read that was on a server that
+        just died is answered by another one."""
         try:
             return client.execute(query, params, **kwargs)
         except ERRORS as exc:
-            try:
-                client.disconnect()
-            except Exception:  # noqa: BLE001 - the connection is broken anyway
-                pass
+            self._drop(client)
+            if retry and not isinstance(exc, ch_errors.ServerException):
+                try:
+                    return client.execute(query, params, **kwargs)
+                except ERRORS as again:
+                    self._drop(client)
+                    exc = again
             raise ClickHouseUnavailable(f"clickhouse at {self.where}: {describe(exc)}") from exc
+
+    @staticmethod
+    def _drop(client: Client) -> None:
+        try:
+            client.disconnect()
+        except Exception:  # noqa: BLE001 - the connection is broken anyway
+            pass
 
     def check(self) -> str:
         """Ask the servers for their version: the readiness check. Raises

@@ -94,7 +94,7 @@ class ClickHouseReader(TraceReader):
 
     def query(self, sql: str, params: dict[str, Any] | None = None, *, as_bytes: bool = False) -> Any:
         c = self.connector
-        return c.execute(c.thread_client(as_bytes=as_bytes), sql, params)
+        return c.execute(c.thread_client(as_bytes=as_bytes), sql, params, retry=True)
 
     def _fresh(self) -> None:
         if self._flush is not None:

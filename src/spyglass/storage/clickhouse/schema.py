@@ -32,6 +32,7 @@ CURRENT_SINCE = (21, 8)  # the oldest server given the "current" variant (TTL, c
 TABLES = ("spans", "span_index", "trace_ranges", "operations", "dependencies")
 BUCKET_SECONDS = 60  # the dependency rollup's time resolution
 
+_MAX_TTL = 30 * 365 * 86_400  # beyond this a TTL would overflow DateTime (2106): keep everything
 _DAY = "toDate(toDateTime(intDiv({col}, 1000000000), 'UTC'))"
 
 
@@ -85,7 +86,7 @@ class Layout:
         return f" CODEC({text})" if self.current else ""
 
     def ttl(self, column_seconds: str, archive: bool) -> str:
-        if not self.current or archive or self.retention_seconds <= 0:
+        if not self.current or archive or not 0 < self.retention_seconds <= _MAX_TTL:
             return ""
         return f" TTL toDateTime({column_seconds}) + toIntervalSecond({int(self.retention_seconds)})"
 
