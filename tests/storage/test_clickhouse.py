@@ -181,3 +181,36 @@ def test_a_server_that_goes_away_buffers_writes_bounds_reads_and_loses_nothing(t
 
 def test_search_returns_what_the_memory_backend_returns_on_random_data(factory: ClickHouseFactory) -> None:
     check_against_memory(factory)
+
+
+def test_the_query_api_answers_a_clear_error_while_the_server_is_down(tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    import urllib.error
+    import urllib.request
+
+    from conftest import RunningAllInOne
+
+    server = clickhouse_servers.private_node(tmp_path / "server")
+    aio = RunningAllInOne(storage="clickhouse", clickhouse_addresses=server.address, clickhouse_timeout="2s",
+                          clickhouse_retention="0")
+    try:
+        url = aio.url("query_http", "/api/services")
+        assert urllib.request.urlopen(url, timeout=10).status == 200
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(url, timeout=30)
+        assert err.value.code == 500 and server.address in err.value.read().decode()
+        assert time.monotonic() - started < 15
+        assert not [r for r in caplog.records if r.exc_info], "a storage outage is not a handler bug: no traceback"
+        server.start()
+
+        def answers() -> bool:
+            try:
+                return urllib.request.urlopen(url, timeout=10).status == 200
+            except urllib.error.HTTPError:
+                return False
+
+        wait_for(answers, timeout=30)
+    finally:
+        aio.close()

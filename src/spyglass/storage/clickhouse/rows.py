@@ -41,6 +41,11 @@ def _add(attributes: Iterable[KeyValue], keys: list[str], values: list[str]) -> 
         values.append(value if type(value) is str else attr_as_string(value))
 
 
+def _pairs(attributes: Sequence[KeyValue]) -> tuple[list[str], list[str]]:
+    return ([kv[0] for kv in attributes],
+            [v if type(v) is str else attr_as_string(v) for _, v in attributes])
+
+
 def derived_pairs(span: Span) -> list[tuple[str, str]]:
     """The values ``matching._special`` derives from a span, as (\\x01 key, value)."""
     code = span.status.code
@@ -81,11 +86,12 @@ def query_pairs(query: TraceQuery) -> list[list[tuple[str, str]]]:
     return out
 
 
-def span_pairs(span: Span) -> tuple[list[str], list[str]]:
-    keys: list[str] = []
-    values: list[str] = []
-    _add(span.attributes, keys, values)
-    _add(span.resource.attributes, keys, values)
+def span_pairs(span: Span, resource: tuple[list[str], list[str]] | None = None) -> tuple[list[str], list[str]]:
+    """``resource`` is ``_pairs(span.resource.attributes)`` when the caller has it already."""
+    keys, values = _pairs(span.attributes)
+    rk, rv = resource if resource is not None else _pairs(span.resource.attributes)
+    keys += rk
+    values += rv
     for event in span.events:
         _add(event.attributes, keys, values)
         keys.append("event")
@@ -116,6 +122,7 @@ class SpanColumns:
         s_hi, s_lo, s_id, s_start, s_svc, s_payload = self.spans
         i_svc, i_op, i_start, i_dur, i_hi, i_lo, i_keys, i_values = self.index
         ranges = self.ranges
+        resources: dict[int, tuple[Any, tuple[list[str], list[str]]]] = {}  # shared by the spans of a batch
         for span in spans:
             hi, lo = split_id(span.trace_id)
             start = span.start_time_ns
@@ -126,7 +133,11 @@ class SpanColumns:
             s_start.append(start)
             s_svc.append(service)
             s_payload.append(encode_chunk((span,)))
-            keys, values = span_pairs(span)
+            res = span.resource
+            known = resources.get(id(res))
+            if known is None or known[0] is not res:
+                known = resources[id(res)] = (res, _pairs(res.attributes))
+            keys, values = span_pairs(span, known[1])
             i_svc.append(service)
             i_op.append(span.name)
             i_start.append(start)

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 _BACKOFF_MIN, _BACKOFF_MAX = 0.1, 5.0
 _RETENTION_EVERY = 3600.0
 _NS = 1_000_000_000
+_DAY_NS = 86_400 * _NS
+_EPOCH = datetime.date(1970, 1, 1)
 
 
 @dataclass
@@ -66,7 +68,7 @@ class ClickHouseWriter(SpanWriter):
         self.dropped = 0  # spans refused because the buffer was full
         self._pending: list[_Batch] = []
         self._pending_spans = 0
-        self._seen_ops: set[tuple[datetime.date, str, str, str]] = set()
+        self._seen_ops: set[tuple[int, str, str, object]] = set()  # (UTC day number, service, name, kind)
         self._lock = threading.Lock()  # guards the buffer
         self._send_lock = threading.Lock()  # one insert at a time, in order
         self._wake = threading.Condition(self._lock)
@@ -85,13 +87,11 @@ class ClickHouseWriter(SpanWriter):
             return
         cols = SpanColumns()
         cols.add(spans)
-        ops = []
-        for s in spans:
-            key = (datetime.datetime.fromtimestamp(s.start_time_ns // _NS, datetime.timezone.utc).date()
-                   if s.start_time_ns > 0 else datetime.date(1970, 1, 1),
-                   s.resource.service_name, s.name, s.kind.jaeger_name)
-            if key not in self._seen_ops:
-                ops.append(key)
+        seen = self._seen_ops
+        fresh = {key for key in {(max(s.start_time_ns, 0) // _DAY_NS, s.resource.service_name, s.name, s.kind)
+                                 for s in spans} if key not in seen}
+        ops = [(_EPOCH + datetime.timedelta(days=day), service, name, kind.jaeger_name)
+               for day, service, name, kind in fresh]
         calls = self.rollup.add(spans) if self.rollup is not None else Counter()
         with self._lock:
             if self._closed:
@@ -100,7 +100,7 @@ class ClickHouseWriter(SpanWriter):
                 self.dropped += len(spans)
                 raise StorageWriteError(
                     f"clickhouse write buffer full ({self._pending_spans} spans waiting): {self._failing or 'servers too slow'}")
-            self._seen_ops.update(ops)
+            seen.update(fresh)
             if len(self._seen_ops) > 100_000:
                 self._seen_ops.clear()
             self._pending.append(_Batch(cols, ops, calls))
