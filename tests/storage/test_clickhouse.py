@@ -214,3 +214,34 @@ def test_the_query_api_answers_a_clear_error_while_the_server_is_down(tmp_path: 
         wait_for(answers, timeout=30)
     finally:
         aio.close()
+
+
+def test_a_second_process_reads_what_the_first_writes(factory: ClickHouseFactory) -> None:
+    other = ClickHouseFactory(config(database=factory.config.database, flush_interval="100ms"))
+    try:
+        factory.span_writer().write_spans([span(1, 1, svc="one")])
+        other.span_writer().write_spans([span(2, 1, svc="two")])
+        # Each reads the other's spans once the writer's flush interval has passed.
+        wait_for(lambda: factory.trace_reader().get_trace(2), timeout=10)
+        wait_for(lambda: other.trace_reader().get_trace(1), timeout=10)
+        assert other.trace_reader().get_services() == ["one", "two"]
+    finally:
+        other.close()
+
+
+def test_clickhouse_schema_command_prints_the_ddl_for_a_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from spyglass.cli import main
+
+    assert main(["clickhouse-schema", "--server-version", "24.8", "--clickhouse.cluster", "traces",
+                 "--clickhouse.replication", "--clickhouse.database", "tr"]) == 0
+    out = capsys.readouterr().out
+    assert "CREATE DATABASE IF NOT EXISTS tr ON CLUSTER traces;" in out
+    assert "ReplicatedMergeTree('/clickhouse/tables/{shard}/tr/spans', '{replica}')" in out
+    assert "Distributed(traces, tr, spans_local, cityHash64(trace_hi, trace_lo))" in out
+    assert "TTL" in out and "CODEC(ZSTD(3))" in out
+    assert main(["clickhouse-schema", "--server-version", "18.16.1"]) == 0
+    old = capsys.readouterr().out
+    assert "TTL" not in old and "CODEC" not in old and "LowCardinality" not in old and "ON CLUSTER" not in old
+    assert main(["clickhouse-schema", "--clickhouse.addresses", f"127.0.0.1:{free_port()}",
+                 "--clickhouse.timeout", "2s"]) == 2
+    assert "clickhouse at 127.0.0.1" in capsys.readouterr().err
