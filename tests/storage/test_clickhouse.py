@@ -58,6 +58,21 @@ def test_start_up_fails_clearly_and_quickly_when_no_server_answers() -> None:
     assert time.monotonic() - started < 10
 
 
+def test_a_command_does_not_start_while_clickhouse_is_down(tmp_path: Path) -> None:
+    import asyncio
+
+    from conftest import ALL_PORTS_ZERO
+    from spyglass.cmd.all_in_one import AllInOne, StartupError
+
+    port = free_port()
+    for roles in ({"collector": True, "query": False}, {"collector": False, "query": True}):
+        settings = Settings.from_env({}, **ALL_PORTS_ZERO, storage="clickhouse",
+                                     clickhouse_addresses=f"127.0.0.1:{port}", clickhouse_timeout="2s")
+        app = AllInOne(settings, **roles)
+        with pytest.raises(StartupError, match=f"storage: clickhouse at 127.0.0.1:{port}: .*refused"):
+            asyncio.run(app.start())
+
+
 def test_settings_reach_the_backend_through_the_registry() -> None:
     db = clickhouse_servers.fresh_database()
     settings = Settings.from_env({}, storage="clickhouse", clickhouse_addresses=clickhouse_servers.single_node().address,
@@ -68,7 +83,10 @@ def test_settings_reach_the_backend_through_the_registry() -> None:
     try:
         assert isinstance(f, ClickHouseFactory)
         assert (f.config.database, f.config.retention_seconds, f.config.batch_size) == (db, 86_400, 5)
-        assert f.layout.variant == "base" and f.server_version.startswith("18.16")
+        assert f.layout is None  # the command opens it before listening (prepare_writes / check)
+        f.prepare_writes()
+        assert f.layout is not None and f.layout.variant == "base" and f.server_version.startswith("18.16")
+        assert f.check().healthy
     finally:
         f.close()
 
@@ -167,12 +185,15 @@ def test_a_server_that_goes_away_buffers_writes_bounds_reads_and_loses_nothing(t
         with pytest.raises(StorageWriteError, match="buffer full"):
             w.write_spans([span(4, 1)])  # the 41st span: refused, and counted by the processor
         assert f.writer.dropped == 1
+        health = f.check()  # the processor and /health are told: new spans get a retryable refusal
+        assert not health.healthy and "buffer full" in health.reason
         started = time.monotonic()
         with pytest.raises(ClickHouseUnavailable, match=server.address):
             r.find_trace_ids(TraceQuery(service_name="api"))
         assert time.monotonic() - started < 10
         server.start()
         wait_for(lambda: not f.writer._pending_spans, timeout=30)
+        assert f.check().healthy
         assert sorted(s.span_id for s in r.get_trace(1)) == [1, 2]
         assert len(r.get_trace(3)) == 39 and r.get_trace(4) == []
     finally:

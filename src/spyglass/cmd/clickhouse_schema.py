@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the DDL for this ClickHouse version instead of asking the server")
 
 
-def run(settings: Settings, server_version: str = "", out: TextIO = sys.stdout) -> int:
+def run(settings: Settings, server_version: str = "", out: TextIO | None = None) -> int:
     from spyglass.storage.clickhouse.connection import ClickHouseUnavailable, Connector
     from spyglass.storage.clickhouse.factory import layout_for
     from spyglass.storage.clickhouse.options import config_from_options
@@ -31,9 +31,9 @@ def run(settings: Settings, server_version: str = "", out: TextIO = sys.stdout) 
     try:
         config = config_from_options(options)
         config.validate()
-        version = server_version or Connector(config).check()
+        version = server_version or Connector(config).ping()
     except (ValueError, ClickHouseUnavailable) as exc:
         print(f"spyglass clickhouse-schema: {exc} (or pass --server-version)", file=sys.stderr)
         return 2
-    out.write(script(layout_for(config, version)))
+    (out or sys.stdout).write(script(layout_for(config, version)))
     return 0

@@ -16,6 +16,7 @@ from typing import Any
 from clickhouse_driver import Client
 from clickhouse_driver import errors as ch_errors
 
+from spyglass.storage.api import StorageUnavailable
 from spyglass.storage.clickhouse.config import ClickHouseConfig
 
 # The driver logs every failed connection attempt with a traceback; while a server is down
@@ -27,8 +28,10 @@ logging.getLogger("clickhouse_driver.connection").setLevel(logging.ERROR)
 ERRORS: tuple[type[BaseException], ...] = (ch_errors.Error, OSError, EOFError)
 
 
-class ClickHouseUnavailable(ConnectionError):
-    """The servers cannot be reached or refuse the request; the message says which and why."""
+class ClickHouseUnavailable(StorageUnavailable, ConnectionError):
+    """The servers cannot be reached or refuse the request; the message (one line) says
+    which and why. A ``StorageUnavailable`` for start-up and health, a ``ConnectionError``
+    for the query APIs (an outage, not a bug)."""
 
 
 def describe(exc: BaseException) -> str:
@@ -100,7 +103,7 @@ class Connector:
         except Exception:  # noqa: BLE001 - the connection is broken anyway
             pass
 
-    def check(self) -> str:
+    def ping(self) -> str:
         """Ask the servers for their version: the readiness check. Raises
         ``ClickHouseUnavailable`` (with the address and reason) when none answers."""
         client = self.client()

@@ -1,16 +1,30 @@
 """Builds the clickhouse backend: checks the servers, creates the schema, wires the parts.
 
-At construction it asks the servers for their version (``check``: start-up fails with a
-clear ``ClickHouseUnavailable`` when none answers), picks the schema variant for that
-version, creates the database and tables (``--clickhouse.create-schema``, default on) or
-checks that an operator created them, and refuses a schema newer than this release knows.
+``open`` asks the servers for their version (``ClickHouseUnavailable``, one clear line,
+when none answers), picks the schema variant for that version, creates the database and
+tables (``--clickhouse.create-schema``, default on) or checks that an operator created
+them, and refuses a schema newer than this release knows. A factory built directly opens at
+once; the registry builds it closed, and the command opens it through the health ability
+(``prepare_writes`` / ``check``) before any listener accepts spans, so a ClickHouse that is
+down stops start-up with that line.
+
+Health while running: unhealthy when the writer's buffer is full (the servers have been
+failing long enough that it cannot hold more), with the last error as the reason.
 """
 
 from __future__ import annotations
 
 import threading
 
-from spyglass.storage.api import ArchiveCapable, DependencyReader, SpanWriter, StorageFactory, TraceReader
+from spyglass.storage.api import (
+    ArchiveCapable,
+    DependencyReader,
+    Health,
+    HealthCheckable,
+    SpanWriter,
+    StorageFactory,
+    TraceReader,
+)
 from spyglass.storage.clickhouse import schema
 from spyglass.storage.clickhouse.config import ClickHouseConfig
 from spyglass.storage.clickhouse.connection import ClickHouseUnavailable, Connector
@@ -27,33 +41,64 @@ def layout_for(config: ClickHouseConfig, server_version: str) -> schema.Layout:
     )
 
 
-class ClickHouseFactory(StorageFactory, ArchiveCapable):
-    def __init__(self, config: ClickHouseConfig | None = None) -> None:
+class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable):
+    def __init__(self, config: ClickHouseConfig | None = None, *, connect: bool = True) -> None:
         self.config = config or ClickHouseConfig()
         self.config.validate()
         self.connector = Connector(self.config)
-        self.server_version = self.check()
-        self.layout = layout_for(self.config, self.server_version)
-        self._prepare_schema()
+        self.server_version = ""
+        self.layout: schema.Layout | None = None
         c = self.config
         self.writer = ClickHouseWriter(
-            self.connector, self.layout, batch_size=c.batch_size, flush_interval=c.flush_interval_seconds,
+            self.connector, c.database, batch_size=c.batch_size, flush_interval=c.flush_interval_seconds,
             buffer_size=c.buffer_size, retention_seconds=c.retention_seconds)
         self.reader = ClickHouseReader(self.connector, c.database, flush=self.writer.flush)
         self.dependencies = ClickHouseDependencyReader(
             self.reader.query, f"{c.database}.dependencies", flush=self.writer.flush)
         self._archive: tuple[ClickHouseWriter, ClickHouseReader] | None = None
         self._lock = threading.Lock()
+        if connect:
+            try:
+                self.open()
+            except BaseException:
+                self.writer.close(timeout=0)
+                raise
 
-    def check(self) -> str:
+    def ping(self) -> str:
         """Readiness: the servers answer (their version), else ``ClickHouseUnavailable``."""
-        return self.connector.check()
+        return self.connector.ping()
 
-    def _prepare_schema(self) -> None:
+    def open(self) -> None:
+        """Reach the servers and make the schema ready (once; later calls return at once)."""
+        with self._lock:
+            if self.layout is not None:
+                return
+            version = self.ping()
+            layout = layout_for(self.config, version)
+            self._prepare_schema(layout)
+            self.server_version, self.layout = version, layout
+            self.writer.layout = layout
+            if self._archive is not None:
+                self._archive[0].layout = layout
+
+    # -- the health ability ---------------------------------------------------------------
+    def prepare_writes(self) -> None:
+        self.open()
+
+    def check(self) -> Health:
+        if self.layout is None:
+            try:
+                self.open()
+            except (ClickHouseUnavailable, schema.SchemaError) as exc:
+                return Health(False, str(exc))
+        reason = self.writer.full_reason()
+        return Health(False, reason) if reason else Health(True)
+
+    def _prepare_schema(self, layout: schema.Layout) -> None:
         client = self.connector.client()
         try:
             if self.config.create_schema:
-                for statement in schema.statements(self.layout):
+                for statement in schema.statements(layout):
                     self.connector.execute(client, statement)
             db = self.config.database
             try:
@@ -68,7 +113,7 @@ class ClickHouseFactory(StorageFactory, ArchiveCapable):
             if not count:
                 self.connector.execute(
                     client, f"INSERT INTO {db}.schema_version (version, variant, created) VALUES",
-                    [(schema.VERSION, self.layout.variant, _now())])
+                    [(schema.VERSION, layout.variant, _now())])
         finally:
             client.disconnect()
 
@@ -86,9 +131,10 @@ class ClickHouseFactory(StorageFactory, ArchiveCapable):
         with self._lock:
             if self._archive is None:
                 c = self.config
-                writer = ClickHouseWriter(self.connector, self.layout, prefix="archive_", batch_size=c.batch_size,
+                writer = ClickHouseWriter(self.connector, c.database, prefix="archive_", batch_size=c.batch_size,
                                           flush_interval=c.flush_interval_seconds, buffer_size=c.buffer_size,
                                           rollup=False)
+                writer.layout = self.layout
                 self._archive = (writer, ClickHouseReader(self.connector, c.database, "archive_", flush=writer.flush))
             return self._archive
 

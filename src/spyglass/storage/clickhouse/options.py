@@ -16,4 +16,6 @@ def config_from_options(options: dict[str, Any]) -> ClickHouseConfig:
 def factory_from_options(options: dict[str, Any]) -> Any:
     from spyglass.storage.clickhouse.factory import ClickHouseFactory
 
-    return ClickHouseFactory(config_from_options(options))
+    # Not connected yet: the command opens it through the health ability before listening,
+    # so a server that is down ends start-up with one clear line.
+    return ClickHouseFactory(config_from_options(options), connect=False)

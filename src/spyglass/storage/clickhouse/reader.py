@@ -18,6 +18,7 @@ from typing import Any
 
 from spyglass.model import Span
 from spyglass.storage.api import Operation, TraceQuery, TraceReader
+from spyglass.storage.api.deadline import check_deadline, current_deadline
 from spyglass.storage.clickhouse.connection import Connector
 from spyglass.storage.clickhouse.rows import decode_chunk, join_id, query_pairs, split_id
 
@@ -93,8 +94,16 @@ class ClickHouseReader(TraceReader):
         self._flush = flush
 
     def query(self, sql: str, params: dict[str, Any] | None = None, *, as_bytes: bool = False) -> Any:
+        """One statement; under a request deadline (``--query.timeout``) it is not started
+        once the deadline passed, and the server stops it when the deadline would."""
+        check_deadline()
+        deadline = current_deadline()
+        remaining = deadline.remaining() if deadline is not None else None
         c = self.connector
-        return c.execute(c.thread_client(as_bytes=as_bytes), sql, params, retry=True)
+        settings = None
+        if remaining is not None:
+            settings = {"max_execution_time": max(1, int(min(remaining, c.config.timeout_seconds) + 0.999))}
+        return c.execute(c.thread_client(as_bytes=as_bytes), sql, params, retry=True, settings=settings)
 
     def _fresh(self) -> None:
         if self._flush is not None:

@@ -53,13 +53,13 @@ class _Batch:
 
 
 class ClickHouseWriter(SpanWriter):
-    def __init__(self, connector: Connector, layout: Layout, *, prefix: str = "", batch_size: int = 10_000,
+    def __init__(self, connector: Connector, database: str, *, prefix: str = "", batch_size: int = 10_000,
                  flush_interval: float = 1.0, buffer_size: int = 1_000_000, retention_seconds: float = 0.0,
                  rollup: bool = True) -> None:
         self.connector = connector
-        self.layout = layout
+        self.layout: Layout | None = None  # set once the factory has reached the servers
         self.prefix = prefix
-        self.db = layout.database
+        self.db = database
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.buffer_size = buffer_size
@@ -75,7 +75,7 @@ class ClickHouseWriter(SpanWriter):
         self._closed = False
         self._failing: str | None = None  # the last insert's error while inserts fail
         self._backoff = _BACKOFF_MIN
-        self._client = connector.client(database=layout.database)
+        self._client = connector.client(database=database)
         self._next_retention = 0.0
         self._thread = threading.Thread(target=self._run, name=f"clickhouse-writer{'-' + prefix if prefix else ''}",
                                         daemon=True)
@@ -217,8 +217,17 @@ class ClickHouseWriter(SpanWriter):
             self._retention()
 
     # -- retention on servers without TTL -----------------------------------------------------
+    def full_reason(self) -> str:
+        """Why no more spans can be taken (the buffer is full), or ``""``."""
+        with self._lock:
+            if self._closed:
+                return "clickhouse storage is closed"
+            if self._pending_spans >= self.buffer_size:
+                return f"clickhouse write buffer full ({self._pending_spans} spans waiting): {self._failing}"
+            return ""
+
     def _retention(self) -> None:
-        if self.layout.current or self.retention_seconds <= 0 or self.prefix:
+        if self.layout is None or self.layout.current or self.retention_seconds <= 0 or self.prefix:
             return
         now = time.time()
         if now < self._next_retention:
@@ -233,6 +242,8 @@ class ClickHouseWriter(SpanWriter):
     def drop_expired(self, now: float) -> list[str]:
         """Drop every day partition whose whole day ended more than ``retention`` ago."""
         layout = self.layout
+        if layout is None:
+            return []
         cutoff = now - self.retention_seconds
         tables = [layout.local(t) for t in TABLES]
         with self._send_lock:
