@@ -259,7 +259,7 @@ def test_clickhouse_schema_command_prints_the_ddl_for_a_version(capsys: pytest.C
     assert "CREATE DATABASE IF NOT EXISTS tr ON CLUSTER traces;" in out
     assert "ReplicatedMergeTree('/clickhouse/tables/{shard}/tr/spans', '{replica}')" in out
     assert "Distributed(traces, tr, spans_local, cityHash64(trace_hi, trace_lo))" in out
-    assert "TTL" in out and "CODEC(ZSTD(3))" in out
+    assert "TTL" in out and "CODEC(ZSTD(9))" in out
     assert main(["clickhouse-schema", "--server-version", "18.16.1"]) == 0
     old = capsys.readouterr().out
     assert "TTL" not in old and "CODEC" not in old and "LowCardinality" not in old and "ON CLUSTER" not in old
