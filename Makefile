@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 LOCK   := requirements.lock
 DATA   ?= ./data
 
-.PHONY: setup setup-run run test bench bench-ui generate clean chromium lock
+.PHONY: setup setup-run run test bench bench-ui generate clean chromium lock clickhouse-servers
 
 # Everything (runtime, test extras, Chromium): what `make test` and the benchmarks need.
 setup: $(STAMP) chromium
@@ -20,6 +20,13 @@ chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  else echo "The UI tests need Debian's chromium: sudo apt-get install -y chromium"; fi; \
+	fi
+
+# The clickhouse backend's tests start Debian's clickhouse-server (18.16) and zookeeper themselves.
+clickhouse-servers:
+	@if [ ! -x /usr/sbin/clickhouse-server ] || [ ! -f /usr/share/java/zookeeper.jar ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client zookeeper; \
+	  else echo "The clickhouse tests need: sudo apt-get install -y clickhouse-server clickhouse-client zookeeper"; fi; \
 	fi
 
 # Versions come from $(LOCK) (pip constraints: exact pins of what passed the tests). A
@@ -52,7 +59,7 @@ lock:
 	  .lock-venv/bin/pip freeze --exclude-editable ) > $(LOCK)
 	rm -rf .lock-venv
 
-test: setup
+test: setup clickhouse-servers
 	$(BIN)/python -m pytest -q
 
 bench: setup

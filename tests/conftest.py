@@ -80,3 +80,12 @@ def memory_processor() -> Iterator[tuple[SpanProcessor, MemoryStore]]:
     processor.start()
     yield processor, store
     processor.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clickhouse_cleanup() -> Iterator[None]:
+    """Kill the ClickHouse/ZooKeeper servers tests started (``clickhouse_servers``), pass or fail."""
+    yield
+    import clickhouse_servers
+
+    clickhouse_servers.stop_all()

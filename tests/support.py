@@ -32,7 +32,31 @@ def storage_backends() -> dict[str, Callable[[Any], Any]]:
     return {
         "memory": lambda tmp_path: MemoryFactory(),
         "sqlite": lambda tmp_path: SqliteFactory(SqliteConfig(data_dir=str(tmp_path / "data"))),
+        "clickhouse": clickhouse_factory,
     }
+
+
+def clickhouse_factory(tmp_path: Any = None) -> Any:
+    """A clickhouse backend on a fresh database of the session's single 18.16 server.
+
+    Retention is off: clickhouse expires spans by their start time, and the suites write
+    spans dated 2023."""
+    from clickhouse_servers import fresh_database, single_node
+    from spyglass.storage.clickhouse import ClickHouseConfig, ClickHouseFactory
+
+    return ClickHouseFactory(ClickHouseConfig(addresses=single_node().address, database=fresh_database(),
+                                              retention="0"))
+
+
+def storage_settings(backend: str, data_dir: str) -> dict[str, Any]:
+    """``Settings`` overrides that run an all-in-one on ``backend`` (fresh data each call)."""
+    overrides: dict[str, Any] = {"storage": backend, "data_dir": data_dir}
+    if backend == "clickhouse":
+        from clickhouse_servers import fresh_database, single_node
+
+        overrides.update(clickhouse_addresses=single_node().address, clickhouse_database=fresh_database(),
+                         clickhouse_retention="0")
+    return overrides
 
 
 def free_port(udp: bool = False) -> int:

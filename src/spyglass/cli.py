@@ -21,6 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(collector, command="collector")
     query = commands.add_parser("query", help="the query APIs and UI only, reading the storage")
     add_arguments(query, overrides={"admin_port": ports.QUERY_ADMIN_HTTP}, command="query")
+    ch_schema = commands.add_parser("clickhouse-schema", help="print the clickhouse backend's DDL")
+    add_arguments(ch_schema)
+    from spyglass.cmd import clickhouse_schema
+
+    clickhouse_schema.add_arguments(ch_schema)
     return parser
 
 
@@ -32,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.command == "clickhouse-schema":
+        from spyglass.cmd import clickhouse_schema
+
+        return clickhouse_schema.run(settings, args.server_version)
     if args.command in ("all-in-one", "collector", "query"):
         from spyglass.cmd.all_in_one import AllInOne, StartupError
         from spyglass.cmd.runner import serve_until_signalled

@@ -225,7 +225,7 @@ class LoadedSet:
 
 
 def _start(backend: str, tmp_path_factory: pytest.TempPathFactory) -> RunningAllInOne:
-    return RunningAllInOne(storage=backend, data_dir=str(tmp_path_factory.mktemp(f"data-{backend}")))
+    return RunningAllInOne(**support.storage_settings(backend, str(tmp_path_factory.mktemp(f"data-{backend}"))))
 
 
 def _check_no_shared_ids(fixtures: list[Fixture]) -> None:

@@ -296,4 +296,5 @@ def storage_options(settings: Settings) -> dict[str, object]:
         "sqlite_retention": settings.sqlite_retention,
         "sqlite_commit_interval": settings.sqlite_commit_interval,
         "dependencies_rollup_min_lookback": settings.dependencies_rollup_min_lookback,
+        **{f: getattr(settings, f) for f in settings.__slots__ if f.startswith("clickhouse_")},  # type: ignore[attr-defined]
     }

@@ -68,7 +68,8 @@ def _storage_error(e: Exception) -> web.Response:
         response = error_response(503, str(e))
         response.headers["Retry-After"] = "1"
         return response
-    log.error("HTTP handler, Internal Server Error: %s", e, exc_info=e)
+    # A storage that does not answer (ConnectionError: clickhouse down) is no bug: no traceback.
+    log.error("HTTP handler, Internal Server Error: %s", e, exc_info=None if isinstance(e, ConnectionError) else e)
     return error_response(500, str(e))
 
 

@@ -38,9 +38,16 @@ def _sqlite(options: dict[str, Any]) -> StorageFactory:
     )
 
 
+def _clickhouse(options: dict[str, Any]) -> StorageFactory:
+    from spyglass.storage.clickhouse.options import factory_from_options
+
+    return factory_from_options(options)
+
+
 BACKENDS: dict[str, Callable[[dict[str, Any]], StorageFactory]] = {
     "memory": _memory,
     "sqlite": _sqlite,
+    "clickhouse": _clickhouse,
 }
 
 

@@ -1,0 +1,208 @@
+"""ClickHouse benchmark: spans through real collector processes into ClickHouse 18.16, on one
+node and on a 2-shard cluster, then the storage-level queries and the bytes on disk.
+
+Starts the servers the way the tests do (``tests/clickhouse_servers.py``: Debian's
+clickhouse-server 18.16 and zookeeper on free ports, data in a temporary directory), then
+for each topology:
+
+* **ingest**: ``spyglass all-in-one --storage clickhouse`` in one child process, then two
+  (each gets half the spans), fed pre-encoded Jaeger gRPC ``PostSpans`` batches of 1,000
+  spans (``bench/_common.py:make_spans``: traces of 10, 5 services x 20 operations, starts
+  over the last hour) from this process; the time runs until ClickHouse itself counts every
+  span in ``span_index`` (not until the collector accepted them);
+* **bytes per span**: active parts' ``bytes_on_disk`` of every table / spans (18.16, LZ4); the
+  same rows are then copied into chdb (the current engine, the ``current`` schema with ZSTD
+  codecs and LowCardinality) and measured there after ``OPTIMIZE FINAL``;
+* **queries** (the one-collector database, through ``ClickHouseFactory`` in this process):
+  trace by ID and every search form of ``bench/storage.py`` (20 traces, one-hour window),
+  p50/p99 over ``--repeat`` runs, and dependencies for a 7-day window.
+
+    .venv/bin/python bench/clickhouse.py --spans 1000000
+    .venv/bin/python bench/clickhouse.py --spans 200000 --no-doc     # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+import clickhouse_servers  # noqa: E402
+from _common import ServerProcess, machine, make_spans, write_section  # noqa: E402
+from ingest import _post_spans, send_grpc  # noqa: E402
+from storage import Run, queries, timed  # noqa: E402
+
+from spyglass.storage.clickhouse import ClickHouseConfig, ClickHouseFactory  # noqa: E402
+from spyglass.storage.clickhouse import schema  # noqa: E402
+
+S = 1_000_000_000
+BATCH = 1_000
+GEN_CHUNK = 100_000
+METHOD = "/jaeger.api_v2.CollectorService/PostSpans"
+
+
+def payloads(total: int, keep: list[int]) -> list[bytes]:
+    """Pre-encoded PostSpans requests; the first trace ID of every 97th batch goes to ``keep``."""
+    out = []
+    for k in range((total + GEN_CHUNK - 1) // GEN_CHUNK):
+        spans = make_spans(min(GEN_CHUNK, total - k * GEN_CHUNK), seed=k + 1)
+        for i in range(0, len(spans), BATCH):
+            if len(out) % 97 == 0:
+                keep.append(spans[i].trace_id)
+            out.append(_post_spans(spans[i:i + BATCH]))
+    return out
+
+
+def count(factory: ClickHouseFactory, table: str = "span_index") -> int:
+    return int(factory.reader.query(f"SELECT count() FROM {factory.config.database}.{table}")[0][0])
+
+
+def ingest(addresses: str, cluster: str, database: str, bodies: list[bytes], total: int, collectors: int) -> float:
+    extra = ["--storage", "clickhouse", "--clickhouse.addresses", addresses, "--clickhouse.database", database,
+             "--clickhouse.retention", "0"]
+    if cluster:
+        extra += ["--clickhouse.cluster", cluster]
+    servers = [ServerProcess(*extra) for _ in range(collectors)]
+    watcher = ClickHouseFactory(ClickHouseConfig(addresses=addresses, database=database, cluster=cluster,
+                                                 retention="0"))
+    try:
+        parts = [bodies[i::collectors] for i in range(collectors)]
+        started = time.perf_counter()
+
+        async def send_all() -> None:
+            await asyncio.gather(*(send_grpc(f"127.0.0.1:{s.ports['collector.grpc-port']}", METHOD, p)
+                                   for s, p in zip(servers, parts)))
+
+        asyncio.run(send_all())
+        deadline = time.monotonic() + 600
+        while count(watcher) < total:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {count(watcher):,} of {total:,} spans arrived")
+            time.sleep(0.05)
+        return total / (time.perf_counter() - started)
+    finally:
+        watcher.close()
+        for s in servers:
+            s.proc.terminate()
+            s.proc.wait(60)
+
+
+def disk_bytes(nodes: list[clickhouse_servers.ClickHouse], database: str) -> int:
+    """Active parts of the database on every node (system.parts is per node)."""
+    from clickhouse_driver import Client
+
+    total = 0
+    for node in nodes:
+        client = Client("127.0.0.1", port=node.tcp_port)
+        try:
+            total += int(client.execute("SELECT sum(bytes_on_disk) FROM system.parts WHERE database = %(db)s AND active",
+                                        {"db": database})[0][0])
+        finally:
+            client.disconnect()
+    return total
+
+
+def current_engine_bytes(node: clickhouse_servers.ClickHouse, database: str, total: int, tmp: Path) -> float:
+    """Copy the rows into chdb's current engine (the ``current`` schema) and measure its parts."""
+    from chdb import session as chdb_session
+
+    layout = schema.Layout(database="spyglass", variant="current", retention_seconds=0)
+    sess = chdb_session.Session(str(tmp / "chdb"))
+    try:
+        for statement in schema.statements(layout, archive=False):
+            sess.query(statement)
+        for table in schema.TABLES:
+            dump = tmp / f"{table}.native"
+            with open(dump, "wb") as out:
+                subprocess.run(["clickhouse-client", "--port", str(node.tcp_port), "--query",
+                                f"SELECT * FROM {database}.{table} FORMAT Native"], stdout=out, check=True)
+            sess.query(f"INSERT INTO spyglass.{table} SELECT * FROM file('{dump}', Native)")
+            sess.query(f"OPTIMIZE TABLE spyglass.{table} FINAL")
+            dump.unlink()
+        rows = str(sess.query("SELECT sum(bytes_on_disk) FROM system.parts WHERE database = 'spyglass' AND active",
+                              "CSV")).strip()
+        return int(rows) / total
+    finally:
+        sess.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spans", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=100, help="runs of each query form")
+    parser.add_argument("--no-cluster", action="store_true", help="one node only")
+    parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
+    args = parser.parse_args()
+    total = args.spans // BATCH * BATCH
+    tmp = Path(tempfile.mkdtemp(prefix="spyglass-bench-ch-"))
+    gc.freeze()
+    trace_ids: list[int] = []
+    print(f"encoding {total:,} spans", flush=True)
+    bodies = payloads(total, trace_ids)
+    now_ns = time.time_ns()
+    runs = []
+    try:
+        topologies = [("one node", "", [clickhouse_servers.single_node()])]
+        if not args.no_cluster:
+            servers = clickhouse_servers.cluster()
+            topologies.append(("2 shards", "two_shards", servers.nodes))
+        for name, cluster, nodes in topologies:
+            addresses = ",".join(n.address for n in nodes)
+            run = Run(name, None)  # type: ignore[arg-type]
+            for collectors in (1, 2):
+                db = f"bench_{'shards' if cluster else 'single'}_{collectors}"
+                print(f"{name}: ingest through {collectors} collector(s)", flush=True)
+                rate = ingest(addresses, cluster, db, bodies, total, collectors)
+                run.results[f"ingest spans/s, {collectors} collector{'s' if collectors > 1 else ''}"] = f"{rate:,.0f}"
+                print(f"  {rate:,.0f} spans/s", flush=True)
+            db = f"bench_{'shards' if cluster else 'single'}_1"
+            factory = ClickHouseFactory(ClickHouseConfig(addresses=addresses, database=db, cluster=cluster,
+                                                         retention="0"))
+            run.factory = factory
+            run.results["bytes per span on disk (18.16)"] = f"{disk_bytes(nodes, db) / total:,.0f}"
+            if not cluster:
+                per_span = current_engine_bytes(nodes[0], db, total, tmp)
+                run.results["bytes per span on disk (current engine, chdb)"] = f"{per_span:,.0f}"
+            queries(run, trace_ids, now_ns, args.repeat)
+            run.results.pop("dependencies over every span (one run), s", None)
+            deps = factory.dependency_reader()
+            p50, p99 = timed(lambda: deps.get_dependencies(now_ns, 7 * 86_400 * S), max(10, args.repeat // 10))
+            run.results["dependencies, 7 days p50 / p99 ms"] = f"{p50:.2f} / {p99:.2f}"
+            print(f"  {name}: dependencies 7 days: p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
+            factory.close()
+            runs.append(run)
+    finally:
+        clickhouse_servers.stop_all()
+
+    keys = list(dict.fromkeys(k for r in runs for k in r.results))
+    lines = ["| | " + " | ".join(r.name for r in runs) + " |", "|---" * (len(runs) + 1) + "|"]
+    lines += [f"| {k} | " + " | ".join(r.results.get(k, "-") for r in runs) + " |" for k in keys]
+    table = "\n".join(lines)
+    print(table)
+    if not args.no_doc:
+        write_section("clickhouse", "\n".join([
+            f"## ClickHouse: {total:,} spans ({machine()})",
+            "",
+            f"`.venv/bin/python bench/clickhouse.py --spans {args.spans}` ({time.strftime('%Y-%m-%d', time.gmtime())}). "
+            "Debian's clickhouse-server 18.16 started by the benchmark (one node; two nodes as a 2-shard "
+            "cluster with ZooKeeper), on the same 2 cores as the collectors and the sender. Ingest: "
+            "pre-encoded Jaeger gRPC batches of 1,000 spans through `spyglass all-in-one --storage "
+            "clickhouse` processes, timed until ClickHouse counts every span. Queries: the reader in "
+            f"process, 20 traces in a one-hour window, {args.repeat} runs each. Issue 10's targets (at 10M "
+            "spans): >= 50,000 spans/s through one collector, <= 80 bytes/span on the current engine, "
+            "trace by ID p99 <= 50 ms, every search p99 <= 300 ms.",
+            "",
+            table,
+        ]))
+
+
+if __name__ == "__main__":
+    main()

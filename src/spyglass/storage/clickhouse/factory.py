@@ -1,0 +1,156 @@
+"""Builds the clickhouse backend: checks the servers, creates the schema, wires the parts.
+
+``open`` asks the servers for their version (``ClickHouseUnavailable``, one clear line,
+when none answers), picks the schema variant for that version, creates the database and
+tables (``--clickhouse.create-schema``, default on) or checks that an operator created
+them, and refuses a schema newer than this release knows. A factory built directly opens at
+once; the registry builds it closed, and the command opens it through the health ability
+(``prepare_writes`` / ``check``) before any listener accepts spans, so a ClickHouse that is
+down stops start-up with that line.
+
+Health while running: unhealthy when the writer's buffer is full (the servers have been
+failing long enough that it cannot hold more), with the last error as the reason.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from spyglass.storage.api import (
+    ArchiveCapable,
+    DependencyReader,
+    Health,
+    HealthCheckable,
+    SpanWriter,
+    StorageFactory,
+    TraceReader,
+)
+from spyglass.storage.clickhouse import schema
+from spyglass.storage.clickhouse.config import ClickHouseConfig
+from spyglass.storage.clickhouse.connection import ClickHouseUnavailable, Connector
+from spyglass.storage.clickhouse.dependencies import ClickHouseDependencyReader
+from spyglass.storage.clickhouse.reader import ClickHouseReader
+from spyglass.storage.clickhouse.writer import ClickHouseWriter
+
+
+def layout_for(config: ClickHouseConfig, server_version: str) -> schema.Layout:
+    return schema.Layout(
+        database=config.database, cluster=config.cluster, replication=config.replication,
+        variant=schema.variant_for(schema.parse_version(server_version)),
+        retention_seconds=int(config.retention_seconds),
+    )
+
+
+class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable):
+    def __init__(self, config: ClickHouseConfig | None = None, *, connect: bool = True) -> None:
+        self.config = config or ClickHouseConfig()
+        self.config.validate()
+        self.connector = Connector(self.config)
+        self.server_version = ""
+        self.layout: schema.Layout | None = None
+        c = self.config
+        self.writer = ClickHouseWriter(
+            self.connector, c.database, batch_size=c.batch_size, flush_interval=c.flush_interval_seconds,
+            buffer_size=c.buffer_size, retention_seconds=c.retention_seconds)
+        self.reader = ClickHouseReader(self.connector, c.database, flush=self.writer.flush)
+        self.dependencies = ClickHouseDependencyReader(
+            self.reader.query, f"{c.database}.dependencies", flush=self.writer.flush)
+        self._archive: tuple[ClickHouseWriter, ClickHouseReader] | None = None
+        self._lock = threading.Lock()
+        if connect:
+            try:
+                self.open()
+            except BaseException:
+                self.writer.close(timeout=0)
+                raise
+
+    def ping(self) -> str:
+        """Readiness: the servers answer (their version), else ``ClickHouseUnavailable``."""
+        return self.connector.ping()
+
+    def open(self) -> None:
+        """Reach the servers and make the schema ready (once; later calls return at once)."""
+        with self._lock:
+            if self.layout is not None:
+                return
+            version = self.ping()
+            layout = layout_for(self.config, version)
+            self._prepare_schema(layout)
+            self.server_version, self.layout = version, layout
+            self.writer.layout = layout
+            if self._archive is not None:
+                self._archive[0].layout = layout
+
+    # -- the health ability ---------------------------------------------------------------
+    def prepare_writes(self) -> None:
+        self.open()
+
+    def check(self) -> Health:
+        if self.layout is None:
+            try:
+                self.open()
+            except (ClickHouseUnavailable, schema.SchemaError) as exc:
+                return Health(False, str(exc))
+        reason = self.writer.full_reason()
+        return Health(False, reason) if reason else Health(True)
+
+    def _prepare_schema(self, layout: schema.Layout) -> None:
+        client = self.connector.client()
+        try:
+            if self.config.create_schema:
+                for statement in schema.statements(layout):
+                    self.connector.execute(client, statement)
+            db = self.config.database
+            try:
+                rows = self.connector.execute(client, f"SELECT max(version), count() FROM {db}.schema_version")
+            except ClickHouseUnavailable as exc:
+                raise ClickHouseUnavailable(
+                    f"{exc} (create the schema: spyglass clickhouse-schema | clickhouse-client --multiquery)") from None
+            version, count = rows[0]
+            if count and version > schema.VERSION:
+                raise schema.SchemaError(
+                    f"clickhouse database {db} has schema version {version}; this Spyglass knows up to {schema.VERSION}")
+            if not count:
+                self.connector.execute(
+                    client, f"INSERT INTO {db}.schema_version (version, variant, created) VALUES",
+                    [(schema.VERSION, layout.variant, _now())])
+        finally:
+            client.disconnect()
+
+    def span_writer(self) -> SpanWriter:
+        return self.writer
+
+    def trace_reader(self) -> TraceReader:
+        return self.reader
+
+    def dependency_reader(self) -> DependencyReader:
+        return self.dependencies
+
+    # -- archive: the archive_* tables, same layout, no retention --------------------------
+    def _archive_parts(self) -> tuple[ClickHouseWriter, ClickHouseReader]:
+        with self._lock:
+            if self._archive is None:
+                c = self.config
+                writer = ClickHouseWriter(self.connector, c.database, prefix="archive_", batch_size=c.batch_size,
+                                          flush_interval=c.flush_interval_seconds, buffer_size=c.buffer_size,
+                                          rollup=False)
+                writer.layout = self.layout
+                self._archive = (writer, ClickHouseReader(self.connector, c.database, "archive_", flush=writer.flush))
+            return self._archive
+
+    def archive_writer(self) -> SpanWriter:
+        return self._archive_parts()[0]
+
+    def archive_reader(self) -> TraceReader:
+        return self._archive_parts()[1]
+
+    def close(self) -> None:
+        self.writer.close()
+        if self._archive is not None:
+            self._archive[0].close()
+
+
+def _now() -> "object":
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)

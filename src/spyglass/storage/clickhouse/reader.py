@@ -1,0 +1,146 @@
+"""The trace reader: every answer is one or two SQL statements, nothing scanned in Python.
+
+* ``get_trace``: the trace's time range from ``trace_ranges`` (primary key lookup), then its
+  rows from ``spans`` restricted to that range, so only the partitions (days) holding the
+  trace are opened.
+* ``find_trace_ids``: ``span_index`` filtered by service, operation, time, duration and tags
+  (``rows.query_pairs``), grouped by trace, newest latest-matching-span first.
+* services and operations from the small ``operations`` table.
+
+A server that does not answer raises ``ClickHouseUnavailable`` (a clear message, after at
+most ``--clickhouse.timeout``); the query APIs turn it into an error response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from spyglass.model import Span
+from spyglass.storage.api import Operation, TraceQuery, TraceReader
+from spyglass.storage.api.deadline import check_deadline, current_deadline
+from spyglass.storage.clickhouse.connection import Connector
+from spyglass.storage.clickhouse.rows import decode_chunk, join_id, query_pairs, split_id
+
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+_IN_BATCH = 500
+
+
+def range_sql(t: str) -> str:
+    return (f"SELECT count(), min(start_min), max(start_max) FROM {t}trace_ranges "
+            "WHERE trace_hi = %(hi)s AND trace_lo = %(lo)s")
+
+
+def trace_sql(t: str) -> str:
+    return (f"SELECT payload FROM {t}spans WHERE trace_hi = %(hi)s AND trace_lo = %(lo)s "
+            "AND start_ns >= %(start)s AND start_ns <= %(end)s")
+
+
+def traces_sql(t: str) -> str:
+    return f"SELECT trace_hi, trace_lo, payload FROM {t}spans WHERE (trace_hi, trace_lo) IN %(ids)s"
+
+
+def search_sql(t: str, query: TraceQuery) -> tuple[str, dict[str, Any]]:
+    """The search statement and its parameters (also run through chdb by the tests)."""
+    where = ["start_ns >= %(lo)s", "start_ns <= %(hi)s"]
+    params: dict[str, Any] = {
+        "lo": query.start_time_min_ns or INT64_MIN,
+        "hi": query.start_time_max_ns or INT64_MAX,
+        "limit": query.num_traces if query.num_traces > 0 else 100,
+    }
+    if query.service_name:
+        where.append("service = %(service)s")
+        params["service"] = query.service_name
+    if query.operation_name:
+        where.append("operation = %(operation)s")
+        params["operation"] = query.operation_name
+    if query.duration_min_ns:
+        where.append("duration_ns >= %(dmin)s")
+        params["dmin"] = query.duration_min_ns
+    if query.duration_max_ns:
+        where.append("duration_ns <= %(dmax)s")
+        params["dmax"] = query.duration_max_ns
+    for i, alternatives in enumerate(query_pairs(query)):
+        has, exact = [], []
+        for j, (key, value) in enumerate(alternatives):
+            params[f"k{i}_{j}"], params[f"v{i}_{j}"] = key, value
+            has.append(f"has(tag_values, %(v{i}_{j})s)")
+            exact.append(f"(k = %(k{i}_{j})s AND v = %(v{i}_{j})s)")
+        # ``has`` first: cheap, and on current servers answered by the bloom-filter index.
+        where.append(f"({' OR '.join(has)})")
+        where.append(f"arrayExists((k, v) -> {' OR '.join(exact)}, tag_keys, tag_values)")
+    sql = (f"SELECT trace_hi, trace_lo, max(start_ns) AS latest FROM {t}span_index WHERE {' AND '.join(where)} "
+           "GROUP BY trace_hi, trace_lo ORDER BY latest DESC, trace_hi DESC, trace_lo DESC LIMIT %(limit)s")
+    return sql, params
+
+
+def services_sql(t: str) -> str:
+    return f"SELECT DISTINCT service FROM {t}operations ORDER BY service"
+
+
+def operations_sql(t: str, kind: bool) -> str:
+    return (f"SELECT DISTINCT operation, kind FROM {t}operations WHERE service = %(service)s"
+            f"{' AND kind = %(kind)s' if kind else ''} ORDER BY operation, kind")
+
+
+class ClickHouseReader(TraceReader):
+    """Reads one store (``prefix`` ``""`` or ``archive_``); ``flush`` sends this process's
+    pending writes first."""
+
+    def __init__(self, connector: Connector, database: str, prefix: str = "",
+                 flush: Callable[[], None] | None = None) -> None:
+        self.connector = connector
+        self.t = f"{database}.{prefix}"
+        self._flush = flush
+
+    def query(self, sql: str, params: dict[str, Any] | None = None, *, as_bytes: bool = False) -> Any:
+        """One statement; under a request deadline (``--query.timeout``) it is not started
+        once the deadline passed, and the server stops it when the deadline would."""
+        check_deadline()
+        deadline = current_deadline()
+        remaining = deadline.remaining() if deadline is not None else None
+        c = self.connector
+        settings = None
+        if remaining is not None:
+            settings = {"max_execution_time": max(1, int(min(remaining, c.config.timeout_seconds) + 0.999))}
+        return c.execute(c.thread_client(as_bytes=as_bytes), sql, params, retry=True, settings=settings)
+
+    def _fresh(self) -> None:
+        if self._flush is not None:
+            self._flush()
+
+    def get_trace(self, trace_id: int, start_time_ns: int = 0, end_time_ns: int = 0) -> list[Span]:
+        self._fresh()
+        hi, lo = split_id(trace_id)
+        (count, first, last), = self.query(range_sql(self.t), {"hi": hi, "lo": lo})
+        if not count:
+            return []
+        rows = self.query(trace_sql(self.t), {"hi": hi, "lo": lo, "start": first, "end": last}, as_bytes=True)
+        out: list[Span] = []
+        for (payload,) in rows:
+            out.extend(decode_chunk(payload, trace_id))
+        return out
+
+    def find_trace_ids(self, query: TraceQuery) -> list[int]:
+        self._fresh()
+        sql, params = search_sql(self.t, query)
+        return [join_id(hi, lo) for hi, lo, _ in self.query(sql, params)]
+
+    def find_traces(self, query: TraceQuery) -> list[list[Span]]:
+        ids = self.find_trace_ids(query)
+        traces: dict[int, list[Span]] = {i: [] for i in ids}
+        for i in range(0, len(ids), _IN_BATCH):
+            part = tuple(split_id(t) for t in ids[i:i + _IN_BATCH])
+            for hi, lo, payload in self.query(traces_sql(self.t), {"ids": part}, as_bytes=True):
+                trace_id = join_id(hi, lo)
+                traces[trace_id].extend(decode_chunk(payload, trace_id))
+        return [traces[i] for i in ids if traces[i]]
+
+    def get_services(self) -> list[str]:
+        self._fresh()
+        return [row[0] for row in self.query(services_sql(self.t))]
+
+    def get_operations(self, service: str, span_kind: str = "") -> list[Operation]:
+        self._fresh()
+        params = {"service": service, "kind": span_kind}
+        return [Operation(name, kind) for name, kind in self.query(operations_sql(self.t, bool(span_kind)), params)]

@@ -1,0 +1,165 @@
+"""Spans as ClickHouse columns, and the search pairs of a span and of a query.
+
+The payload of a span is the sqlite backend's chunk encoding of that one span
+(``spyglass.storage.sqlite.rows``): a positional msgpack form of the canonical model, which
+ClickHouse compresses across neighbouring rows of the same trace.
+
+``tag_keys``/``tag_values`` hold every pair ``spyglass.storage.matching.tag_matches`` looks
+at (span, resource, event, scope and link attributes by string form, event names under
+``event``) plus the values Jaeger derives from the span itself (``error``, ``span.kind``,
+``span.status`` ...) under the key with a ``\\x01`` in front, so a search on ``error=true``
+matches a span with status ERROR and also a span with an ``error`` attribute of ``true``,
+exactly as ``matching`` defines; the SQL answer needs no check in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from spyglass.model import KeyValue, Span, StatusCode, attr_as_string
+from spyglass.storage.api import TraceQuery
+from spyglass.storage.sqlite.rows import decode_chunk, encode_chunk
+
+_U64 = (1 << 64) - 1
+DERIVED = "\x01"
+
+__all__ = ["decode_chunk", "encode_chunk", "SpanColumns", "derived_pairs", "query_pairs", "split_id"]
+
+
+def split_id(trace_id: int) -> tuple[int, int]:
+    return trace_id >> 64, trace_id & _U64
+
+
+def join_id(hi: int, lo: int) -> int:
+    return (hi << 64) | lo
+
+
+def _add(attributes: Iterable[KeyValue], keys: list[str], values: list[str]) -> None:
+    for key, value in attributes:
+        keys.append(key)
+        values.append(value if type(value) is str else attr_as_string(value))
+
+
+def _pairs(attributes: Sequence[KeyValue]) -> tuple[list[str], list[str]]:
+    return ([kv[0] for kv in attributes],
+            [v if type(v) is str else attr_as_string(v) for _, v in attributes])
+
+
+def derived_pairs(span: Span) -> list[tuple[str, str]]:
+    """The values ``matching._special`` derives from a span, as (\\x01 key, value)."""
+    code = span.status.code
+    out = [
+        (DERIVED + "error", "true" if code is StatusCode.ERROR else "false"),
+        (DERIVED + "span.kind", span.kind.jaeger_name),
+        (DERIVED + "span.status", code.name),
+    ]
+    if code is not StatusCode.UNSET:
+        out.append((DERIVED + "otel.status_code", code.name))
+    if span.status.message:
+        out.append((DERIVED + "otel.status_description", span.status.message))
+    if span.trace_state:
+        out.append((DERIVED + "w3c.tracestate", span.trace_state))
+    scope = span.scope
+    if scope.name:
+        out += [(DERIVED + "otel.scope.name", scope.name), (DERIVED + "otel.library.name", scope.name)]
+    if scope.version:
+        out += [(DERIVED + "otel.scope.version", scope.version), (DERIVED + "otel.library.version", scope.version)]
+    return out
+
+
+_UPPER = frozenset({"span.status", "otel.status_code"})
+_SPECIAL = frozenset({
+    "error", "span.kind", "span.status", "otel.status_code", "otel.status_description", "w3c.tracestate",
+    "otel.scope.name", "otel.library.name", "otel.scope.version", "otel.library.version",
+})
+
+
+def query_pairs(query: TraceQuery) -> list[list[tuple[str, str]]]:
+    """For each tag of the query, the (key, value) pairs any one of which satisfies it."""
+    out = []
+    for key, value in query.attributes.items():
+        alternatives = [(key, value)]
+        if key in _SPECIAL:
+            alternatives.append((DERIVED + key, value.upper() if key in _UPPER else value))
+        out.append(alternatives)
+    return out
+
+
+def span_pairs(span: Span, resource: tuple[list[str], list[str]] | None = None) -> tuple[list[str], list[str]]:
+    """``resource`` is ``_pairs(span.resource.attributes)`` when the caller has it already."""
+    keys, values = _pairs(span.attributes)
+    rk, rv = resource if resource is not None else _pairs(span.resource.attributes)
+    keys += rk
+    values += rv
+    for event in span.events:
+        _add(event.attributes, keys, values)
+        keys.append("event")
+        values.append(event.name)
+    _add(span.scope.attributes, keys, values)
+    for link in span.links:
+        _add(link.attributes, keys, values)
+    for key, value in derived_pairs(span):
+        keys.append(key)
+        values.append(value)
+    return keys, values
+
+
+class SpanColumns:
+    """The columns of one batch, table by table, ready for a columnar insert."""
+
+    SPANS = ("trace_hi", "trace_lo", "span_id", "start_ns", "service", "payload")
+    INDEX = ("service", "operation", "start_ns", "duration_ns", "trace_hi", "trace_lo", "tag_keys", "tag_values")
+    RANGES = ("trace_hi", "trace_lo", "start_min", "start_max")
+
+    def __init__(self) -> None:
+        self.spans: list[list[Any]] = [[] for _ in self.SPANS]
+        self.index: list[list[Any]] = [[] for _ in self.INDEX]
+        self.ranges: dict[tuple[int, int], list[int]] = {}
+        self.count = 0
+
+    def add(self, spans: Sequence[Span]) -> None:
+        s_hi, s_lo, s_id, s_start, s_svc, s_payload = self.spans
+        i_svc, i_op, i_start, i_dur, i_hi, i_lo, i_keys, i_values = self.index
+        ranges = self.ranges
+        resources: dict[int, tuple[Any, tuple[list[str], list[str]]]] = {}  # shared by the spans of a batch
+        for span in spans:
+            hi, lo = split_id(span.trace_id)
+            start = span.start_time_ns
+            service = span.resource.service_name
+            s_hi.append(hi)
+            s_lo.append(lo)
+            s_id.append(span.span_id)
+            s_start.append(start)
+            s_svc.append(service)
+            s_payload.append(encode_chunk((span,)))
+            res = span.resource
+            known = resources.get(id(res))
+            if known is None or known[0] is not res:
+                known = resources[id(res)] = (res, _pairs(res.attributes))
+            keys, values = span_pairs(span, known[1])
+            i_svc.append(service)
+            i_op.append(span.name)
+            i_start.append(start)
+            i_dur.append(span.duration_ns)
+            i_hi.append(hi)
+            i_lo.append(lo)
+            i_keys.append(keys)
+            i_values.append(values)
+            r = ranges.get((hi, lo))
+            if r is None:
+                ranges[(hi, lo)] = [start, start]
+            elif start < r[0]:
+                r[0] = start
+            elif start > r[1]:
+                r[1] = start
+        self.count += len(spans)
+
+    def range_columns(self) -> list[list[int]]:
+        cols: list[list[int]] = [[], [], [], []]
+        for (hi, lo), (a, b) in self.ranges.items():
+            cols[0].append(hi)
+            cols[1].append(lo)
+            cols[2].append(a)
+            cols[3].append(b)
+        return cols

@@ -1,0 +1,164 @@
+"""The clickhouse schema: its DDL for one server version and topology, and its version.
+
+Tables (``archive_`` in front of each for the archive store, which has no retention):
+
+* ``spans``: one row per span, its full content as a payload (``sqlite.rows.encode_chunk``
+  of that one span), ordered by trace ID, so a trace is one primary-key range.
+* ``span_index``: one row per span for search, ordered by (service, operation, start), with
+  every searchable (key, string value) pair of the span in ``tag_keys``/``tag_values``.
+* ``trace_ranges``: trace ID -> first and last span start per write, so a trace lookup
+  reads only the days (partitions) the trace has spans in.
+* ``operations``: (service, operation, span kind) per day.
+* ``dependencies``: calls parent service -> child service per minute, summed by ClickHouse
+  (``SummingMergeTree``), written by the writer as spans arrive.
+* ``schema_version``: the version of this layout, so a later release can migrate it.
+
+Every table is partitioned by UTC day. Retention: ``TTL`` on servers that have it, whole
+day partitions dropped by the writer otherwise. Two variants: ``base`` (what 18.16
+accepts: no TTL, codecs, skip indexes or LowCardinality) and ``current`` (ZSTD codecs,
+LowCardinality, a bloom-filter index on tag values, TTL), chosen from the server version.
+Payloads and tag values, most of the bytes, use ZSTD level 9: measured on chdb with the
+benchmark's spans, 99 bytes/span against 118 with level 3 and LZ4 IDs.
+
+With a cluster, each table is ``<name>_local`` on every node (created ``ON CLUSTER``,
+``Replicated*MergeTree`` with replication) and ``<name>`` is a ``Distributed`` table over
+them, sharded by ``cityHash64`` of the trace ID so a whole trace stays on one shard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VERSION = 1
+CURRENT_SINCE = (21, 8)  # the oldest server given the "current" variant (TTL, codecs, indexes)
+TABLES = ("spans", "span_index", "trace_ranges", "operations", "dependencies")
+BUCKET_SECONDS = 60  # the dependency rollup's time resolution
+
+_MAX_TTL = 30 * 365 * 86_400  # beyond this a TTL would overflow DateTime (2106): keep everything
+_DAY = "toDate(toDateTime(intDiv({col}, 1000000000), 'UTC'))"
+
+
+class SchemaError(RuntimeError):
+    """The database holds a schema this version cannot use."""
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    parts = text.split(".")
+    try:
+        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except ValueError:
+        return (0, 0)
+
+
+def variant_for(version: tuple[int, int]) -> str:
+    return "current" if version >= CURRENT_SINCE else "base"
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What the DDL depends on: database, cluster, replication, variant, retention."""
+
+    database: str = "spyglass"
+    cluster: str = ""
+    replication: bool = False
+    variant: str = "base"
+    retention_seconds: int = 0
+
+    @property
+    def current(self) -> bool:
+        return self.variant == "current"
+
+    def on_cluster(self) -> str:
+        return f" ON CLUSTER {self.cluster}" if self.cluster else ""
+
+    def local(self, table: str) -> str:
+        """The name of the table that holds the rows (``_local`` under a Distributed one)."""
+        return f"{table}_local" if self.cluster else table
+
+    def engine(self, table: str, kind: str = "MergeTree", args: str = "") -> str:
+        if self.replication:
+            path = f"'/clickhouse/tables/{{shard}}/{self.database}/{table}', '{{replica}}'"
+            return f"Replicated{kind}({path}{', ' + args if args else ''})"
+        return f"{kind}({args})"
+
+    def string(self) -> str:
+        return "LowCardinality(String)" if self.current else "String"
+
+    def codec(self, text: str) -> str:
+        return f" CODEC({text})" if self.current else ""
+
+    def ttl(self, column_seconds: str, archive: bool) -> str:
+        if not self.current or archive or not 0 < self.retention_seconds <= _MAX_TTL:
+            return ""
+        return f" TTL toDateTime({column_seconds}) + toIntervalSecond({int(self.retention_seconds)})"
+
+    def settings(self, granularity: int = 8192) -> str:
+        extra = ", ttl_only_drop_parts = 1" if self.current and self.retention_seconds > 0 else ""
+        return f" SETTINGS index_granularity = {granularity}{extra}"
+
+
+def _tables(layout: Layout, prefix: str) -> list[tuple[str, str, str, str]]:
+    """(table, columns, engine clause, sharding key) for one store (``prefix`` ``""`` or ``archive_``)."""
+    archive = bool(prefix)
+    lc = layout.string()
+    day_ns = _DAY.format(col="start_ns")
+    sec_ns = "intDiv(start_ns, 1000000000)"
+    trace_key = "cityHash64(trace_hi, trace_lo)"
+    bloom = ", INDEX tag_values_bloom tag_values TYPE bloom_filter(0.01) GRANULARITY 1" if layout.current else ""
+    e = layout.engine
+    return [
+        (f"{prefix}spans",
+         f"trace_hi UInt64{layout.codec('ZSTD(1)')}, trace_lo UInt64{layout.codec('ZSTD(1)')}, "
+         f"span_id UInt64{layout.codec('Delta, ZSTD(1)')}, start_ns Int64{layout.codec('Delta, ZSTD(1)')}, "
+         f"service {lc}, payload String{layout.codec('ZSTD(9)')}",
+         f"{e(prefix + 'spans')} PARTITION BY {day_ns} ORDER BY (trace_hi, trace_lo, start_ns)"
+         f"{layout.ttl(sec_ns, archive)}{layout.settings(1024)}",
+         trace_key),
+        (f"{prefix}span_index",
+         f"service {lc}, operation {lc}, start_ns Int64{layout.codec('Delta, ZSTD(1)')}, "
+         f"duration_ns Int64{layout.codec('ZSTD(1)')}, trace_hi UInt64{layout.codec('ZSTD(1)')}, "
+         f"trace_lo UInt64{layout.codec('ZSTD(1)')}, tag_keys Array({lc}){layout.codec('ZSTD(1)')}, "
+         f"tag_values Array(String){layout.codec('ZSTD(9)')}{bloom}",
+         f"{e(prefix + 'span_index')} PARTITION BY {day_ns} ORDER BY (service, operation, start_ns)"
+         f"{layout.ttl(sec_ns, archive)}{layout.settings()}",
+         trace_key),
+        (f"{prefix}trace_ranges",
+         "trace_hi UInt64, trace_lo UInt64, start_min Int64, start_max Int64",
+         f"{e(prefix + 'trace_ranges')} PARTITION BY {_DAY.format(col='start_min')} ORDER BY (trace_hi, trace_lo)"
+         f"{layout.ttl('intDiv(start_max, 1000000000)', archive)}{layout.settings(1024)}",
+         trace_key),
+        (f"{prefix}operations",
+         f"day Date, service {lc}, operation {lc}, kind {lc}",
+         f"{e(prefix + 'operations', 'ReplacingMergeTree')} PARTITION BY day ORDER BY (service, operation, kind)"
+         f"{layout.ttl('day', archive)}{layout.settings()}",
+         "cityHash64(service)"),
+        (f"{prefix}dependencies",
+         f"bucket UInt32, parent {lc}, child {lc}, calls Int64",
+         f"{e(prefix + 'dependencies', 'SummingMergeTree', '(calls)')} PARTITION BY toDate(toDateTime(bucket, 'UTC')) "
+         f"ORDER BY (bucket, parent, child){layout.ttl('bucket', archive)}{layout.settings()}",
+         "cityHash64(parent, child)"),
+    ]
+
+
+def statements(layout: Layout, *, archive: bool = True) -> list[str]:
+    """Every statement that creates the schema, in order; each is idempotent."""
+    db, oc = layout.database, layout.on_cluster()
+    out = [f"CREATE DATABASE IF NOT EXISTS {db}{oc}"]
+    tables = _tables(layout, "") + (_tables(layout, "archive_") if archive else [])
+    tables.append(("schema_version", "version UInt32, variant String, created DateTime",
+                   f"{layout.engine('schema_version', 'ReplacingMergeTree')} ORDER BY version", "rand()"))
+    for table, columns, engine, shard_key in tables:
+        out.append(f"CREATE TABLE IF NOT EXISTS {db}.{layout.local(table)}{oc} ({columns}) ENGINE = {engine}")
+        if layout.cluster:
+            out.append(f"CREATE TABLE IF NOT EXISTS {db}.{table}{oc} AS {db}.{layout.local(table)} "
+                       f"ENGINE = Distributed({layout.cluster}, {db}, {layout.local(table)}, {shard_key})")
+    return out
+
+
+def script(layout: Layout) -> str:
+    """The DDL as a script operators can run by hand (``spyglass clickhouse-schema``)."""
+    lines = [f"-- Spyglass clickhouse schema version {VERSION} ({layout.variant} variant)"]
+    lines += [s + ";" for s in statements(layout)]
+    lines.append(f"INSERT INTO {layout.database}.schema_version (version, variant, created) "
+                 f"SELECT {VERSION}, '{layout.variant}', now();")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,268 @@
+"""The clickhouse backend beyond the shared storage suite, on real 18.16 servers the tests
+start: start-up checks, schema versions and the printed DDL, a server that goes away and
+comes back (buffered writes, bounded reads), retention by dropped partitions, the archive
+tables, the dependency rollup across batches, and a cross-check of search against the
+memory backend on random data.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import clickhouse_servers
+from spyglass.config import Settings
+from spyglass.model import KeyValue, Resource, Span, SpanKind
+from spyglass.storage.api import StorageWriteError, TraceQuery
+from spyglass.storage.clickhouse import ClickHouseConfig, ClickHouseFactory, ClickHouseUnavailable
+from spyglass.storage.clickhouse import schema
+from spyglass.storage.clickhouse.connection import Connector
+from spyglass.storage.registry import create_storage
+from clickhouse_checks import check_against_memory
+from support import free_port, wait_for
+
+S = 1_000_000_000
+T0 = 1_700_000_000 * S
+
+
+def span(trace: int, sid: int, *, svc: str = "api", op: str = "GET /", start: int = T0, parent: int = 0,
+         attrs: list[KeyValue] | None = None) -> Span:
+    return Span(trace, sid, op, start, S, Resource(svc, []), parent_span_id=parent, kind=SpanKind.SERVER,
+                attributes=attrs or [])
+
+
+def config(**kw: object) -> ClickHouseConfig:
+    # Retention off unless a test sets it: spans expire by their start time, and these are from 2023.
+    base: dict[str, object] = {"addresses": clickhouse_servers.single_node().address,
+                               "database": clickhouse_servers.fresh_database(), "retention": "0"}
+    base.update(kw)
+    return ClickHouseConfig(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def factory() -> Iterator[ClickHouseFactory]:
+    f = ClickHouseFactory(config())
+    yield f
+    f.close()
+
+
+def test_start_up_fails_clearly_and_quickly_when_no_server_answers() -> None:
+    port = free_port()
+    started = time.monotonic()
+    with pytest.raises(ClickHouseUnavailable, match=f"127.0.0.1:{port}.*(refused|Connection)"):
+        ClickHouseFactory(ClickHouseConfig(addresses=f"127.0.0.1:{port}", timeout="2s"))
+    assert time.monotonic() - started < 10
+
+
+def test_a_command_does_not_start_while_clickhouse_is_down(tmp_path: Path) -> None:
+    import asyncio
+
+    from conftest import ALL_PORTS_ZERO
+    from spyglass.cmd.all_in_one import AllInOne, StartupError
+
+    port = free_port()
+    for roles in ({"collector": True, "query": False}, {"collector": False, "query": True}):
+        settings = Settings.from_env({}, **ALL_PORTS_ZERO, storage="clickhouse",
+                                     clickhouse_addresses=f"127.0.0.1:{port}", clickhouse_timeout="2s")
+        app = AllInOne(settings, **roles)
+        with pytest.raises(StartupError, match=f"storage: clickhouse at 127.0.0.1:{port}: .*refused"):
+            asyncio.run(app.start())
+
+
+def test_settings_reach_the_backend_through_the_registry() -> None:
+    db = clickhouse_servers.fresh_database()
+    settings = Settings.from_env({}, storage="clickhouse", clickhouse_addresses=clickhouse_servers.single_node().address,
+                                 clickhouse_database=db, clickhouse_retention="24h", clickhouse_batch_size=5)
+    from spyglass.cmd.all_in_one import storage_options
+
+    f = create_storage("clickhouse", storage_options(settings))
+    try:
+        assert isinstance(f, ClickHouseFactory)
+        assert (f.config.database, f.config.retention_seconds, f.config.batch_size) == (db, 86_400, 5)
+        assert f.layout is None  # the command opens it before listening (prepare_writes / check)
+        f.prepare_writes()
+        assert f.layout is not None and f.layout.variant == "base" and f.server_version.startswith("18.16")
+        assert f.check().healthy
+    finally:
+        f.close()
+
+
+def test_config_is_validated() -> None:
+    for bad in ({"addresses": "host:notaport"}, {"addresses": ""}, {"database": "a;drop"},
+                {"replication": True}, {"retention": "-1h"}, {"batch_size": 0}, {"flush_interval": "0s"},
+                {"batch_size": 10, "buffer_size": 5}):
+        with pytest.raises(ValueError):
+            ClickHouseConfig(**bad).validate()  # type: ignore[arg-type]
+    assert ClickHouseConfig(addresses="a:1, b").hosts == [("a", 1), ("b", 9000)]
+
+
+def test_schema_version_is_recorded_and_a_newer_one_refused(factory: ClickHouseFactory) -> None:
+    client = factory.connector.client(database=factory.config.database)
+    try:
+        assert client.execute("SELECT version, variant FROM schema_version") == [(schema.VERSION, "base")]
+        client.execute("INSERT INTO schema_version (version, variant, created) VALUES",
+                       [(schema.VERSION + 1, "base", __import__("datetime").datetime(2030, 1, 1))])
+    finally:
+        client.disconnect()
+    with pytest.raises(schema.SchemaError, match="newer|knows up to"):
+        ClickHouseFactory(config(database=factory.config.database))
+
+
+def test_the_printed_ddl_creates_a_schema_spyglass_accepts_without_creating_it() -> None:
+    from spyglass.cmd import clickhouse_schema
+
+    cfg = config(create_schema=False)
+    with pytest.raises(ClickHouseUnavailable, match="clickhouse-schema"):
+        ClickHouseFactory(cfg)  # nothing created yet: the error says how to create it
+    out = io.StringIO()
+    settings = Settings.from_env({}, clickhouse_addresses=cfg.addresses, clickhouse_database=cfg.database)
+    assert clickhouse_schema.run(settings, out=out) == 0
+    client = Connector(cfg).client()
+    try:
+        for line in out.getvalue().splitlines():
+            if line and not line.startswith("--"):
+                client.execute(line.rstrip(";"))
+    finally:
+        client.disconnect()
+    f = ClickHouseFactory(cfg)
+    try:
+        f.span_writer().write_spans([span(1, 1)])
+        assert len(f.trace_reader().get_trace(1)) == 1
+    finally:
+        f.close()
+
+
+def test_archive_tables_are_separate(factory: ClickHouseFactory) -> None:
+    factory.archive_writer().write_spans([span(1, 1, svc="kept")])
+    factory.span_writer().write_spans([span(2, 1)])
+    assert [s.resource.service_name for s in factory.archive_reader().get_trace(1)] == ["kept"]
+    assert factory.trace_reader().get_trace(1) == []
+    assert factory.archive_reader().get_trace(2) == []
+
+
+def test_retention_drops_whole_expired_days_on_servers_without_ttl() -> None:
+    f = ClickHouseFactory(config(retention="24h"))
+    try:
+        now = time.time()
+        old, recent = int((now - 3 * 86_400) * S), int((now - 3600) * S)
+        f.span_writer().write_spans([span(1, 1, start=old), span(1, 2, parent=1, svc="db", start=old),
+                                     span(2, 1, start=recent)])
+        assert len(f.trace_reader().get_trace(1)) == 2
+        dropped = f.writer.drop_expired(now)
+        assert {d.split("/")[0] for d in dropped} == set(schema.TABLES)
+        assert f.trace_reader().get_trace(1) == []
+        assert f.trace_reader().find_trace_ids(TraceQuery(service_name="api")) == [2]
+        assert f.dependency_reader().get_dependencies(int(now * S), 7 * 86_400 * S) == []
+    finally:
+        f.close()
+
+
+def test_dependencies_pair_children_with_parents_written_in_later_batches(factory: ClickHouseFactory) -> None:
+    w = factory.span_writer()
+    w.write_spans([span(1, 2, svc="back", parent=1), span(1, 3, svc="db", parent=2)])  # children first
+    w.write_spans([span(1, 1, svc="front")])
+    w.write_spans([span(2, 1, svc="front"), span(2, 2, svc="back", parent=1)])
+    deps = factory.dependency_reader().get_dependencies(T0 + 60 * S, 3600 * S)
+    assert [(d.parent, d.child, d.call_count) for d in deps] == [("back", "db", 1), ("front", "back", 2)]
+
+
+def test_a_server_that_goes_away_buffers_writes_bounds_reads_and_loses_nothing(tmp_path: Path) -> None:
+    server = clickhouse_servers.private_node(tmp_path / "server")
+    f = ClickHouseFactory(ClickHouseConfig(addresses=server.address, database="spy", timeout="2s", retention="0",
+                                           batch_size=10, buffer_size=40, flush_interval="100ms"))
+    try:
+        w, r = f.span_writer(), f.trace_reader()
+        w.write_spans([span(1, 1)])
+        assert len(r.get_trace(1)) == 1
+        server.stop()
+        stored = [span(1, 2, parent=1)] + [span(3, i) for i in range(1, 40)]  # 40 spans: the buffer holds them
+        for i in range(0, 40, 10):
+            w.write_spans(stored[i:i + 10])
+        with pytest.raises(StorageWriteError, match="buffer full"):
+            w.write_spans([span(4, 1)])  # the 41st span: refused, and counted by the processor
+        assert f.writer.dropped == 1
+        health = f.check()  # the processor and /health are told: new spans get a retryable refusal
+        assert not health.healthy and "buffer full" in health.reason
+        started = time.monotonic()
+        with pytest.raises(ClickHouseUnavailable, match=server.address):
+            r.find_trace_ids(TraceQuery(service_name="api"))
+        assert time.monotonic() - started < 10
+        server.start()
+        wait_for(lambda: not f.writer._pending_spans, timeout=30)
+        assert f.check().healthy
+        assert sorted(s.span_id for s in r.get_trace(1)) == [1, 2]
+        assert len(r.get_trace(3)) == 39 and r.get_trace(4) == []
+    finally:
+        f.close()
+
+
+def test_search_returns_what_the_memory_backend_returns_on_random_data(factory: ClickHouseFactory) -> None:
+    check_against_memory(factory)
+
+
+def test_the_query_api_answers_a_clear_error_while_the_server_is_down(tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    import urllib.error
+    import urllib.request
+
+    from conftest import RunningAllInOne
+
+    server = clickhouse_servers.private_node(tmp_path / "server")
+    aio = RunningAllInOne(storage="clickhouse", clickhouse_addresses=server.address, clickhouse_timeout="2s",
+                          clickhouse_retention="0")
+    try:
+        url = aio.url("query_http", "/api/services")
+        assert urllib.request.urlopen(url, timeout=10).status == 200
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(url, timeout=30)
+        assert err.value.code == 500 and server.address in err.value.read().decode()
+        assert time.monotonic() - started < 15
+        assert not [r for r in caplog.records if r.exc_info], "a storage outage is not a handler bug: no traceback"
+        server.start()
+
+        def answers() -> bool:
+            try:
+                return urllib.request.urlopen(url, timeout=10).status == 200
+            except urllib.error.HTTPError:
+                return False
+
+        wait_for(answers, timeout=30)
+    finally:
+        aio.close()
+
+
+def test_a_second_process_reads_what_the_first_writes(factory: ClickHouseFactory) -> None:
+    other = ClickHouseFactory(config(database=factory.config.database, flush_interval="100ms"))
+    try:
+        factory.span_writer().write_spans([span(1, 1, svc="one")])
+        other.span_writer().write_spans([span(2, 1, svc="two")])
+        # Each reads the other's spans once the writer's flush interval has passed.
+        wait_for(lambda: factory.trace_reader().get_trace(2), timeout=10)
+        wait_for(lambda: other.trace_reader().get_trace(1), timeout=10)
+        assert other.trace_reader().get_services() == ["one", "two"]
+    finally:
+        other.close()
+
+
+def test_clickhouse_schema_command_prints_the_ddl_for_a_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from spyglass.cli import main
+
+    assert main(["clickhouse-schema", "--server-version", "24.8", "--clickhouse.cluster", "traces",
+                 "--clickhouse.replication", "--clickhouse.database", "tr"]) == 0
+    out = capsys.readouterr().out
+    assert "CREATE DATABASE IF NOT EXISTS tr ON CLUSTER traces;" in out
+    assert "ReplicatedMergeTree('/clickhouse/tables/{shard}/tr/spans', '{replica}')" in out
+    assert "Distributed(traces, tr, spans_local, cityHash64(trace_hi, trace_lo))" in out
+    assert "TTL" in out and "CODEC(ZSTD(9))" in out
+    assert main(["clickhouse-schema", "--server-version", "18.16.1"]) == 0
+    old = capsys.readouterr().out
+    assert "TTL" not in old and "CODEC" not in old and "LowCardinality" not in old and "ON CLUSTER" not in old
+    assert main(["clickhouse-schema", "--clickhouse.addresses", f"127.0.0.1:{free_port()}",
+                 "--clickhouse.timeout", "2s"]) == 2
+    assert "clickhouse at 127.0.0.1" in capsys.readouterr().err
