@@ -82,11 +82,16 @@ def read_segment(path: Path) -> Iterator[bytes]:
 
 
 class WriteAheadLog:
-    """Append-only segment files; ``append`` returns once the records are fsync'd."""
+    """Append-only segment files; ``append`` returns once the records are fsync'd.
 
-    def __init__(self, directory: Path, segment_bytes: int = SEGMENT_BYTES) -> None:
+    A segment is closed after ``segment_bytes`` or ``segment_seconds``, so under steady load
+    checkpoints can delete all but the last second or so and a restart re-stores little."""
+
+    def __init__(self, directory: Path, segment_bytes: int = SEGMENT_BYTES, segment_seconds: float = 1.0) -> None:
         self.directory = directory
         self.segment_bytes = segment_bytes
+        self.segment_seconds = segment_seconds
+        self._opened = 0.0
         directory.mkdir(parents=True, exist_ok=True)
         existing = segment_ids(directory)
         self.current = (existing[-1] if existing else 0) + 1
@@ -97,6 +102,7 @@ class WriteAheadLog:
     def _open_current(self) -> None:
         self._fd = os.open(self.directory / _segment_name(self.current), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._size = 0
+        self._opened = time.monotonic()
         os.fsync(self._dir_fd)  # the new name itself must survive a crash
 
     def rotate(self) -> None:
@@ -108,8 +114,9 @@ class WriteAheadLog:
 
     def append(self, payloads: Sequence[bytes]) -> int:
         """Write and fsync ``payloads``; the id of the segment now holding them."""
-        if self._fd >= 0 and self._size >= self.segment_bytes:
-            self.rotate()
+        if self._fd >= 0 and (self._size >= self.segment_bytes
+                              or time.monotonic() - self._opened >= self.segment_seconds):
+            self.rotate()  # closed segments are what checkpoints delete
         if self._fd < 0:
             self._open_current()
         parts = []
@@ -246,7 +253,7 @@ class DurableSpanProcessor(SpanProcessor):
 
     def start(self) -> None:
         self.replay()
-        self.wal = WriteAheadLog(self.directory, self.segment_bytes)
+        self.wal = WriteAheadLog(self.directory, self.segment_bytes, self.checkpoint_seconds)
         self.wal_metrics.segments.set_function(lambda: len(segment_ids(self.directory)))
         self.wal_metrics.wal_bytes.set_function(lambda: self.wal.size_bytes() if self.wal else 0)
         super().start()
@@ -435,9 +442,10 @@ class DurableSpanProcessor(SpanProcessor):
         except Exception as exc:
             log.warning("final storage commit failed, keeping the write-ahead log for the next start: %s", exc)
             clean = False
-        wal.close()
+        wal.rotate()
         if clean:
             wal.remove(segment_ids(self.directory))
+        wal.close()
         self.wal = None
 
 
