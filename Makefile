@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 LOCK   := requirements.lock
 DATA   ?= ./data
 
-.PHONY: setup setup-run run test bench bench-ui generate clean chromium lock
+.PHONY: setup setup-run run test bench bench-ui generate clean chromium lock nats-server
 
 # Everything (runtime, test extras, Chromium): what `make test` and the benchmarks need.
 setup: $(STAMP) chromium
@@ -20,6 +20,13 @@ chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  else echo "The UI tests need Debian's chromium: sudo apt-get install -y chromium"; fi; \
+	fi
+
+# The pipeline tests (tests/pipeline) start Debian's nats-server with JetStream themselves.
+nats-server:
+	@if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nats-server; \
+	  else echo "The pipeline tests need Debian's nats-server: sudo apt-get install -y nats-server"; fi; \
 	fi
 
 # Versions come from $(LOCK) (pip constraints: exact pins of what passed the tests). A
@@ -52,7 +59,7 @@ lock:
 	  .lock-venv/bin/pip freeze --exclude-editable ) > $(LOCK)
 	rm -rf .lock-venv
 
-test: setup
+test: setup nats-server
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -6,8 +6,8 @@
         -> two ingesters (one sqlite data directory)
         <- query
 
-During load one collector and the writing ingester are killed with SIGKILL and the NATS
-server is restarted; afterwards every span a collector acknowledged is found through the
+During load one collector, the writing ingester and the NATS server are killed with SIGKILL
+(NATS is then started again on the same store); afterwards every span a collector acknowledged is found through the
 query API exactly once. A full stream makes collectors answer retryable errors on every
 protocol, counted, and they take spans again once an ingester drains it.
 """
@@ -162,7 +162,7 @@ def test_kill_9_and_a_nats_restart_lose_nothing_acknowledged(tmp_path: Path, nat
         time.sleep(1.0)
         victim.kill(signal.SIGKILL)
         time.sleep(1.0)
-        nats.stop(signal.SIGTERM)
+        nats.stop(signal.SIGKILL)  # a crash, not a clean shutdown
         time.sleep(0.5)
         nats.start()
         time.sleep(2.5)

@@ -87,17 +87,19 @@ def _seconds(flag: str, text: str) -> float:
 
 async def connect(config: BufferConfig, name: str) -> Client:
     """A connection that reconnects for ever (a NATS restart is an outage, not an exit)."""
+    nc: Client | None = None
 
     async def on_error(exc: Exception) -> None:
         log.debug("nats: %s", exc)
 
     async def on_disconnect() -> None:
-        log.warning("disconnected from NATS; reconnecting")
+        if nc is not None and not (nc.is_closed or nc.is_draining):
+            log.warning("disconnected from NATS; reconnecting")
 
     async def on_reconnect() -> None:
         log.info("reconnected to NATS")
 
-    return await nats.connect(
+    nc = await nats.connect(
         servers=config.servers,
         name=name,
         allow_reconnect=True,
@@ -108,6 +110,7 @@ async def connect(config: BufferConfig, name: str) -> Client:
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
     )
+    return nc
 
 
 async def ensure_stream(js: JetStreamContext, config: BufferConfig) -> None:
