@@ -1,7 +1,8 @@
 """The one span processor every receiver calls: bounded queue, writer thread, metrics.
 
-Receivers only decode; they call ``submit`` with the spans of one request. ``submit`` never
-blocks: when the queue is full it counts the drop and raises ``ServerBusy``, which each
+Receivers only decode; they await ``accept`` (UDP calls ``submit``) with the spans of one
+request: this processor is one ``SpanSink`` of three (``collector/sink.py``). Neither blocks
+here: when the queue is full it counts the drop and raises ``ServerBusy``, which each
 receiver maps to its protocol's retryable error (HTTP 503/429, gRPC RESOURCE_EXHAUSTED, a
 counted drop for UDP). Before queueing, every span passes ``spyglass.collector.validation``;
 the spans it refuses are counted and reported back in the returned ``Submitted`` (for OTLP's

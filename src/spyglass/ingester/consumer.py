@@ -12,7 +12,7 @@ When storage refuses a batch (disk full, or for sqlite another ingester holding 
 writer lock on the data directory) the messages are negatively acknowledged with a delay,
 so another ingester (or this one, later) gets them, and this ingester backs off, fetching
 one message at a time until a write succeeds: with sqlite, extra ingesters are standbys
-that take over within about a second when the writing one dies.
+that take over within about two seconds when the writing one dies.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from spyglass.storage.api import SpanWriter
 log = logging.getLogger(__name__)
 
 _FETCH_WAIT = 1.0
-_MAX_BACKOFF = 5.0
+_MAX_BACKOFF = 2.0  # also how soon a standby notices the writing ingester is gone
 
 
 class BufferConsumer:

@@ -143,11 +143,11 @@ class NatsPublisher:
         m.spans_accepted.labels(receiver, fmt).inc(n)
 
     def submit(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> None:
-        """UDP: publish in the background; a failure is counted (UDP has no one to tell)."""
+        """UDP: publish in the background; a refusal is counted by ``accept`` (UDP has no one
+        to tell). ``accept`` checks the in-flight bound before its first ``await``, so the
+        tasks waiting here are bounded like the rest."""
         if not spans:
             return
-        if self._in_flight and self._in_flight + len(spans) > self.max_in_flight:
-            raise self._refuse(len(spans), receiver, fmt, "queue_full", "too many spans waiting for JetStream")
 
         async def publish() -> None:
             try:
