@@ -192,8 +192,14 @@ def otlp_json(trace_id: int, spans: int, service: str, start_ns: int | None = No
     }]}).encode()
 
 
+# The query's caps (``--query.max-traces`` 1000, spans per response) would cut the answer the
+# tests count every acknowledged trace in; processes serving queries for them lift the caps.
+UNCAPPED_QUERY = ("--query.max-traces", "0", "--query.max-spans-per-response", "0")
+
+
 def traces_by_id(query: Spyglass, service: str, limit: int = 100_000) -> dict[int, list[dict[str, Any]]]:
-    """Every trace of ``service`` in the last hour, through the query API (adjusted, deduped)."""
+    """Every trace of ``service`` in the last hour, through the query API (adjusted, deduped;
+    ``query`` must run with ``UNCAPPED_QUERY``)."""
     status, body = get_json(query.url("query.http-port", f"/api/traces?service={service}&limit={limit}&lookback=1h"),
                             timeout=60)
     assert status == 200, body

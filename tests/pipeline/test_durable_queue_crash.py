@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_procs import Spyglass, otlp_json, post, traces_by_id
+from pipeline_procs import UNCAPPED_QUERY, Spyglass, otlp_json, post, traces_by_id
 from support import wait_for
 
 SPANS = 20
@@ -54,11 +54,11 @@ def _load_then_kill(app: Spyglass, seconds: float) -> set[int]:
 def _run(tmp_path: Path, *flags: str) -> tuple[set[int], dict[int, list], float]:
     """Load, kill -9, restart on the same data: (acknowledged trace IDs, traces found,
     spans the restart replayed from the write-ahead log)."""
-    app = Spyglass(tmp_path, "aio", "all-in-one", "--sqlite.commit-interval", "5s", *flags).start()
+    app = Spyglass(tmp_path, "aio", "all-in-one", "--sqlite.commit-interval", "5s", *UNCAPPED_QUERY, *flags).start()
     try:
         acked = _load_then_kill(app, 3.0)
         assert len(acked) > 20, app.log_tail()
-        again = Spyglass(tmp_path, "aio2", "all-in-one", "--sqlite.commit-interval", "5s", *flags,
+        again = Spyglass(tmp_path, "aio2", "all-in-one", "--sqlite.commit-interval", "5s", *UNCAPPED_QUERY, *flags,
                          data_dir=app.data_dir, ports=app.ports).start()
         try:
             found = traces_by_id(again, SERVICE)

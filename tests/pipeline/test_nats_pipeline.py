@@ -24,7 +24,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from pipeline_procs import NatsServer, Spyglass, otlp_json, post, traces_by_id
+from pipeline_procs import UNCAPPED_QUERY, NatsServer, Spyglass, otlp_json, post, traces_by_id
 from spyglass.codecs import jaeger_proto, otlp_proto
 from spyglass.codecs.proto.jaeger.api_v2 import collector_pb2
 from spyglass.model import Resource, Span
@@ -147,7 +147,7 @@ def test_kill_9_and_a_nats_restart_lose_nothing_acknowledged(tmp_path: Path, nat
                            "--storage", "memory") for i in (1, 2)]
     ingesters = [Spyglass(tmp_path, f"ingester{i}", "ingester", *nats_flags, "--storage", "sqlite",
                           "--nats.fetch-batch", "50", data_dir=data) for i in (1, 2)]
-    query = Spyglass(tmp_path, "query", "query", data_dir=data)
+    query = Spyglass(tmp_path, "query", "query", *UNCAPPED_QUERY, data_dir=data)
     for p in (*collectors, *ingesters, query):
         procs.append(p.start(wait=False))
     for p in (*collectors, *ingesters, query):

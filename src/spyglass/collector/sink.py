@@ -14,18 +14,20 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from spyglass.collector.metrics import IngestMetrics
+from spyglass.collector.processor import Submitted
 from spyglass.model import Span
 
 
 class SpanSink(Protocol):
     metrics: IngestMetrics
 
-    async def accept(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> None:
-        """Return once the spans are as safe as this sink promises; raise ``ServerBusy`` if
-        they cannot be taken (the client retries)."""
+    async def accept(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
+        """Validate the spans (``processor.screen``), then return once the storable ones are as
+        safe as this sink promises, saying how many were refused as unstorable; raise
+        ``ServerBusy`` if they cannot be taken (the client retries)."""
         ...
 
-    def submit(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> None:
+    def submit(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
         """Take the spans without waiting (UDP: nothing is acknowledged to wait for); raise
         ``ServerBusy`` when they are refused, already counted as dropped."""
         ...

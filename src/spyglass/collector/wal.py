@@ -36,7 +36,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from spyglass.collector.buffer.encoding import BatchDecodeError, decode_batch, encode_batch
 from spyglass.collector.metrics import IngestMetrics
-from spyglass.collector.processor import ProcessorConfig, ServerBusy, SpanProcessor
+from spyglass.collector.processor import ProcessorConfig, ServerBusy, SpanProcessor, Submitted, screen, submitted
+from spyglass.collector.validation import Validated
 from spyglass.model import Span
 from spyglass.storage.api import SpanWriter
 from spyglass.storage.api.health import Health
@@ -267,11 +268,8 @@ class DurableSpanProcessor(SpanProcessor):
         await asyncio.to_thread(self.start)
 
     # -- accepting -----------------------------------------------------------------------------
-    def _reserve(self, n: int, receiver: str, fmt: str, nbytes: int) -> None:
+    def _reserve(self, n: int, receiver: str, fmt: str) -> None:
         m = self.metrics
-        if nbytes:
-            m.bytes_received.labels(receiver, fmt).inc(nbytes)
-        m.spans_received.labels(receiver, fmt).inc(n)
         with self._cond:
             waiting = len(self.queue) + self._reserved
             reason = None
@@ -292,24 +290,32 @@ class DurableSpanProcessor(SpanProcessor):
             self._pending.append(item)
             self._cond.notify()
 
-    async def accept(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> None:
-        """Return once the spans are fsync'd in the log (and queued for storage)."""
-        if not spans:
-            return
-        self._reserve(len(spans), receiver, fmt, nbytes)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._enqueue(_Pending(spans, future, loop))
-        await future  # ServerBusy if the log could not be written
-        self.metrics.spans_accepted.labels(receiver, fmt).inc(len(spans))
+    def _screen(self, spans: Sequence[Span], receiver: str, fmt: str, nbytes: int) -> tuple[Sequence[Span], Validated]:
+        spans, checked = screen(self.metrics, spans, receiver, fmt, nbytes)
+        if self.sanitizers and spans:
+            spans = [self._sanitize(s) for s in spans]
+        return spans, checked
 
-    def submit(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> None:
+    async def accept(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
+        """Return once the storable spans are fsync'd in the log (and queued for storage)."""
+        spans, checked = self._screen(spans, receiver, fmt, nbytes)
+        if spans:
+            self._reserve(len(spans), receiver, fmt)
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[None] = loop.create_future()
+            self._enqueue(_Pending(spans, future, loop))
+            await future  # ServerBusy if the log could not be written
+            self.metrics.spans_accepted.labels(receiver, fmt).inc(len(spans))
+        return submitted(len(spans), checked)
+
+    def submit(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
         """UDP: logged like the rest, but nothing waits (the client gets no answer anyway)."""
-        if not spans:
-            return
-        self._reserve(len(spans), receiver, fmt, nbytes)
-        self._enqueue(_Pending(spans, None, None))
-        self.metrics.spans_accepted.labels(receiver, fmt).inc(len(spans))
+        spans, checked = self._screen(spans, receiver, fmt, nbytes)
+        if spans:
+            self._reserve(len(spans), receiver, fmt)
+            self._enqueue(_Pending(spans, None, None))
+            self.metrics.spans_accepted.labels(receiver, fmt).inc(len(spans))
+        return submitted(len(spans), checked)
 
     # -- the log thread: group commit ------------------------------------------------------------
     def _run_log(self) -> None:

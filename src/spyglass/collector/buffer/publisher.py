@@ -28,7 +28,7 @@ from prometheus_client import Counter, Histogram
 from spyglass.collector.buffer.encoding import encode_batch
 from spyglass.collector.buffer.stream import BufferConfig, StreamGauges, connect, ensure_stream
 from spyglass.collector.metrics import IngestMetrics
-from spyglass.collector.processor import ServerBusy
+from spyglass.collector.processor import ServerBusy, Submitted, screen, submitted
 from spyglass.model import Span
 
 log = logging.getLogger(__name__)
@@ -112,14 +112,16 @@ class NatsPublisher:
         self.metrics.spans_dropped.labels(reason).inc(n)
         return ServerBusy(message)
 
-    async def accept(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> None:
-        m = self.metrics
+    async def accept(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
+        """Validate, then return once JetStream acknowledged the storable spans."""
+        spans, checked = screen(self.metrics, spans, receiver, fmt, nbytes)
+        if spans:
+            await self._accept(spans, receiver, fmt)
+            self.metrics.spans_accepted.labels(receiver, fmt).inc(len(spans))
+        return submitted(len(spans), checked)
+
+    async def _accept(self, spans: Sequence[Span], receiver: str, fmt: str) -> None:
         n = len(spans)
-        if nbytes:
-            m.bytes_received.labels(receiver, fmt).inc(nbytes)
-        m.spans_received.labels(receiver, fmt).inc(n)
-        if not n:
-            return
         js = self._js
         if self._closing:
             raise self._refuse(n, receiver, fmt, "shutting_down", "shutting down")
@@ -140,22 +142,22 @@ class NatsPublisher:
                                f"JetStream did not acknowledge: {type(exc).__name__} {exc}") from None
         finally:
             self._in_flight -= n
-        m.spans_accepted.labels(receiver, fmt).inc(n)
 
-    def submit(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> None:
-        """UDP: publish in the background; a refusal is counted by ``accept`` (UDP has no one
-        to tell). ``accept`` checks the in-flight bound before its first ``await``, so the
+    def submit(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
+        """UDP: publish in the background; a refusal is counted by ``_accept`` (UDP has no one
+        to tell). ``_accept`` checks the in-flight bound before its first ``await``, so the
         tasks waiting here are bounded like the rest."""
-        if not spans:
-            return
+        good, checked = screen(self.metrics, spans, receiver, fmt, nbytes)
+        if good:
+            async def publish() -> None:
+                try:
+                    await self._accept(good, receiver, fmt)
+                    self.metrics.spans_accepted.labels(receiver, fmt).inc(len(good))
+                except ServerBusy:
+                    pass  # counted by _accept
 
-        async def publish() -> None:
-            try:
-                await self.accept(spans, receiver=receiver, fmt=fmt, nbytes=nbytes)
-            except ServerBusy:
-                pass  # counted by accept
-
-        self._spawn(publish())
+            self._spawn(publish())
+        return submitted(len(good), checked)
 
     # -- publishing ------------------------------------------------------------------------------
     async def _publish_all(self, js: JetStreamContext, spans: Sequence[Span]) -> None:
