@@ -49,6 +49,8 @@ def spawn(root: Path, command: str, *args: str) -> tuple[subprocess.Popen[bytes]
     ports = {f: free_port(udp=f.startswith("agent.j") or f.startswith("agent.z")) for f in FLAGS}
     if command == "ingester":
         ports = {"admin.port": free_port()}
+    else:  # the collector command takes no query flags
+        ports = {f: p for f, p in ports.items() if not f.startswith("query.")}
     argv = [sys.executable, "-m", "spyglass.cli", command, *[x for f, p in ports.items() for x in (f"--{f}", str(p))],
             *args]
     log = open(root / f"{command}.log", "ab")

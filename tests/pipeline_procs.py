@@ -91,6 +91,10 @@ class Spyglass:
             ports = {f: free_port(udp=True) for f in UDP_FLAGS} | {f: free_port() for f in TCP_FLAGS}
             if command == "ingester":
                 ports = {"admin.port": free_port()}
+            elif command == "collector":  # each command takes the flags of its own listeners
+                ports = {f: p for f, p in ports.items() if not f.startswith("query.")}
+            elif command == "query":
+                ports = {f: p for f, p in ports.items() if f.startswith("query.") or f == "admin.port"}
         self.ports = ports
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = root / f"{name}.log"

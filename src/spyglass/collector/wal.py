@@ -36,7 +36,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from spyglass.collector.buffer.encoding import BatchDecodeError, decode_batch, encode_batch
 from spyglass.collector.metrics import IngestMetrics
-from spyglass.collector.processor import ProcessorConfig, ServerBusy, SpanProcessor, Submitted, screen, submitted
+from spyglass.collector.processor import (ProcessorConfig, ServerBusy, SpanProcessor, StorageUnhealthy, Submitted,
+                                         screen, submitted)
 from spyglass.collector.validation import Validated
 from spyglass.model import Span
 from spyglass.storage.api import SpanWriter
@@ -215,9 +216,9 @@ class DurableSpanProcessor(SpanProcessor):
         self._reserved = 0  # spans accepted into the log's hands, not yet in the queue
         self._closing = False
         self._enqueued = 0  # spans put into the queue, in log order
-        self._processed = 0  # spans the writer thread has taken and written (or counted as dropped)
+        self._taken = 0  # spans the writer thread has taken from the queue (``_done`` subtracts held ones)
         self._segment_end: dict[int, int] = {}  # segment -> ``_enqueued`` after its last record
-        self._durable = -1  # ``_processed`` at the last successful storage commit
+        self._durable = -1  # ``_done()`` at the last successful storage commit
         self._log_thread: threading.Thread | None = None
         self._checkpoint_thread: threading.Thread | None = None
         self._stop_checkpoint = threading.Event()
@@ -275,6 +276,8 @@ class DurableSpanProcessor(SpanProcessor):
             reason = None
             if self._closing:
                 reason = "shutting_down"
+            elif self.unhealthy_reason is not None:
+                reason = "storage_unavailable"
             elif waiting + n > self.config.queue_size and waiting > 0:
                 reason = "queue_full"
             if reason is None:
@@ -282,6 +285,8 @@ class DurableSpanProcessor(SpanProcessor):
                 return
         m.spans_rejected.labels(receiver, fmt, reason).inc(n)
         m.spans_dropped.labels(reason).inc(n)
+        if reason == "storage_unavailable":
+            raise StorageUnhealthy(f"storage unavailable: {self.unhealthy_reason}")
         raise ServerBusy(f"queue full ({waiting}/{self.config.queue_size} spans)" if reason == "queue_full"
                          else "shutting down")
 
@@ -392,12 +397,22 @@ class DurableSpanProcessor(SpanProcessor):
         return end is not None and end <= self._durable
 
     # -- the writer thread counts what it took ---------------------------------------------------
-    def _write(self, batch: list[Span]) -> None:
+    def _write(self, batch: Sequence[Span]) -> bool:
+        """Counted once the write returned: a failed batch sits in the retry buffer, which
+        ``_done`` subtracts, so a checkpoint never truncates spans storage does not hold."""
         try:
-            super()._write(batch)
+            return super()._write(batch)
         finally:
             with self._cond:
-                self._processed += len(batch)
+                self._taken += len(batch)
+
+    def _done(self) -> int:
+        """Spans taken from the queue and written (or counted as dropped), in log order: the
+        writer retries held batches before it takes new ones, so order is kept. Read
+        ``_taken`` before the retry buffer so a concurrent failure can only make it lower."""
+        with self._cond:
+            taken = self._taken
+        return taken - len(self.retry)
 
     # -- checkpoints: truncate what storage holds durably ---------------------------------------
     def _run_checkpoint(self) -> None:
@@ -409,8 +424,8 @@ class DurableSpanProcessor(SpanProcessor):
         wal = self.wal
         if wal is None:
             return False
+        processed = self._done()
         with self._cond:
-            processed = self._processed
             if processed == self._durable:
                 return True
         try:

@@ -46,6 +46,7 @@ class NatsPublisher:
         self._js: JetStreamContext | None = None
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self.writer = None  # no storage of its own: ingesters write it
         r = metrics.registry
         self.published = Counter("spyglass_buffer_published_messages", "Messages JetStream acknowledged",
                                  registry=r)
@@ -55,6 +56,13 @@ class NatsPublisher:
         self.gauges = StreamGauges(r, config, consumer=False)
         metrics.queue_capacity.set(max_in_flight)
         metrics.queue_length.set_function(lambda: self._in_flight)
+
+    @property
+    def unhealthy_reason(self) -> str | None:
+        """For the admin health check: why spans cannot be taken now, or None."""
+        if self._js is None or self._nc is None or not self._nc.is_connected:
+            return "not connected to NATS"
+        return None
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
