@@ -151,3 +151,46 @@ def test_concurrent_requests_share_fsyncs(tmp_path: Path) -> None:
     records = metrics.registry.get_sample_value("spyglass_wal_group_commit_records_sum")
     assert records == 200
     assert groups < 200  # 200 requests waiting at once cannot each need their own fsync
+
+
+class FailingAfterRelease(SyncingStore):
+    """Storage whose first write waits for ``go`` and then fails (disk full), as do all
+    writes until ``ok`` is set: that batch goes to the retry buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = threading.Event()
+        self.ok = threading.Event()
+
+    def write_spans(self, spans: Sequence[Span]) -> None:
+        self.go.wait(30)
+        if not self.ok.is_set():
+            raise OSError("disk full")
+        super().write_spans(spans)
+
+
+def test_spans_held_for_retry_are_not_truncated_from_the_log(tmp_path: Path) -> None:
+    import time
+
+    store = FailingAfterRelease()
+    p = DurableSpanProcessor(store, IngestMetrics(), ProcessorConfig(), tmp_path, checkpoint_seconds=0.05)
+    p.start()
+    try:
+        asyncio.run(p.accept(spans(1), receiver="r", fmt="f"))  # its write is under way (waiting)
+        time.sleep(0.2)
+        asyncio.run(p.accept(spans(2), receiver="r", fmt="f"))  # a newer segment: trace 1's is closed
+        assert len(segment_ids(tmp_path)) == 2
+        store.go.set()  # trace 1's write fails: held for retry, trace 2 waits in the queue
+        wait_for(lambda: len(p.retry) == 3)
+        assert p.checkpoint()
+        assert len(segment_ids(tmp_path)) == 2  # storage holds neither trace: both stay logged
+    finally:
+        p._stop_checkpoint.set()  # "kill -9": abandon p (daemon threads); it truncates nothing more
+    fresh_store = MemoryStore()
+    fresh = DurableSpanProcessor(fresh_store, IngestMetrics(), ProcessorConfig(), tmp_path)
+    fresh.start()
+    try:
+        assert len(fresh_store.get_trace(1)) == 3 and len(fresh_store.get_trace(2)) == 3
+    finally:
+        fresh.close()
+        store.ok.set()
