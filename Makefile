@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 LOCK   := requirements.lock
 DATA   ?= ./data
 
-.PHONY: setup setup-run run test bench bench-ui generate clean chromium lock clickhouse-servers
+.PHONY: setup setup-run run test bench bench-ui generate clean chromium lock clickhouse-servers nats-server
 
 # Everything (runtime, test extras, Chromium): what `make test` and the benchmarks need.
 setup: $(STAMP) chromium
@@ -27,6 +27,13 @@ clickhouse-servers:
 	@if [ ! -x /usr/sbin/clickhouse-server ] || [ ! -f /usr/share/java/zookeeper.jar ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client zookeeper; \
 	  else echo "The clickhouse tests need: sudo apt-get install -y clickhouse-server clickhouse-client zookeeper"; fi; \
+	fi
+
+# The pipeline tests (tests/pipeline) start Debian's nats-server with JetStream themselves.
+nats-server:
+	@if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nats-server; \
+	  else echo "The pipeline tests need Debian's nats-server: sudo apt-get install -y nats-server"; fi; \
 	fi
 
 # Versions come from $(LOCK) (pip constraints: exact pins of what passed the tests). A
@@ -59,7 +66,7 @@ lock:
 	  .lock-venv/bin/pip freeze --exclude-editable ) > $(LOCK)
 	rm -rf .lock-venv
 
-test: setup clickhouse-servers
+test: setup clickhouse-servers nats-server
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -8,7 +8,7 @@ import logging
 import sys
 
 from spyglass import __version__, ports
-from spyglass.config import OneLineParser, add_arguments, settings_from_args
+from spyglass.config import OneLineParser, Settings, add_arguments, settings_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     from spyglass.cmd import clickhouse_schema
 
     clickhouse_schema.add_arguments(ch_schema)
+    ingester = commands.add_parser("ingester", help="the NATS JetStream buffer into storage (see docs/pipeline.md)")
+    add_arguments(ingester, overrides={"admin_port": 14270}, command="ingester")
     return parser
 
 
@@ -61,6 +63,25 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"spyglass {args.command}: cannot start: {exc}", file=sys.stderr)
             return 1
+    if args.command == "ingester":
+        return _run_ingester(settings)
+    return 0
+
+
+def _run_ingester(settings: Settings) -> int:
+    from spyglass.cmd.ingester import Ingester
+    from spyglass.cmd.runner import serve_until_signalled
+
+    try:
+        app = Ingester(settings)
+    except ValueError as exc:
+        print(f"spyglass ingester: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve_until_signalled(app))
+    except OSError as exc:
+        print(f"spyglass ingester: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

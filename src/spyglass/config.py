@@ -23,9 +23,10 @@ from typing import Any
 from spyglass import ports
 
 
-COMMANDS = ("all-in-one", "collector", "query")
+COMMANDS = ("all-in-one", "collector", "query", "ingester")
 COLLECTOR = ("all-in-one", "collector")  # receivers, sampling, the storage writer
 QUERY = ("all-in-one", "query")  # query APIs and UI
+INGESTER = ("ingester",)  # JetStream -> storage (docs/pipeline.md)
 
 
 def _opt(default: Any, flag: str, help: str, *, check: str = "", roles: tuple[str, ...] = ()) -> Any:
@@ -50,7 +51,7 @@ class Settings:
     data_dir: str = _opt("./data", "data-dir", "directory of the persistent backends' files")
     memory_max_traces: int = _opt(100_000, "memory.max-traces", "memory backend: traces kept before the oldest are evicted", check="positive")
     sqlite_retention: str = _opt("72h", "sqlite.retention", "sqlite backend: age (Go duration) after which whole day files are deleted", check="duration")
-    sqlite_commit_interval: str = _opt("1s", "sqlite.commit-interval", "sqlite backend: longest time an accepted span waits for its commit (the crash-loss window)", check="duration", roles=COLLECTOR)
+    sqlite_commit_interval: str = _opt("1s", "sqlite.commit-interval", "sqlite backend: longest time an accepted span waits for its commit (the crash-loss window)", check="duration", roles=COLLECTOR + INGESTER)
     archive_enabled: bool = _opt(False, "archive.enabled", "keep archived traces (POST /api/archive/{id}) in a second store without retention", roles=QUERY)
     # -- clickhouse --------------------------------------------------------------------
     clickhouse_addresses: str = _opt("127.0.0.1:9000", "clickhouse.addresses", "clickhouse backend: servers' native-protocol host:port[,host:port...] (the first reachable answers)")
@@ -84,6 +85,20 @@ class Settings:
     sampling_default_sampling_probability: float = _opt(1.0, "sampling.default-sampling-probability", "probability for services the strategies file does not cover (1 = every trace, as Jaeger v2's all-in-one)", check="probability", roles=COLLECTOR)
     agent_socket_buffer_size: int = _opt(8 * 1024 * 1024, "agent.socket-buffer-size", "UDP receive buffer in bytes, so bursts are not lost in the kernel", check="positive", roles=COLLECTOR)
     agent_max_packet_size: int = _opt(65_000, "agent.max-packet-size", "largest UDP packet accepted, in bytes", check="positive", roles=COLLECTOR)
+    # -- durable queue (write-ahead log) ---------------------------------------------
+    collector_queue_durable: bool = _opt(False, "collector.queue.durable", "write accepted spans to a write-ahead log under --data-dir/queue (fsync'd) before acknowledging them, and replay it at start: a crash loses nothing acknowledged", roles=COLLECTOR)
+    # -- buffer (NATS) -----------------------------------------------------------------
+    collector_buffer: str = _opt("memory", "collector.buffer", "where collectors put accepted spans: memory (the queue in front of this process's storage) or nats (a JetStream stream that `spyglass ingester` drains into storage)", roles=COLLECTOR)
+    nats_url: str = _opt("nats://127.0.0.1:4222", "nats.url", "NATS servers, comma-separated (nats://h:4222,nats://h2:4222)", roles=COLLECTOR + INGESTER)
+    nats_stream: str = _opt("spyglass-spans", "nats.stream", "JetStream stream of span batches (created when missing)", roles=COLLECTOR + INGESTER)
+    nats_subject: str = _opt("spyglass.spans", "nats.subject", "subject the collectors publish to", roles=COLLECTOR + INGESTER)
+    nats_replicas: int = _opt(1, "nats.replicas", "copies of the stream in a NATS cluster", check="positive", roles=COLLECTOR + INGESTER)
+    nats_max_age: str = _opt("72h", "nats.max-age", "stream limit: batches older than this (Go duration) are deleted even if no ingester took them", check="duration", roles=COLLECTOR + INGESTER)
+    nats_max_bytes: int = _opt(1 << 30, "nats.max-bytes", "stream limit in bytes; when full, collectors answer retryable errors (HTTP 503, gRPC UNAVAILABLE/RESOURCE_EXHAUSTED)", check="positive", roles=COLLECTOR + INGESTER)
+    nats_consumer: str = _opt("spyglass-ingester", "nats.consumer", "durable pull consumer shared by every ingester", roles=COLLECTOR + INGESTER)
+    nats_publish_timeout: str = _opt("5s", "nats.publish-timeout", "collectors: longest wait for JetStream's acknowledgement before answering a retryable error", check="duration", roles=COLLECTOR + INGESTER)
+    nats_fetch_batch: int = _opt(100, "nats.fetch-batch", "ingesters: most messages (one per client request) per fetch, stored and committed together", check="positive", roles=COLLECTOR + INGESTER)
+    nats_ack_wait: str = _opt("30s", "nats.ack-wait", "ingesters: a fetched message not acknowledged within this is redelivered", check="duration", roles=COLLECTOR + INGESTER)
     # -- query -----------------------------------------------------------------------
     query_http_port: int = _opt(ports.QUERY_HTTP, "query.http-port", "query HTTP API and web UI", roles=QUERY)
     query_grpc_port: int = _opt(ports.QUERY_GRPC, "query.grpc-port", "query gRPC API (api_v2, api_v3)", roles=QUERY)

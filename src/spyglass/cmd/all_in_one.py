@@ -4,7 +4,6 @@ assembly with only one of the two roles, on a shared storage directory."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -15,7 +14,7 @@ from spyglass.agent.udp_server import UdpServer
 from spyglass.codecs import jaeger_thrift, zipkin_thrift
 from spyglass.collector import sampling
 from spyglass.collector.metrics import IngestMetrics
-from spyglass.collector.processor import ProcessorConfig, SpanProcessor
+from spyglass.collector.sinks import build_sink
 from spyglass.collector.receivers import jaeger_grpc, jaeger_http, otlp_grpc, otlp_http, zipkin_http
 from spyglass.collector.sampling import StrategyProvider, build_provider
 from spyglass.collector.sampling.strategies import StrategiesError
@@ -70,12 +69,8 @@ class AllInOne:
         self.roles = {"collector": collector, "query": query}
         self.storage = create_storage(settings.storage, storage_options(settings))
         self.metrics = IngestMetrics()
-        self.processor = SpanProcessor(
-            self.storage.span_writer(),
-            self.metrics,
-            ProcessorConfig(queue_size=settings.collector_queue_size, batch_size=settings.collector_batch_size),
-            health=lambda: storage_health.check(self.storage),
-        )
+        self.processor = build_sink(settings, self.storage.span_writer(), self.metrics,
+                                    health=lambda: storage_health.check(self.storage))
         self.ready = False  # health answers 503 until every listener is bound
         self.query_service: QueryService | None = None
         self.sampling = self._sampling_provider()
@@ -190,7 +185,10 @@ class AllInOne:
         """Open, check and lock storage before any listener accepts traffic, so spans are
         never acknowledged by a process that cannot store them."""
         try:
-            if self.roles["collector"]:
+            if self.roles["collector"] and self.settings.collector_buffer == "nats":
+                if not self.roles["query"]:
+                    return  # spans go to JetStream; ingesters write the storage
+            elif self.roles["collector"]:
                 storage_health.prepare_writes(self.storage)
                 return
             state = storage_health.check(self.storage)
@@ -209,7 +207,7 @@ class AllInOne:
             self.storage.close()
             raise
         if self.roles["collector"]:
-            self.processor.start()
+            await self.processor.open()
         started: list[Listener] = []
         try:
             for listener in [*self.serving, *self.ingest]:
@@ -221,7 +219,7 @@ class AllInOne:
         except StartupError:
             for listener in reversed(started):
                 await listener.stop()
-            self.processor.close()
+            await self.processor.aclose()
             raise
         self.ready = True
         for listener in [*self.ingest, *self.serving]:
@@ -245,7 +243,7 @@ class AllInOne:
         self.ready = False
         for listener in self.ingest:
             await listener.stop()
-        await asyncio.to_thread(self.processor.close)
+        await self.processor.aclose()
         for listener in self.serving:
             await listener.stop()
         if self.query_service is not None:

@@ -1,7 +1,8 @@
 """The one span processor every receiver calls: bounded queue, writer thread, metrics.
 
-Receivers only decode; they call ``submit`` with the spans of one request. ``submit`` never
-blocks: when the queue is full it counts the drop and raises ``ServerBusy``, which each
+Receivers only decode; they await ``accept`` (UDP calls ``submit``) with the spans of one
+request: this processor is one ``SpanSink`` of three (``collector/sink.py``). Neither blocks
+here: when the queue is full it counts the drop and raises ``ServerBusy``, which each
 receiver maps to its protocol's retryable error (HTTP 503/429, gRPC RESOURCE_EXHAUSTED, a
 counted drop for UDP). Before queueing, every span passes ``spyglass.collector.validation``;
 the spans it refuses are counted and reported back in the returned ``Submitted`` (for OTLP's
@@ -20,6 +21,7 @@ is dropped, and it is counted in ``spyglass_spans_dropped_total{reason=...}``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -30,7 +32,7 @@ from typing import NamedTuple
 from spyglass.collector.metrics import IngestMetrics
 from spyglass.collector.queue import BoundedSpanQueue, QueueClosed, QueueFull
 from spyglass.collector.retry import RetryBuffer
-from spyglass.collector.validation import validate
+from spyglass.collector.validation import Validated, validate
 from spyglass.model import Span
 from spyglass.storage.api import SpanWriter
 from spyglass.storage.api.health import HEALTHY, Health
@@ -60,6 +62,30 @@ def rejection_text(submitted: Submitted) -> str:
     """The error text of a request some of whose spans were refused (Jaeger, Zipkin)."""
     total = submitted.accepted + submitted.rejected
     return f"{submitted.error} ({submitted.rejected} of {total} spans refused, the other {submitted.accepted} accepted)"
+
+
+def screen(
+    metrics: IngestMetrics, spans: Sequence[Span], receiver: str, fmt: str, nbytes: int
+) -> tuple[Sequence[Span], Validated]:
+    """What every sink does first: count the request, validate its spans, count the refused
+    ones; the spans that may be stored."""
+    if nbytes:
+        metrics.bytes_received.labels(receiver, fmt).inc(nbytes)
+    metrics.spans_received.labels(receiver, fmt).inc(len(spans))
+    metrics.batches_received.labels(receiver, fmt).inc()
+    checked = validate(spans)
+    if checked.rejected:
+        for reason, count in checked.rejected.items():
+            metrics.spans_rejected.labels(receiver, fmt, reason).inc(count)
+            metrics.spans_dropped.labels(reason).inc(count)
+        return checked.good, checked
+    return spans, checked
+
+
+def submitted(accepted: int, checked: Validated) -> Submitted:
+    if checked.rejected:
+        return Submitted(accepted, checked.rejected_count, checked.message())
+    return Submitted(accepted)
 
 
 class ServerBusy(Exception):
@@ -122,16 +148,7 @@ class SpanProcessor:
         """Queue the storable spans of one request (or raise ``ServerBusy``); count and
         report the others."""
         m = self.metrics
-        if nbytes:
-            m.bytes_received.labels(receiver, fmt).inc(nbytes)
-        m.spans_received.labels(receiver, fmt).inc(len(spans))
-        m.batches_received.labels(receiver, fmt).inc()
-        checked = validate(spans)
-        if checked.rejected:
-            for reason, count in checked.rejected.items():
-                m.spans_rejected.labels(receiver, fmt, reason).inc(count)
-                m.spans_dropped.labels(reason).inc(count)
-            spans = checked.good
+        spans, checked = screen(m, spans, receiver, fmt, nbytes)
         n = len(spans)
         if self.sanitizers:
             spans = [self._sanitize(s) for s in spans]
@@ -149,9 +166,17 @@ class SpanProcessor:
             m.batches_rejected.labels(receiver, fmt).inc()
             raise ServerBusy(str(exc)) from None
         m.spans_accepted.labels(receiver, fmt).inc(n)
-        if checked.rejected:
-            return Submitted(n, checked.rejected_count, checked.message())
-        return Submitted(n)
+        return submitted(n, checked)
+
+    async def accept(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
+        """``SpanSink.accept``: queued in memory is all this processor promises."""
+        return self.submit(spans, receiver=receiver, fmt=fmt, nbytes=nbytes)
+
+    async def open(self) -> None:
+        self.start()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
 
     def _sanitize(self, span: Span) -> Span:
         for sanitize in self.sanitizers:

@@ -34,16 +34,18 @@ class BoundedSpanQueue:
     def __len__(self) -> int:
         return self._length
 
-    def put_nowait(self, spans: Sequence[Span]) -> None:
+    def put_nowait(self, spans: Sequence[Span], *, force: bool = False) -> None:
         """Enqueue all of ``spans`` or none. A batch larger than the whole capacity is
-        accepted only into an empty queue, so one big request is never refused forever."""
+        accepted only into an empty queue, so one big request is never refused forever.
+        ``force`` skips the capacity check: for room the caller reserved beforehand (the
+        write-ahead log reserves before it writes, then enqueues what it wrote)."""
         n = len(spans)
         if n == 0:
             return
         with self._cond:
             if self._closed:
                 raise QueueClosed("shutting down")
-            if self._length + n > self.capacity and self._length > 0:
+            if not force and self._length + n > self.capacity and self._length > 0:
                 raise QueueFull(f"queue full ({self._length}/{self.capacity} spans)")
             self._batches.append(spans)
             self._length += n

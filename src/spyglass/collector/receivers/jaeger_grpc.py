@@ -39,7 +39,7 @@ class _PostSpans:
             metrics.reject_request(RECEIVER, FORMAT, "decode_error")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode PostSpansRequest: {exc}")
         try:
-            submitted = self.processor.submit(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(request))
+            submitted = await self.processor.accept(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(request))
         except StorageUnhealthy as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"retry later: {exc}")
         except ServerBusy as exc:

@@ -42,7 +42,7 @@ class _Export:
             metrics.spans_rejected.labels(RECEIVER, FORMAT, "invalid_span").inc(rejected)
             metrics.spans_dropped.labels("invalid_span").inc(rejected)
         try:
-            submitted = self.processor.submit(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(request))
+            submitted = await self.processor.accept(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(request))
         except ServerBusy as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"server busy, retry later: {exc}")
         rejected, error = partial_success(rejected, error, submitted)

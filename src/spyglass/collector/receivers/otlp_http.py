@@ -109,7 +109,7 @@ class _TracesHandler:
             metrics.spans_rejected.labels(RECEIVER, fmt, "invalid_span").inc(rejected)
             metrics.spans_dropped.labels("invalid_span").inc(rejected)
         try:
-            submitted = self.processor.submit(spans, receiver=RECEIVER, fmt=fmt, nbytes=len(body))
+            submitted = await self.processor.accept(spans, receiver=RECEIVER, fmt=fmt, nbytes=len(body))
         except ServerBusy as exc:
             return reply(503, code_pb2.UNAVAILABLE, f"server busy, retry later: {exc}", **{hdrs.RETRY_AFTER: "1"})
         rejected, error = partial_success(rejected, error, submitted)

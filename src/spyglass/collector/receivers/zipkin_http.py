@@ -124,7 +124,7 @@ class _SpansHandler:
             metrics.reject_request(RECEIVER, fmt, "decode_error")
             return _error(400, f"Unable to process request body: {exc}")
         try:
-            submitted = self.processor.submit(spans, receiver=RECEIVER, fmt=fmt, nbytes=len(body))
+            submitted = await self.processor.accept(spans, receiver=RECEIVER, fmt=fmt, nbytes=len(body))
         except ServerBusy as exc:
             return _error(503, f"Server busy, retry later: {exc}", **{hdrs.RETRY_AFTER: "1"})
         if submitted.rejected:

@@ -224,6 +224,14 @@ class SqliteWriter(SpanWriter):
             with self._lock:
                 self._commit()
 
+    def sync(self) -> bool:
+        """Commit now; True when every span ``write_spans`` accepted so far is durable.
+
+        The write-ahead log truncates and the ingester acknowledges JetStream on this, so a
+        False (the transaction could not be committed) keeps their copies."""
+        with self._lock:
+            return self._commit() and not self._pending
+
     def close(self) -> None:
         self._stop.set()
         if self._timer is not None:

@@ -1,0 +1,1 @@
+"""The durable buffer between collectors and ingesters (NATS JetStream) and its encoding."""

@@ -1,0 +1,1 @@
+"""The ingester: drains the JetStream buffer into storage (Jaeger's ingester, for NATS)."""
