@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(collector, command="collector")
     query = commands.add_parser("query", help="the query APIs and UI only, reading the storage")
     add_arguments(query, overrides={"admin_port": ports.QUERY_ADMIN_HTTP}, command="query")
+    agent = commands.add_parser("agent", help="Jaeger's agent: UDP receivers and sampling, forwarding to collectors")
+    add_arguments(agent, overrides={"admin_port": ports.AGENT_ADMIN_HTTP}, command="agent")
     return parser
 
 
@@ -51,6 +53,20 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         except OSError as exc:
             print(f"spyglass {args.command}: cannot start: {exc}", file=sys.stderr)
+            return 1
+    elif args.command == "agent":
+        from spyglass.cmd.agent import Agent
+        from spyglass.cmd.runner import serve_until_signalled
+
+        try:
+            agent = Agent(settings)
+        except ValueError as exc:
+            print(f"spyglass agent: error: {exc}", file=sys.stderr)
+            return 2
+        try:
+            asyncio.run(serve_until_signalled(agent))
+        except OSError as exc:
+            print(f"spyglass agent: cannot start: {exc}", file=sys.stderr)
             return 1
     return 0
 
