@@ -8,9 +8,11 @@ Spyglass collector or a Jaeger one).
 (``spyglass_spans_dropped_total{reason="queue_full"}``), because UDP has no way to say
 "retry".
 
-Sender tasks (a few, so one slow collector does not stall the others) take up to
-``--reporter.batch-size`` spans at a time, encode them once, and send them to the next
-healthy collector (``CollectorPool``). A retryable failure backs that collector off and
+Receivers hand over spans already encoded (``agent.encode`` transcodes Jaeger Thrift
+packets straight to api_v2 bytes; model spans from the Zipkin port are encoded at
+``submit``). Sender tasks (a few, so one slow collector does not stall the others) take up
+to ``--reporter.batch-size`` spans at a time, join them into one request per process
+(``agent.packet``), and send each to the next healthy collector (``CollectorPool``). A retryable failure backs that collector off and
 retries the batch on the next one after an exponential pause, up to
 ``--reporter.grpc.retry.max`` retries; then the batch is dropped and counted
 (``send_failed``). Memory is bounded by the queue plus one batch per sender, however long
@@ -23,17 +25,18 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
 
 from spyglass.agent.collectors import RETRYABLE, Collector, CollectorPool
 from spyglass.agent.metrics import ReporterMetrics
-from spyglass.codecs.jaeger_proto import batch_from_spans
+from spyglass.agent.encode import packets_from_spans, process_tags_suffix
+from spyglass.agent.packet import Packet, post_spans_requests
 from spyglass.collector.metrics import IngestMetrics
 from spyglass.collector.processor import ServerBusy
-from spyglass.model import Span
+from spyglass.model import KeyValue, Span
 
 log = logging.getLogger(__name__)
 
@@ -56,33 +59,21 @@ class ForwarderConfig:
             raise ValueError("--reporter.grpc.retry.max must be >= 0 and --reporter.grpc.timeout positive")
 
 
-def encode_post_spans(spans: Sequence[Span]) -> bytes:
-    """A ``PostSpansRequest`` (field 1: the batch) around ``batch_from_spans``."""
-    body = batch_from_spans(spans).SerializeToString()
-    n = len(body)
-    head = bytearray(b"\x0a")
-    while n >= 0x80:
-        head.append((n & 0x7F) | 0x80)
-        n >>= 7
-    head.append(n)
-    return bytes(head) + body
-
-
 class Forwarder:
     def __init__(
         self,
         pool: CollectorPool,
         metrics: IngestMetrics,
         config: ForwarderConfig | None = None,
-        transform: Callable[[list[Span]], list[Span]] | None = None,
+        process_tags: list[KeyValue] | None = None,
     ) -> None:
         self.config = config or ForwarderConfig()
         self.config.validate()
         self.pool = pool
         self.metrics = metrics
         self.reporter = ReporterMetrics(metrics)
-        self.transform = transform
-        self._batches: deque[list[Span]] = deque()
+        self._tag_suffix = process_tags_suffix(process_tags) if process_tags else b""
+        self._batches: deque[Packet] = deque()
         self._length = 0
         self._ready = asyncio.Event()
         self._stop = asyncio.Event()
@@ -93,7 +84,9 @@ class Forwarder:
         metrics.queue_length.set_function(lambda: self._length)
 
     # -- the SpanSink side -------------------------------------------------------------------
-    def submit(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> None:
+    def submit(self, spans: Sequence[Span] | Packet, *, receiver: str, fmt: str, nbytes: int = 0) -> None:
+        """Queue the spans of one packet: model spans, or a ``Packet`` the receiver already
+        transcoded (Jaeger Thrift); raises ``ServerBusy`` (counted) when the queue is full."""
         m = self.metrics
         n = len(spans)
         if nbytes:
@@ -106,10 +99,11 @@ class Forwarder:
             m.spans_rejected.labels(receiver, fmt, reason).inc(n)
             m.spans_dropped.labels(reason).inc(n)
             raise ServerBusy(f"agent queue {'closing' if self._closing else 'full'}")
-        batch = list(spans)
-        if self.transform is not None:
-            batch = self.transform(batch)
-        self._batches.append(batch)
+        packets = [spans] if isinstance(spans, Packet) else packets_from_spans(spans)
+        if self._tag_suffix:
+            for p in packets:
+                p.process += self._tag_suffix  # appended Process.tags fields
+        self._batches.extend(packets)
         self._length += n
         m.spans_accepted.labels(receiver, fmt).inc(n)
         if self._length >= self.config.batch_size:
@@ -146,16 +140,18 @@ class Forwarder:
         await self.pool.close()
 
     # -- senders -----------------------------------------------------------------------------
-    def _take(self) -> list[Span]:
+    def _take(self) -> tuple[list[Packet], int]:
         limit = self.config.batch_size
-        out: list[Span] = []
-        while self._batches and (not out or len(out) + len(self._batches[0]) <= limit):
-            b = self._batches.popleft()
-            self._length -= len(b)
-            out.extend(b)
+        out: list[Packet] = []
+        n = 0
+        while self._batches and (not out or n + len(self._batches[0]) <= limit):
+            p = self._batches.popleft()
+            self._length -= p.count
+            n += p.count
+            out.append(p)
         if not self._batches:
             self._ready.clear()
-        return out
+        return out, n
 
     async def _sender(self) -> None:
         while True:
@@ -168,27 +164,23 @@ class Forwarder:
                     pass
                 if not self._batches:
                     continue
-            spans = self._take()
-            self.in_flight += len(spans)
-            try:
-                await self._deliver(spans)
-            finally:
-                self.in_flight -= len(spans)
+            packets, n = self._take()
+            self.in_flight += n
+            # _deliver accounts for every span it is given (forwarded or dropped); if this
+            # task is cancelled at shutdown, what is left in in_flight is counted by close.
+            for payload, count in post_spans_requests(packets):
+                await self._deliver(payload, count)
+                self.in_flight -= count
 
-    async def _deliver(self, spans: list[Span]) -> None:
-        n = len(spans)
-        try:
-            payload = encode_post_spans(spans)
-        except Exception as exc:  # a span the encoder cannot express must not kill the sender
-            log.error("cannot encode %d span(s) for PostSpans: %s", n, exc)
-            self.metrics.spans_dropped.labels("encode_error").inc(n)
-            return
+    async def _deliver(self, payload: bytes, n: int) -> None:
+        """Send one request, retrying as the module docstring says; counts what it drops."""
         rm = self.reporter
         attempt = 0
         tried: set[Collector] = set()
         while True:
             collector = await self.pool.pick(self._stop, tried)
             if collector is None:  # stopping while every collector is away
+                self.metrics.spans_dropped.labels("shutdown").inc(n)
                 return
             code = await self._post(collector, payload, n)
             if code is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from spyglass.model import KeyValue, Resource
+from spyglass.model import KeyValue
 
 
 def parse_agent_tags(text: str, environ: Mapping[str, str] | None = None) -> list[KeyValue]:
@@ -30,24 +30,3 @@ def parse_agent_tags(text: str, environ: Mapping[str, str] | None = None) -> lis
             value = environ.get(name.strip(), "") or default
         tags.append(KeyValue(key, value))
     return tags
-
-
-class ProcessTagger:
-    """Adds the agent's tags to span resources. Spans of one packet share one resource, so
-    each distinct resource is copied once per call, not once per span."""
-
-    def __init__(self, tags: list[KeyValue]) -> None:
-        self.tags = tags
-
-    def __call__(self, spans: list) -> list:
-        if not self.tags:
-            return spans
-        copies: dict[int, Resource] = {}
-        for span in spans:
-            r = span.resource
-            tagged = copies.get(id(r))
-            if tagged is None:
-                tagged = copies[id(r)] = Resource(r.service_name, [*r.attributes, *self.tags],
-                                                  r.dropped_attributes_count, r.schema_url)
-            span.resource = tagged
-        return spans

@@ -14,12 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 
 from spyglass.codecs.errors import DecodeError
 from spyglass.agent.sink import SpanSink
 from spyglass.collector.processor import ServerBusy
-from spyglass.model import Span
 from spyglass.server.base import Listener
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,7 @@ class UdpServer(Listener):
         name: str,
         host: str,
         port: int,
-        decode: Callable[[bytes], list[Span]],
+        decode: Callable[[bytes], Sized],  # spans, or whatever the sink takes (the agent's Packet)
         fmt: str,
         processor: SpanSink,
         receive_buffer_bytes: int = DEFAULT_RECEIVE_BUFFER,

@@ -12,7 +12,8 @@ from spyglass.agent.collectors import CollectorPool, parse_host_ports
 from spyglass.agent.forwarder import Forwarder, ForwarderConfig
 from spyglass.agent.receivers import udp_receivers
 from spyglass.agent.sampling_proxy import SamplingProxy
-from spyglass.agent.tags import ProcessTagger, parse_agent_tags
+from spyglass.agent.encode import transcode_agent_message
+from spyglass.agent.tags import parse_agent_tags
 from spyglass.collector.metrics import IngestMetrics
 from spyglass import ports
 from spyglass.config import Settings
@@ -40,11 +41,11 @@ class Agent:
             self.metrics,
             ForwarderConfig(queue_size=s.reporter_queue_size, batch_size=s.reporter_batch_size,
                             retry_max=s.reporter_grpc_retry_max, timeout=timeout),
-            transform=ProcessTagger(tags) if tags else None,
+            process_tags=tags,
         )
         self.sampling = SamplingProxy(self.pool, self.forwarder.reporter)
         self.ready = False
-        self.receivers: list[Listener] = list(udp_receivers(s, self.forwarder))
+        self.receivers: list[Listener] = list(udp_receivers(s, self.forwarder, jaeger_decode=transcode_agent_message))
         self.serving: list[Listener] = [
             HttpServer("admin", s.listen_host, s.admin_port, build_admin_app(self.metrics.registry, lambda: self.ready)),
             HttpServer("agent_sampling", s.listen_host, s.agent_sampling_port, self.sampling.build_app()),
