@@ -73,7 +73,7 @@ class Settings:
     agent_socket_buffer_size: int = _opt(8 * 1024 * 1024, "agent.socket-buffer-size", "UDP receive buffer in bytes, so bursts are not lost in the kernel", check="positive", roles=COLLECTOR + AGENT)
     agent_max_packet_size: int = _opt(65_000, "agent.max-packet-size", "largest UDP packet accepted, in bytes", check="positive", roles=COLLECTOR + AGENT)
     # -- agent (spyglass agent: forwarding to collectors) -------------------------------
-    reporter_grpc_host_port: str = _opt("", "reporter.grpc.host-port", "agent: collectors to forward to over gRPC PostSpans, host:port[,host:port...] (round-robin)", roles=AGENT)
+    reporter_grpc_host_port: str = _opt("", "reporter.grpc.host-port", "agent: collectors to forward to over gRPC PostSpans, host:port[,host:port...] (round-robin)", check="host-ports", roles=AGENT)
     reporter_grpc_retry_max: int = _opt(3, "reporter.grpc.retry.max", "agent: retries of a failed batch (on the next healthy collector, with back-off) before it is dropped", check="non-negative", roles=AGENT)
     reporter_grpc_timeout: str = _opt("5s", "reporter.grpc.timeout", "agent: deadline of one PostSpans call (Go duration)", check="duration", roles=AGENT)
     reporter_queue_size: int = _opt(100_000, "reporter.queue-size", "agent: spans that may wait to be forwarded; beyond this they are dropped and counted", check="positive", roles=AGENT)
@@ -160,6 +160,10 @@ def _check(f: dataclasses.Field[Any], value: Any) -> None:
             parse_duration(value.strip())
         except ValueError:
             raise ValueError(f"not a duration such as 500ms, 30s, 72h or 1h30m: {value!r}") from None
+    if check == "host-ports" and value:
+        from spyglass.agent.collectors import parse_host_ports
+
+        parse_host_ports(value)
     if check == "source" and value and not value.startswith(("http://", "https://")):
         try:
             with open(value, "rb"):
