@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 
 from spyglass import __version__, ports
+from spyglass.cmd.runner import Component
 from spyglass.config import OneLineParser, Settings, add_arguments, settings_from_args
 
 
@@ -28,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     clickhouse_schema.add_arguments(ch_schema)
     ingester = commands.add_parser("ingester", help="the NATS JetStream buffer into storage (see docs/pipeline.md)")
     add_arguments(ingester, overrides={"admin_port": 14270}, command="ingester")
+    agent = commands.add_parser("agent", help="Jaeger's agent: UDP receivers and sampling, forwarding to collectors")
+    add_arguments(agent, overrides={"admin_port": ports.AGENT_ADMIN_HTTP}, command="agent")
     return parser
 
 
@@ -63,24 +67,30 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"spyglass {args.command}: cannot start: {exc}", file=sys.stderr)
             return 1
+    if args.command == "agent":
+        from spyglass.cmd.agent import Agent
+
+        return _serve("agent", lambda: Agent(settings))
     if args.command == "ingester":
-        return _run_ingester(settings)
+        from spyglass.cmd.ingester import Ingester
+
+        return _serve("ingester", lambda: Ingester(settings))
     return 0
 
 
-def _run_ingester(settings: Settings) -> int:
-    from spyglass.cmd.ingester import Ingester
+def _serve(command: str, build: Callable[[], Component]) -> int:
+    """Build a role and run it until signalled: exit 2 for a bad setting, 1 when it cannot start."""
     from spyglass.cmd.runner import serve_until_signalled
 
     try:
-        app = Ingester(settings)
+        app = build()
     except ValueError as exc:
-        print(f"spyglass ingester: error: {exc}", file=sys.stderr)
+        print(f"spyglass {command}: error: {exc}", file=sys.stderr)
         return 2
     try:
         asyncio.run(serve_until_signalled(app))
     except OSError as exc:
-        print(f"spyglass ingester: cannot start: {exc}", file=sys.stderr)
+        print(f"spyglass {command}: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0
 

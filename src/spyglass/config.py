@@ -23,10 +23,11 @@ from typing import Any
 from spyglass import ports
 
 
-COMMANDS = ("all-in-one", "collector", "query", "ingester")
+COMMANDS = ("all-in-one", "collector", "query", "ingester", "agent")
 COLLECTOR = ("all-in-one", "collector")  # receivers, sampling, the storage writer
 QUERY = ("all-in-one", "query")  # query APIs and UI
 INGESTER = ("ingester",)  # JetStream -> storage (docs/pipeline.md)
+AGENT = ("agent",)  # spyglass agent: UDP receivers, sampling proxy, reporter
 
 
 def _opt(default: Any, flag: str, help: str, *, check: str = "", roles: tuple[str, ...] = ()) -> Any:
@@ -76,15 +77,22 @@ class Settings:
     collector_zipkin_port: int = _opt(ports.ZIPKIN_HTTP, "collector.zipkin-port", "Zipkin HTTP (/api/v1/spans, /api/v2/spans)", roles=COLLECTOR)
     admin_port: int = _opt(ports.COLLECTOR_ADMIN_HTTP, "admin.port", "admin HTTP: health at /, Prometheus /metrics")
     # -- agent (UDP) -------------------------------------------------------------------
-    agent_jaeger_compact_port: int = _opt(ports.AGENT_JAEGER_THRIFT_COMPACT_UDP, "agent.jaeger-compact-port", "UDP Thrift compact emitBatch", roles=COLLECTOR)
-    agent_jaeger_binary_port: int = _opt(ports.AGENT_JAEGER_THRIFT_BINARY_UDP, "agent.jaeger-binary-port", "UDP Thrift binary emitBatch", roles=COLLECTOR)
-    agent_zipkin_compact_port: int = _opt(ports.AGENT_ZIPKIN_THRIFT_COMPACT_UDP, "agent.zipkin-compact-port", "UDP Thrift compact emitZipkinBatch", roles=COLLECTOR)
-    agent_sampling_port: int = _opt(ports.AGENT_SAMPLING_HTTP, "agent.sampling-port", "HTTP sampling strategies for SDKs (GET /sampling; legacy GET /)", roles=COLLECTOR)
+    agent_jaeger_compact_port: int = _opt(ports.AGENT_JAEGER_THRIFT_COMPACT_UDP, "agent.jaeger-compact-port", "UDP Thrift compact emitBatch", roles=COLLECTOR + AGENT)
+    agent_jaeger_binary_port: int = _opt(ports.AGENT_JAEGER_THRIFT_BINARY_UDP, "agent.jaeger-binary-port", "UDP Thrift binary emitBatch", roles=COLLECTOR + AGENT)
+    agent_zipkin_compact_port: int = _opt(ports.AGENT_ZIPKIN_THRIFT_COMPACT_UDP, "agent.zipkin-compact-port", "UDP Thrift compact emitZipkinBatch", roles=COLLECTOR + AGENT)
+    agent_sampling_port: int = _opt(ports.AGENT_SAMPLING_HTTP, "agent.sampling-port", "HTTP sampling strategies for SDKs (GET /sampling; legacy GET /)", roles=COLLECTOR + AGENT)
     sampling_strategies_file: str = _opt("", "sampling.strategies-file", "Jaeger strategies file (path or http(s) URL); empty: the default probability for every service", check="source", roles=COLLECTOR)
     sampling_strategies_reload_interval: str = _opt("1s", "sampling.strategies-reload-interval", "re-read the strategies file this often (Go duration); 0s reads it once", check="duration", roles=COLLECTOR)
     sampling_default_sampling_probability: float = _opt(1.0, "sampling.default-sampling-probability", "probability for services the strategies file does not cover (1 = every trace, as Jaeger v2's all-in-one)", check="probability", roles=COLLECTOR)
-    agent_socket_buffer_size: int = _opt(8 * 1024 * 1024, "agent.socket-buffer-size", "UDP receive buffer in bytes, so bursts are not lost in the kernel", check="positive", roles=COLLECTOR)
-    agent_max_packet_size: int = _opt(65_000, "agent.max-packet-size", "largest UDP packet accepted, in bytes", check="positive", roles=COLLECTOR)
+    agent_socket_buffer_size: int = _opt(8 * 1024 * 1024, "agent.socket-buffer-size", "UDP receive buffer in bytes, so bursts are not lost in the kernel", check="positive", roles=COLLECTOR + AGENT)
+    agent_max_packet_size: int = _opt(65_000, "agent.max-packet-size", "largest UDP packet accepted, in bytes", check="positive", roles=COLLECTOR + AGENT)
+    # -- agent (spyglass agent: forwarding to collectors) -------------------------------
+    reporter_grpc_host_port: str = _opt("", "reporter.grpc.host-port", "agent: collectors to forward to over gRPC PostSpans, host:port[,host:port...] (round-robin)", check="host-ports", roles=AGENT)
+    reporter_grpc_retry_max: int = _opt(3, "reporter.grpc.retry.max", "agent: retries of a failed batch (on the next healthy collector, with back-off) before it is dropped", check="non-negative", roles=AGENT)
+    reporter_grpc_timeout: str = _opt("5s", "reporter.grpc.timeout", "agent: deadline of one PostSpans call (Go duration)", check="duration", roles=AGENT)
+    reporter_queue_size: int = _opt(100_000, "reporter.queue-size", "agent: spans that may wait to be forwarded; beyond this they are dropped and counted", check="positive", roles=AGENT)
+    reporter_batch_size: int = _opt(1_000, "reporter.batch-size", "agent: most spans per PostSpans call", check="positive", roles=AGENT)
+    agent_tags: str = _opt("", "agent.tags", "agent: key=value,... added to every span's process; ${ENV} or ${ENV:default} reads the environment", roles=AGENT)
     # -- durable queue (write-ahead log) ---------------------------------------------
     collector_queue_durable: bool = _opt(False, "collector.queue.durable", "write accepted spans to a write-ahead log under --data-dir/queue (fsync'd) before acknowledging them, and replay it at start: a crash loses nothing acknowledged", roles=COLLECTOR)
     # -- buffer (NATS) -----------------------------------------------------------------
@@ -188,6 +196,10 @@ def _check(f: dataclasses.Field[Any], value: Any) -> None:
             parse_duration(value.strip())
         except ValueError:
             raise ValueError(f"not a duration such as 500ms, 30s, 72h or 1h30m: {value!r}") from None
+    if check == "host-ports" and value:
+        from spyglass.agent.collectors import parse_host_ports
+
+        parse_host_ports(value)
     if check == "source" and value and not value.startswith(("http://", "https://")):
         try:
             with open(value, "rb"):

@@ -16,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 
 from spyglass.codecs.errors import DecodeError
 from spyglass.agent.kernel_drops import KernelDrops
-from spyglass.collector.processor import ServerBusy, SpanProcessor
+from spyglass.agent.sink import SpanSink
+from spyglass.collector.processor import ServerBusy
 from spyglass.model import Span
 from spyglass.server.base import Listener
 
@@ -66,8 +67,10 @@ class _Protocol(asyncio.DatagramProtocol):
 
 
 class UdpServer(Listener):
-    """Decodes each datagram with ``decode`` and submits the spans to ``processor`` under
-    receiver ``name`` and format ``fmt``."""
+    """Decodes each datagram with ``decode`` and submits the spans to ``processor`` (the
+    collector's span processor or the agent's forwarder) under receiver ``name`` and format
+    ``fmt``. ``reuse_port`` lets several worker processes bind the same port (the kernel
+    spreads senders over them by address)."""
 
     def __init__(
         self,
@@ -75,11 +78,12 @@ class UdpServer(Listener):
         name: str,
         host: str,
         port: int,
-        decode: Callable[[bytes], list[Span]],
+        decode: Callable[[bytes], Sized],  # spans, or whatever the sink takes (the agent's Packet)
         fmt: str,
-        processor: SpanProcessor,
+        processor: SpanSink,
         receive_buffer_bytes: int = DEFAULT_RECEIVE_BUFFER,
         max_packet_size: int = DEFAULT_MAX_PACKET,
+        reuse_port: bool = False,
     ) -> None:
         self.name = name
         self.host = host
@@ -89,6 +93,7 @@ class UdpServer(Listener):
         self.processor = processor
         self.receive_buffer_bytes = receive_buffer_bytes
         self.max_packet_size = max_packet_size
+        self.reuse_port = reuse_port
         self.effective_receive_buffer = 0
         """What the kernel reports for SO_RCVBUF after start (Linux: twice the granted size)."""
         self.packets_received = 0
@@ -104,6 +109,8 @@ class UdpServer(Listener):
         try:
             # Before bind, so the buffer is in place when the first packet arrives.
             self.effective_receive_buffer = set_receive_buffer(sock, self.receive_buffer_bytes)
+            if self.reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind(address)
             sock.setblocking(False)
         except OSError:

@@ -1,0 +1,266 @@
+"""``spyglass agent`` end to end: jaeger-client over UDP -> the agent -> gRPC PostSpans ->
+a real Spyglass collector (the all-in-one's collector role); sampling answered by the
+collector and cached while it is away; and the agent against a collector that is down,
+slow or refusing (RESOURCE_EXHAUSTED): bounded queue, counted drops, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import grpc
+import pytest
+from jaeger_client import Config
+
+from conftest import RunningAllInOne
+from spyglass.cmd.agent import Agent
+from spyglass.codecs import jaeger_thrift as jt
+from spyglass.codecs.jaeger_proto import decode_post_spans
+from spyglass.config import Settings
+from spyglass.model import KeyValue, Resource, Span
+from support import free_port
+
+AGENT_PORTS = {"agent_jaeger_compact_port": 0, "agent_jaeger_binary_port": 0, "agent_zipkin_compact_port": 0,
+               "agent_sampling_port": 0, "admin_port": 0}
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.02)
+
+
+def sample(agent: Agent, name: str, **labels: str) -> float:
+    value = agent.metrics.registry.get_sample_value(name, labels or None)
+    return value or 0.0
+
+
+def dropped(agent: Agent, reason: str) -> float:
+    return sample(agent, "spyglass_spans_dropped_total", reason=reason)
+
+
+async def start_agent(collectors: str, **overrides: Any) -> Agent:
+    settings = Settings.from_env({}, **{**AGENT_PORTS, "reporter_grpc_host_port": collectors, **overrides})
+    agent = Agent(settings)
+    await agent.start()
+    return agent
+
+
+def packets(n_packets: int, per_packet: int = 10, service: str = "svc", first_trace: int = 1) -> list[bytes]:
+    out = []
+    resource = Resource(service, [KeyValue("hostname", "h1")])
+    for p in range(n_packets):
+        spans = [Span(trace_id=first_trace + p, span_id=i + 1, name="op", start_time_ns=time.time_ns(),
+                      duration_ns=1000, resource=resource) for i in range(per_packet)]
+        out.append(jt.encode_agent_message(spans, "compact"))
+    return out
+
+
+def send_udp(port: int, payloads: list[bytes]) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for p in payloads:
+            s.sendto(p, ("127.0.0.1", port))
+
+
+class ScriptedCollector:
+    """A gRPC server speaking CollectorService/PostSpans whose answer the test chooses:
+    ``ok``, ``exhausted`` (RESOURCE_EXHAUSTED, as a collector with a full queue) or
+    ``slow`` (answers after ``delay`` seconds)."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.delay = 2.0
+        self.spans = 0
+        self.calls = 0
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+
+    async def handle(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        self.calls += 1
+        if self.mode == "exhausted":
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full")
+        if self.mode == "slow":
+            await asyncio.sleep(self.delay)
+        self.spans += len(decode_post_spans(request))
+        return b""
+
+    async def start(self, port: int = 0) -> None:
+        server = grpc.aio.server()
+        handler = grpc.unary_unary_rpc_method_handler(self.handle)
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("jaeger.api_v2.CollectorService", {"PostSpans": handler}),))
+        self.port = server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        self.server = server
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop(0)
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[ScriptedCollector]:
+    c = ScriptedCollector()
+    await c.start()
+    yield c
+    await c.stop()
+
+
+async def test_jaeger_client_spans_reach_the_collector_with_agent_tags(monkeypatch: pytest.MonkeyPatch) -> None:
+    collector = await asyncio.to_thread(RunningAllInOne)
+    monkeypatch.setenv("SPYGLASS_TEST_ZONE", "zone-7")
+    agent = await start_agent(f"127.0.0.1:{collector.ports['collector_grpc']}",
+                              agent_tags="dc=eu,zone=${SPYGLASS_TEST_ZONE:none},rack=${SPYGLASS_UNSET_VAR:r1}")
+    tracer = Config(config={"sampler": {"type": "const", "param": 1}, "logging": False,
+                            "local_agent": {"reporting_host": "127.0.0.1",
+                                            "reporting_port": agent.ports["agent_jaeger_compact"]},
+                            "reporter_flush_interval": 0.05, "tags": {"region": "r9"}},
+                    service_name="shop", validate=True).new_tracer()
+    try:
+        root = tracer.start_span("GET /cart")
+        child = tracer.start_span("SELECT", child_of=root)
+        child.finish()
+        root.finish()
+        reader = collector.app.storage.trace_reader()
+        spans = await until(lambda: (t := reader.get_trace(root.trace_id)) and len(t) == 2 and t)
+    finally:
+        tracer.close()
+        await agent.stop()
+        await asyncio.to_thread(collector.close)
+    assert {s.name for s in spans} == {"GET /cart", "SELECT"}
+    process = dict(spans[0].resource.attributes)
+    assert spans[0].resource.service_name == "shop"
+    assert process["region"] == "r9"  # the client's own process tag survives
+    assert (process["dc"], process["zone"], process["rack"]) == ("eu", "zone-7", "r1")
+    assert sample(agent, "spyglass_agent_spans_forwarded_total",
+                  collector=f"127.0.0.1:{collector.ports['collector_grpc']}") == 2
+
+
+async def test_sampling_comes_from_the_collector_and_is_cached_while_it_is_away() -> None:
+    collector = await asyncio.to_thread(RunningAllInOne, sampling_default_sampling_probability=0.25)
+    agent = await start_agent(f"127.0.0.1:{collector.ports['collector_grpc']}")
+    base = f"http://127.0.0.1:{agent.ports['agent_sampling']}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async def get(path: str) -> tuple[int, Any]:
+                async with http.get(base + path) as resp:
+                    return resp.status, (await resp.json() if resp.status == 200 else await resp.text())
+
+            status, body = await get("/sampling?service=shop")
+            assert status == 200
+            assert body == {"strategyType": "PROBABILISTIC", "probabilisticSampling": {"samplingRate": 0.25}}
+            status, legacy = await get("/?service=shop")
+            assert status == 200 and legacy["strategyType"] == 0
+            await asyncio.to_thread(collector.close)
+            status, cached = await get("/sampling?service=shop")
+            assert status == 200 and cached == body
+            status, text = await get("/sampling?service=never-seen")
+            assert status == 500 and text.startswith("collector error:")
+            status, text = await get("/sampling")
+            assert status == 400
+        assert sample(agent, "spyglass_agent_sampling_requests_total", result="collector") == 2
+        assert sample(agent, "spyglass_agent_sampling_requests_total", result="cache") == 1
+    finally:
+        await agent.stop()
+
+
+async def test_collector_down_bounded_queue_counted_drops_then_recovery() -> None:
+    port = free_port()
+    agent = await start_agent(f"127.0.0.1:{port}", reporter_queue_size=500, reporter_batch_size=100,
+                              reporter_grpc_retry_max=1)
+    udp = agent.ports["agent_jaeger_compact"]
+    collector = None
+    try:
+        send_udp(udp, packets(300))  # 3,000 spans into a 500-span queue, nobody to forward to
+        await until(lambda: sample(agent, "spyglass_spans_received_total", receiver="agent_jaeger_compact",
+                                   format="jaeger_thrift_compact") == 3000)
+        assert len(agent.forwarder) <= 500
+        assert len(agent.forwarder) + agent.forwarder.in_flight <= 500 + 4 * 100
+        await until(lambda: dropped(agent, "send_failed") > 0)  # retries exhausted, counted
+        assert dropped(agent, "queue_full") >= 3000 - 500 - 4 * 100
+        assert sample(agent, "spyglass_agent_collector_up", collector=f"127.0.0.1:{port}") == 0
+
+        collector = await asyncio.to_thread(RunningAllInOne, collector_grpc_port=port)
+        reader = collector.app.storage.trace_reader()
+        send_udp(udp, packets(5, first_trace=10_000))
+        await until(lambda: all(reader.get_trace(10_000 + i) for i in range(5)), timeout=30)
+    finally:
+        await agent.stop()
+        if collector is not None:
+            await asyncio.to_thread(collector.close)
+    received = 3050
+    forwarded = sample(agent, "spyglass_agent_spans_forwarded_total", collector=f"127.0.0.1:{port}")
+    lost = sum(dropped(agent, r) for r in ("queue_full", "send_failed", "shutdown"))
+    assert forwarded + lost == received  # every span is accounted for
+
+
+async def test_resource_exhausted_is_retried_and_counted(scripted: ScriptedCollector) -> None:
+    scripted.mode = "exhausted"
+    agent = await start_agent(f"127.0.0.1:{scripted.port}", reporter_queue_size=1000, reporter_batch_size=100,
+                              reporter_grpc_retry_max=2)
+    try:
+        send_udp(agent.ports["agent_jaeger_compact"], packets(20))
+        await until(lambda: dropped(agent, "send_failed") == 200)
+        refused = sample(agent, "spyglass_agent_batches_total", collector=f"127.0.0.1:{scripted.port}",
+                         result="RESOURCE_EXHAUSTED")
+        assert refused == scripted.calls and refused % 3 == 0  # every batch tried 1 + 2 times
+        scripted.mode = "ok"
+        send_udp(agent.ports["agent_jaeger_compact"], packets(10))
+        await until(lambda: scripted.spans == 100)
+    finally:
+        await agent.stop()
+
+
+async def test_slow_collector_times_out_and_memory_stays_bounded(scripted: ScriptedCollector) -> None:
+    scripted.mode, scripted.delay = "slow", 1.0
+    agent = await start_agent(f"127.0.0.1:{scripted.port}", reporter_queue_size=200, reporter_batch_size=50,
+                              reporter_grpc_retry_max=0, reporter_grpc_timeout="200ms")
+    try:
+        send_udp(agent.ports["agent_jaeger_compact"], packets(100))  # 1,000 spans
+        await until(lambda: sample(agent, "spyglass_spans_received_total", receiver="agent_jaeger_compact",
+                                   format="jaeger_thrift_compact") == 1000)
+        assert len(agent.forwarder) + agent.forwarder.in_flight <= 200 + 4 * 50
+        await until(lambda: dropped(agent, "send_failed") >= 50)
+        scripted.mode = "ok"
+        await until(lambda: len(agent.forwarder) == 0 and agent.forwarder.in_flight == 0)
+        before = scripted.spans
+        send_udp(agent.ports["agent_jaeger_compact"], packets(3))
+        await until(lambda: scripted.spans >= before + 30)
+    finally:
+        await agent.stop()
+    m = lambda r: dropped(agent, r)  # noqa: E731
+    assert scripted.spans + m("queue_full") + m("send_failed") + m("shutdown") >= 1030
+
+
+async def test_round_robin_over_healthy_collectors(scripted: ScriptedCollector) -> None:
+    second = ScriptedCollector()
+    await second.start()
+    dead = free_port()
+    agent = await start_agent(f"127.0.0.1:{scripted.port},127.0.0.1:{second.port},127.0.0.1:{dead}",
+                              reporter_batch_size=10)
+    try:
+        for i in range(30):
+            send_udp(agent.ports["agent_jaeger_compact"], packets(1, first_trace=i + 1))
+            await asyncio.sleep(0.01)
+        await until(lambda: scripted.spans + second.spans == 300)
+        assert scripted.spans > 0 and second.spans > 0
+    finally:
+        await agent.stop()
+        await second.stop()
+    assert dropped(agent, "send_failed") == 0  # the dead one was skipped, not retried into the ground
+
+
+def test_bad_flags_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="host:port"):
+        Agent(Settings.from_env({}, reporter_grpc_host_port="nohost"))
+    with pytest.raises(ValueError, match="key=value"):
+        Agent(Settings.from_env({}, reporter_grpc_host_port="127.0.0.1:1", agent_tags="novalue"))
