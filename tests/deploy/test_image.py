@@ -12,39 +12,9 @@ import pytest
 
 import deploy_podman as podman
 from support import free_port
+from deploy_clients import send_otlp, send_udp
 
 pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(1500)]
-
-
-def _send_otlp(endpoint: str, service: str, traces: int) -> None:
-    """The OpenTelemetry SDK exporting over OTLP gRPC, as an application would."""
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True)))
-    tracer = provider.get_tracer("deploy-test")
-    for i in range(traces):
-        with tracer.start_as_current_span(f"op-{i}"):
-            with tracer.start_as_current_span("child"):
-                pass
-    provider.shutdown()
-
-
-def _send_udp(port: int, service: str, traces: int) -> None:
-    """spyglass.client over the agent's UDP Thrift compact port."""
-    from spyglass.client import Config
-
-    tracer = Config(
-        config={"sampler": {"type": "const", "param": 1}, "local_agent": {"reporting_host": "127.0.0.1", "reporting_port": port}},
-        service_name=service,
-    ).new_tracer()
-    for i in range(traces):
-        with tracer.start_active_span(f"udp-{i}"):
-            pass
-    tracer.close()
 
 
 @contextlib.contextmanager
@@ -71,8 +41,8 @@ def test_all_in_one_container_keeps_traces_across_restart() -> None:
         podman.wait_http(f"http://127.0.0.1:{ports['14269']}/")
         user = podman.run("podman", "exec", name, "id", "-u").stdout.strip()
         assert user == "10001", "the image runs as its non-root user"
-        _send_otlp(f"127.0.0.1:{ports['4317']}", "otlp-svc", 20)
-        _send_udp(ports["6831/udp"], "udp-svc", 10)
+        send_otlp(f"127.0.0.1:{ports['4317']}", "otlp-svc", 20)
+        send_udp(ports["6831/udp"], "udp-svc", 10)
         before = podman.wait_trace_count(query, "otlp-svc", 20)
         assert all(len(t["spans"]) == 2 for t in before)
         podman.wait_trace_count(query, "udp-svc", 10)
