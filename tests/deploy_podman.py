@@ -109,10 +109,10 @@ def compose(project: str, file: str, extra_env: dict[str, str]) -> Iterator[None
         run("podman-compose", "-p", project, "-f", file, "up", "-d", extra_env=extra_env, timeout=300)
         yield
     finally:
-        run("podman-compose", "-p", project, "-f", file, "down", "-t", "0", check=False, extra_env=extra_env)
+        run("podman-compose", "-p", project, "-f", file, "down", "-v", "-t", "0", check=False, extra_env=extra_env)
         ids = run("podman", "ps", "-aq", "--filter", f"label=io.podman.compose.project={project}", check=False).stdout.split()
         if ids:
-            run("podman", "rm", "-f", "-t", "0", *ids, check=False)
+            run("podman", "rm", "-f", "-v", "-t", "0", *ids, check=False)
         for net in run("podman", "network", "ls", "-q", "--filter", f"name={project}", check=False).stdout.split():
             run("podman", "network", "rm", "-f", net, check=False)
         for vol in run("podman", "volume", "ls", "-q", "--filter", f"name={project}", check=False).stdout.split():

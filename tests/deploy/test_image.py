@@ -27,7 +27,7 @@ def _container(name: str, volume: str, ports: dict[str, int]) -> Iterator[None]:
         podman.run(*args, podman.IMAGE)  # no arguments: the all-in-one on 0.0.0.0, data in /data
         yield
     finally:
-        podman.run("podman", "rm", "-f", "-t", "0", name, check=False)
+        podman.run("podman", "rm", "-f", "-v", "-t", "0", name, check=False)
         podman.run("podman", "volume", "rm", "-f", volume, check=False)
 
 
