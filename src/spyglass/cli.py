@@ -8,7 +8,7 @@ import logging
 import sys
 
 from spyglass import __version__, ports
-from spyglass.config import OneLineParser, add_arguments, settings_from_args
+from spyglass.config import OneLineParser, Settings, add_arguments, settings_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(collector, command="collector")
     query = commands.add_parser("query", help="the query APIs and UI only, reading the storage")
     add_arguments(query, overrides={"admin_port": ports.QUERY_ADMIN_HTTP}, command="query")
+    demo = commands.add_parser("demo", help="a HotROD-like multi-service application, traced")
+    add_arguments(demo)  # every setting: it may embed an all-in-one
     return parser
 
 
@@ -52,6 +54,22 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"spyglass {args.command}: cannot start: {exc}", file=sys.stderr)
             return 1
+    if args.command == "demo":
+        return _run_demo(settings)
+    return 0
+
+
+def _run_demo(settings: Settings) -> int:
+    from spyglass.demo.app import run
+
+    try:
+        asyncio.run(run(settings))
+    except ValueError as exc:
+        print(f"spyglass: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"spyglass: cannot start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

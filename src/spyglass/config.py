@@ -26,6 +26,7 @@ from spyglass import ports
 COMMANDS = ("all-in-one", "collector", "query")
 COLLECTOR = ("all-in-one", "collector")  # receivers, sampling, the storage writer
 QUERY = ("all-in-one", "query")  # query APIs and UI
+DEMO = ("demo",)  # spyglass demo only
 
 
 def _opt(default: Any, flag: str, help: str, *, check: str = "", roles: tuple[str, ...] = ()) -> Any:
@@ -82,6 +83,12 @@ class Settings:
     query_timeout: str = _opt("30s", "query.timeout", "deadline of one query request (Go duration), queueing included; past it HTTP 503 / gRPC DEADLINE_EXCEEDED and the work stops; 0s disables it", check="duration", roles=QUERY)
     query_max_concurrent: int = _opt(4, "query.max-concurrent", "heavy query calls (searches, trace fetches, dependencies) running at once, on threads ingest never uses", check="positive", roles=QUERY)
     query_max_queued: int = _opt(64, "query.max-queued", "heavy query calls that may wait for a slot; beyond it HTTP 503 / gRPC RESOURCE_EXHAUSTED", check="positive", roles=QUERY)
+    # -- demo (spyglass demo: the HotROD-like application) --------------------------------
+    demo_backend: str = _opt("embedded", "demo.backend", "demo: embedded (an all-in-one in the demo's process, on the ports above) or remote (report to --demo.agent-host and --demo.otlp-endpoint)", roles=DEMO)
+    demo_agent_host: str = _opt("127.0.0.1", "demo.agent-host", "demo: host of the agent the spyglass.client services send UDP spans to (port --agent.jaeger-compact-port)", roles=DEMO)
+    demo_otlp_endpoint: str = _opt("127.0.0.1:4317", "demo.otlp-endpoint", "demo: host:port of the OTLP gRPC receiver of the OpenTelemetry SDK services", roles=DEMO)
+    demo_rate: float = _opt(2.0, "demo.rate", "demo: ride requests per second the load generator sends (0: none, drive it yourself)", roles=DEMO)
+    demo_duration: str = _opt("0s", "demo.duration", "demo: run this long (Go duration), then stop; 0s runs until Ctrl-C", check="duration", roles=DEMO)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
