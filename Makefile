@@ -86,3 +86,62 @@ generate: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
+
+# -- containers (deploy/README.md): one image for every role, compose files, the demo ---------
+# Podman (Debian's) builds and runs them; no Docker engine and no image registry are needed.
+IMAGE        ?= spyglass:latest
+BASE_IMAGE   ?= localhost/spyglass-base:bookworm
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+COMPOSE_FILE ?= deploy/compose/all-in-one.yaml
+COMPOSE_PROJECT ?= spyglass
+# Podman's defaults fail in some VMs (setrlimit refused, crun vs hybrid cgroups): this
+# containers.conf keeps the limits within the hard ones and uses runc.
+PODMAN_CONF  := build/containers.conf
+PODMAN       := CONTAINERS_CONF=$(CURDIR)/$(PODMAN_CONF) podman
+
+.PHONY: podman base-image wheelhouse image infra-images compose-up compose-down demo
+
+podman:
+	@command -v podman >/dev/null && command -v podman-compose >/dev/null && command -v runc >/dev/null \
+	  && command -v debootstrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	    apt-get install -y -qq podman buildah runc uidmap podman-compose debootstrap; \
+	  else echo "needs: sudo apt-get install -y podman buildah runc uidmap podman-compose debootstrap"; exit 1; fi; }
+	@mkdir -p build
+	@n=$$(ulimit -Hn); [ "$$n" = unlimited ] || [ "$$n" -gt 16384 ] && n=16384; \
+	  printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=32768:32768"]\n[engine]\nruntime = "runc"\n' \
+	  $$n $$n > $(PODMAN_CONF)
+
+# A Debian bookworm root filesystem made locally (no registry): debootstrap, then import.
+base-image: podman
+	@$(PODMAN) image exists $(BASE_IMAGE) || { \
+	  rm -rf build/rootfs && debootstrap --variant=minbase bookworm build/rootfs $(DEBIAN_MIRROR) && \
+	  tar -C build/rootfs -c . | $(PODMAN) import - $(BASE_IMAGE) && rm -rf build/rootfs; }
+
+# Every wheel the image installs, built on the host, so the image build needs no package index.
+wheelhouse: setup
+	rm -rf build/wheelhouse
+	$(BIN)/pip wheel --quiet --wheel-dir build/wheelhouse '.[demo]'
+
+image: base-image wheelhouse
+	$(PODMAN) build --format docker --build-arg BASE=$(BASE_IMAGE) \
+	  --build-arg REVISION=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
+	  -t $(IMAGE) -f Containerfile .
+
+# NATS and ClickHouse for the distributed compose file, from Debian's packages on the same base.
+infra-images: base-image
+	$(PODMAN) build --format docker --build-arg BASE=$(BASE_IMAGE) -t spyglass-nats:latest deploy/nats
+	$(PODMAN) build --format docker --build-arg BASE=$(BASE_IMAGE) -t spyglass-clickhouse:latest deploy/clickhouse
+
+compose-up: image
+	@case "$(COMPOSE_FILE)" in *distributed*) $(MAKE) infra-images;; esac
+	CONTAINERS_CONF=$(CURDIR)/$(PODMAN_CONF) podman-compose -p $(COMPOSE_PROJECT) -f $(COMPOSE_FILE) up -d
+
+compose-down:
+	CONTAINERS_CONF=$(CURDIR)/$(PODMAN_CONF) podman-compose -p $(COMPOSE_PROJECT) -f $(COMPOSE_FILE) down -t 0
+	-$(PODMAN) network rm -f $(COMPOSE_PROJECT)_default >/dev/null 2>&1
+
+# HotROD-like demo: several services calling each other, traced into a local all-in-one.
+demo: setup
+	$(BIN)/pip install --quiet -e '.[demo]'
+	$(BIN)/spyglass demo

@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(ingester, overrides={"admin_port": 14270}, command="ingester")
     agent = commands.add_parser("agent", help="Jaeger's agent: UDP receivers and sampling, forwarding to collectors")
     add_arguments(agent, overrides={"admin_port": ports.AGENT_ADMIN_HTTP}, command="agent")
+    demo = commands.add_parser("demo", help="a HotROD-like multi-service application, traced")
+    add_arguments(demo)  # every setting: it may embed an all-in-one
     return parser
 
 
@@ -75,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         from spyglass.cmd.ingester import Ingester
 
         return _serve("ingester", lambda: Ingester(settings))
+    if args.command == "demo":
+        return _run_demo(settings)
     return 0
 
 
@@ -91,6 +95,20 @@ def _serve(command: str, build: Callable[[], Component]) -> int:
         asyncio.run(serve_until_signalled(app))
     except OSError as exc:
         print(f"spyglass {command}: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_demo(settings: Settings) -> int:
+    from spyglass.demo.app import run
+
+    try:
+        asyncio.run(run(settings))
+    except ValueError as exc:
+        print(f"spyglass: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"spyglass: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0
 

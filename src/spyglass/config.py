@@ -23,11 +23,12 @@ from typing import Any
 from spyglass import ports
 
 
-COMMANDS = ("all-in-one", "collector", "query", "ingester", "agent")
+COMMANDS = ("all-in-one", "collector", "query", "ingester", "agent", "demo")
 COLLECTOR = ("all-in-one", "collector")  # receivers, sampling, the storage writer
 QUERY = ("all-in-one", "query")  # query APIs and UI
 INGESTER = ("ingester",)  # JetStream -> storage (docs/pipeline.md)
 AGENT = ("agent",)  # spyglass agent: UDP receivers, sampling proxy, reporter
+DEMO = ("demo",)  # spyglass demo only
 
 
 def _opt(default: Any, flag: str, help: str, *, check: str = "", roles: tuple[str, ...] = ()) -> Any:
@@ -126,6 +127,12 @@ class Settings:
     server_max_concurrent_rpcs: int = _opt(1000, "server.max-concurrent-rpcs", "calls in progress per gRPC listener; more get RESOURCE_EXHAUSTED", check="positive")
     # -- analytics: RED metrics and dependency rollups (issue 13) ------------------------
     dependencies_rollup_min_lookback: str = _opt("1h", "dependencies.rollup-min-lookback", "/api/dependencies windows at least this long (Go duration) are read from the edge rollup written at ingest (minute resolution); shorter ones scan the spans exactly; -1s always scans", check="duration", roles=QUERY)
+    # -- demo (spyglass demo: the HotROD-like application) --------------------------------
+    demo_backend: str = _opt("embedded", "demo.backend", "demo: embedded (an all-in-one in the demo's process, on the ports above) or remote (report to --demo.agent-host and --demo.otlp-endpoint)", roles=DEMO)
+    demo_agent_host: str = _opt("127.0.0.1", "demo.agent-host", "demo: host of the agent the spyglass.client services send UDP spans to (port --agent.jaeger-compact-port)", roles=DEMO)
+    demo_otlp_endpoint: str = _opt("127.0.0.1:4317", "demo.otlp-endpoint", "demo: host:port of the OTLP gRPC receiver of the OpenTelemetry SDK services", roles=DEMO)
+    demo_rate: float = _opt(2.0, "demo.rate", "demo: ride requests per second the load generator sends (0: none, drive it yourself)", roles=DEMO)
+    demo_duration: str = _opt("0s", "demo.duration", "demo: run this long (Go duration), then stop; 0s runs until Ctrl-C", check="duration", roles=DEMO)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
