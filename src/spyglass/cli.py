@@ -50,25 +50,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return clickhouse_schema.run(settings, args.server_version)
     if args.command in ("all-in-one", "collector", "query"):
-        from spyglass.cmd.all_in_one import AllInOne, StartupError
-        from spyglass.cmd.runner import serve_until_signalled
+        from spyglass.cmd.all_in_one import AllInOne
 
-        try:
-            app = AllInOne(settings, collector=args.command != "query", query=args.command != "collector")
-        except ValueError as exc:  # a setting no single flag check could catch
-            print(f"spyglass {args.command}: error: {exc}", file=sys.stderr)
-            return 2
-        except StartupError as exc:
-            print(f"spyglass {args.command}: cannot start: {exc}", file=sys.stderr)
-            return 1
-        try:
-            asyncio.run(serve_until_signalled(app))
-        except StartupError as exc:
-            print(f"spyglass {args.command}: cannot start: {exc}", file=sys.stderr)
-            return 1
-        except OSError as exc:
-            print(f"spyglass {args.command}: cannot start: {exc}", file=sys.stderr)
-            return 1
+        return _serve(args.command, lambda: AllInOne(
+            settings, collector=args.command != "query", query=args.command != "collector"))
     if args.command == "agent":
         from spyglass.cmd.agent import Agent
 
@@ -83,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(command: str, build: Callable[[], Component]) -> int:
-    """Build a role and run it until signalled: exit 2 for a bad setting, 1 when it cannot start."""
+    """Build a role and run it until signalled: exit 2 for a bad setting (one no single flag
+    check could catch), 1 when it cannot start (storage, a port)."""
+    from spyglass.cmd.all_in_one import StartupError
     from spyglass.cmd.runner import serve_until_signalled
 
     try:
@@ -91,9 +78,12 @@ def _serve(command: str, build: Callable[[], Component]) -> int:
     except ValueError as exc:
         print(f"spyglass {command}: error: {exc}", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"spyglass {command}: cannot start: {exc}", file=sys.stderr)
+        return 1
     try:
         asyncio.run(serve_until_signalled(app))
-    except OSError as exc:
+    except (StartupError, OSError) as exc:
         print(f"spyglass {command}: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0
