@@ -52,7 +52,9 @@ class HttpService:
                 url = urllib.parse.urlsplit(self.path)
                 route = routes.get(url.path)
                 args = dict(urllib.parse.parse_qsl(url.query))
-                status, body = route(args, dict(self.headers.items())) if route else (404, {"error": "no route"})
+                # header names are case-insensitive: urllib sends ``Traceparent``, the
+                # OpenTelemetry propagators look up ``traceparent`` in a dict
+                status, body = route(args, {k.lower(): v for k, v in self.headers.items()}) if route else (404, {"error": "no route"})
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
