@@ -3,7 +3,6 @@ receiver ports come back through the query container."""
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 import threading
 import time
@@ -15,18 +14,6 @@ from support import free_port
 from deploy_clients import send_otlp, send_udp
 
 pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(1500)]
-
-
-def _distributed_pieces() -> list[str]:
-    """What deploy/compose/distributed.yaml needs from the package that this tree lacks."""
-    from spyglass.cli import build_parser
-    from spyglass.config import Settings
-
-    commands = set(next(a for a in build_parser()._subparsers._group_actions).choices)  # type: ignore[union-attr]
-    fields = {f.name for f in dataclasses.fields(Settings)}
-    missing = [f"spyglass {c}" for c in ("agent", "ingester") if c not in commands]
-    missing += [f"--{f}" for f in ("collector_buffer", "clickhouse_addresses", "reporter_grpc_host_port") if f not in fields]
-    return missing
 
 
 def _ports(*names: str) -> dict[str, str]:
@@ -48,9 +35,6 @@ def test_split_collector_and_query_on_one_sqlite_volume() -> None:
 
 
 def test_distributed_topology_loses_nothing_acknowledged_when_a_collector_dies() -> None:
-    missing = _distributed_pieces()
-    if missing:
-        pytest.skip(f"deploy/compose/distributed.yaml needs {', '.join(missing)}, not in this tree yet")
     podman.build_image()
     podman.build_infra_images()
     project = f"sgtest{secrets.token_hex(3)}"
