@@ -66,7 +66,7 @@ lock:
 	  .lock-venv/bin/pip freeze --exclude-editable ) > $(LOCK)
 	rm -rf .lock-venv
 
-test: setup clickhouse-servers nats-server
+test: setup clickhouse-servers nats-server podman
 	$(BIN)/python -m pytest -q
 
 bench: setup

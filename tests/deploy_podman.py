@@ -39,7 +39,7 @@ def run(*args: str, check: bool = True, timeout: float = 600, extra_env: dict[st
 def require_podman() -> None:
     """Skip (with the reason) when podman itself cannot run containers here; nothing else skips."""
     if shutil.which("podman") is None or shutil.which("podman-compose") is None:
-        pytest.skip("podman/podman-compose not installed (make podman installs them as root)")
+        pytest.skip("podman/podman-compose not installed (make test installs them as root: make podman)")
     if not CONF.exists():
         subprocess.run(["make", "-s", "podman"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     info = subprocess.run(["podman", "info", "--format", "json"], env=env(), capture_output=True, text=True, timeout=120)
