@@ -18,6 +18,7 @@ from spyglass.collector.sinks import build_sink
 from spyglass.collector.receivers import jaeger_grpc, jaeger_http, otlp_grpc, otlp_http, zipkin_http
 from spyglass.collector.sampling import StrategyProvider, build_provider
 from spyglass.collector.sampling.strategies import StrategiesError
+from spyglass.collector.sampling import setup as sampling_setup
 from spyglass.config import Settings
 from spyglass.model import Span
 from spyglass.query import grpc_api_v2, grpc_api_v3
@@ -69,11 +70,11 @@ class AllInOne:
         self.roles = {"collector": collector, "query": query}
         self.storage = create_storage(settings.storage, storage_options(settings))
         self.metrics = IngestMetrics()
-        self.processor = build_sink(settings, self.storage.span_writer(), self.metrics,
-                                    health=lambda: storage_health.check(self.storage))
+        self.sampling = self._sampling_provider()
+        self.processor = sampling_setup.wrap_sink(settings, build_sink(settings, self.storage.span_writer(), self.metrics,
+                                    health=lambda: storage_health.check(self.storage)), self.sampling)
         self.ready = False  # health answers 503 until every listener is bound
         self.query_service: QueryService | None = None
-        self.sampling = self._sampling_provider()
         self.ingest: list[Listener] = self._ingest_listeners() if collector else []
         self.serving: list[Listener] = self._serving_listeners()
         apply_server_limits(settings, self.metrics.registry, [*self.ingest, *self.serving])
@@ -82,11 +83,16 @@ class AllInOne:
     def _sampling_provider(self) -> StrategyProvider:
         s = self.settings
         try:
-            return build_provider(
+            provider = build_provider(
                 s.sampling_strategies_file,
                 parse_duration(s.sampling_strategies_reload_interval) / 1e9,
                 s.sampling_default_sampling_probability,
             )
+            if s.sampling_type == "adaptive":  # the file, when given, pins its services
+                return sampling_setup.build_adaptive(s, provider if s.sampling_strategies_file else None)
+            if s.sampling_type not in ("", "file"):
+                raise ValueError(f"--sampling.type: unknown type {s.sampling_type!r}; known: file, adaptive")
+            return provider
         except (OSError, StrategiesError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise ValueError(f"--sampling.strategies-file: cannot use {s.sampling_strategies_file}: {reason}") from None
@@ -153,6 +159,9 @@ class AllInOne:
         )
         self.query_service = service
         http_app = build_app(service, base_path=s.query_base_path, ui=build_ui_app(), archive_enabled=archive is not None)
+        from spyglass.query.sampling_api import add_sampling_routes  # how a service is sampled, for the UI
+
+        add_sampling_routes(http_app, self.sampling if self.roles["collector"] else None, s)
         query_metrics = QueryMetrics(self.metrics.registry)  # requests, errors, latency per endpoint
         http_app.middlewares.append(query_metrics.middleware)
         return [
@@ -208,6 +217,9 @@ class AllInOne:
             raise
         if self.roles["collector"]:
             await self.processor.open()
+            start_sampling = getattr(self.sampling, "start", None)
+            if callable(start_sampling):
+                start_sampling()
         started: list[Listener] = []
         try:
             for listener in [*self.serving, *self.ingest]:
@@ -216,6 +228,12 @@ class AllInOne:
                 except (OSError, RuntimeError) as exc:
                     raise StartupError(_bind_error(listener, exc)) from None
                 started.append(listener)
+                router = getattr(self.processor, "router", None)
+                if listener.name == "collector_grpc" and router is not None:  # tail sampling: find us among the peers
+                    try:
+                        router.bind(f"{listener.host}:{listener.port}")
+                    except ValueError as exc:
+                        raise StartupError(str(exc)) from None
         except StartupError:
             for listener in reversed(started):
                 await listener.stop()

@@ -1,0 +1,66 @@
+"""Read-only sampling routes on the query HTTP port, for the UI's search page:
+
+* ``GET /api/sampling?service=S``: the strategy SDKs get (proto-JSON, as the collector's);
+* ``GET /api/sampling/summary?service=S``: ``{"data": {"type": "file"|"adaptive"|"unknown",
+  "operations": {op: probability}, "strategy": ...}}``.
+
+In all-in-one the collector's provider answers. A query-only process reads the adaptive
+probabilities from the sampling store of a sqlite data dir (``sampling.db``) when there is
+one, else answers ``type: unknown``. Served by a middleware because the query API's
+``/api/{tail}`` route would otherwise take the path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from aiohttp import web
+
+from spyglass.collector.sampling.json_forms import proto_json
+from spyglass.collector.sampling.provider import StrategyProvider
+from spyglass.config import Settings
+
+
+def _summary(provider: StrategyProvider | None, settings: Settings, service: str) -> dict[str, Any]:
+    if provider is not None:
+        describe = getattr(provider, "describe", None)
+        out: dict[str, Any] = describe(service) if callable(describe) else {"type": "file", "service": service}
+        out["strategy"] = json.loads(proto_json(provider.get_strategy(service)))
+        return out
+    path = os.path.join(settings.data_dir, "sampling.db")
+    if settings.storage == "sqlite" and os.path.exists(path):
+        from spyglass.storage.sqlite.sampling import SqliteSamplingStore
+
+        store = SqliteSamplingStore(settings.data_dir)
+        try:
+            ops = store.get_latest_probabilities().get(service, {})
+        finally:
+            store.close()
+        return {"type": "adaptive", "service": service, "operations": dict(sorted(ops.items()))}
+    return {"type": "unknown", "service": service}
+
+
+def add_sampling_routes(app: web.Application, provider: StrategyProvider | None, settings: Settings) -> None:
+    base = settings.query_base_path.rstrip("/")
+    if base and not base.startswith("/"):
+        base = "/" + base
+    strategy_path, summary_path = base + "/api/sampling", base + "/api/sampling/summary"
+
+    @web.middleware
+    async def sampling_routes(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path not in (strategy_path, summary_path):
+            return await handler(request)
+        if request.method != "GET":
+            return web.Response(status=405, text="method not allowed\n")
+        services = request.query.getall("service", [])
+        if len(services) != 1:
+            return web.Response(status=400, text="'service' parameter must be provided once\n")
+        if request.path == summary_path:
+            return web.json_response({"data": _summary(provider, settings, services[0])})
+        if provider is None:
+            return web.Response(status=404, text="sampling strategies are served by the collector\n")
+        return web.Response(body=proto_json(provider.get_strategy(services[0])), content_type="application/json")
+
+    app.middlewares.append(sampling_routes)
