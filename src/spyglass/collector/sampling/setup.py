@@ -56,7 +56,10 @@ def build_adaptive(s: Settings, pinned: StrategyProvider | None) -> AdaptiveStra
 
 def wrap_sink(s: Settings, sink: Any, provider: StrategyProvider) -> Any:
     """Adaptive's aggregator and/or tail sampling in front of ``sink``."""
-    observe = provider.processor.aggregator.observe if isinstance(provider, AdaptiveStrategyProvider) else None
+    observe = None
+    if isinstance(provider, AdaptiveStrategyProvider):
+        observe = provider.processor.aggregator.observe
+        _adaptive_metrics(sink.metrics.registry, provider.processor)
     if s.sampling_tail_policies:
         from spyglass.collector.tailsampling import TailSamplingSink, load_tail_config
         from spyglass.collector.tailsampling.routing import PeerRouter, parse_peers
@@ -72,3 +75,16 @@ def wrap_sink(s: Settings, sink: Any, provider: StrategyProvider) -> Any:
 
         return ObservingSink(sink, observe)
     return sink
+
+
+def _adaptive_metrics(registry: Any, processor: AdaptiveProcessor) -> None:
+    from prometheus_client import Gauge
+
+    Gauge("spyglass_sampling_adaptive_leader", "1 while this collector computes adaptive probabilities",
+          registry=registry).set_function(lambda: 1.0 if processor.is_leader else 0.0)
+    Gauge("spyglass_sampling_adaptive_calculations", "Adaptive calculations this collector ran as leader",
+          registry=registry).set_function(lambda: processor.calculations)
+    Gauge("spyglass_sampling_adaptive_store_errors", "Failed sampling store operations",
+          registry=registry).set_function(lambda: processor.store_errors)
+    Gauge("spyglass_sampling_adaptive_roots", "Root spans with sampler tags counted by the aggregator",
+          registry=registry).set_function(lambda: processor.aggregator.roots_seen)

@@ -80,7 +80,13 @@ class AdaptiveStrategyProvider(StrategyProvider):
             "operations": dict(sorted(self.processor.probabilities.get(service, {}).items())),
         }
 
+    def start(self) -> None:
+        """Take part in the election and start calculating (the collector calls this once
+        its storage is open)."""
+        self.processor.start()
+
     def close(self) -> None:
         self.processor.close()
+        self.processor.store.close()
         if self.pinned is not None:
             self.pinned.close()
