@@ -1,0 +1,55 @@
+"""The ``SamplingStore`` contract on memory and sqlite (``<data-dir>/sampling.db``):
+throughput by time window, latest probabilities, and the lease: one holder at a time,
+renewable by its owner, free once it expires or is forfeited, across connections (the
+sqlite file is shared by collector processes)."""
+
+from __future__ import annotations
+
+import pytest
+
+from spyglass.storage.api.sampling import SamplingStore, Throughput
+from spyglass.storage.memory.sampling import MemorySamplingStore
+from spyglass.storage.sqlite.sampling import SqliteSamplingStore
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def stores(request, tmp_path):
+    """Two handles on one store (two collectors)."""
+    if request.param == "memory":
+        s = MemorySamplingStore()
+        yield s, s
+        return
+    a, b = SqliteSamplingStore(str(tmp_path)), SqliteSamplingStore(str(tmp_path))
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_throughput_by_window(stores):
+    a, b = stores
+    assert isinstance(a, SamplingStore)
+    a.insert_throughput([Throughput("s", "op", 3, {"0.1"})], 100.0)
+    b.insert_throughput([Throughput("s", "op", 4, {"0.2"}), Throughput("s", "x", 0, set())], 101.0)
+    rows = b.get_throughput(100.0, 101.0)
+    assert [(t.operation, t.count, t.probabilities) for t in rows] == [("op", 3, {"0.1"})]
+    assert sorted((t.operation, t.count) for t in a.get_throughput(99, 102)) == [("op", 3), ("op", 4), ("x", 0)]
+
+
+def test_latest_probabilities(stores):
+    a, b = stores
+    assert b.get_latest_probabilities() == {}
+    a.insert_probabilities_and_qps("h", {"s": {"op": 0.5}}, {"s": {"op": 2.0}}, 10.0)
+    a.insert_probabilities_and_qps("h", {"s": {"op": 0.25}}, {"s": {"op": 4.0}}, 11.0)
+    assert b.get_latest_probabilities() == {"s": {"op": 0.25}}
+
+
+def test_lease_is_exclusive_until_it_expires(stores):
+    a, b = stores
+    assert a.acquire_lease("lock", "one", 5.0, 100.0)
+    assert not b.acquire_lease("lock", "two", 5.0, 101.0)
+    assert a.acquire_lease("lock", "one", 5.0, 104.0)  # renewed to 109
+    assert not b.acquire_lease("lock", "two", 5.0, 108.0)
+    assert b.acquire_lease("lock", "two", 5.0, 109.5)  # expired: taken over
+    assert not a.acquire_lease("lock", "one", 5.0, 110.0)
+    b.forfeit_lease("lock", "two")
+    assert a.acquire_lease("lock", "one", 5.0, 110.0)
