@@ -115,6 +115,20 @@ export async function getServices({ signal } = {}) {
   return [...names].sort((a, b) => a.localeCompare(b));
 }
 
+/**
+ * How ``service`` is sampled now (``/api/sampling/summary``, Spyglass's query port):
+ * ``{type: "file"|"adaptive"|"unknown", operations?, strategy?}``; null when the server has
+ * no such route (another Jaeger-compatible query service).
+ */
+export async function getSamplingSummary(service, { signal } = {}) {
+  try {
+    return (await requestJson(`/api/sampling/summary${query({ service })}`, { signal })).data || null;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
+    throw err;
+  }
+}
+
 /** ``[{name, spanKind}]`` of a service, optionally for one span kind. */
 export async function getOperations(service, spanKind = "", { signal } = {}) {
   const ops = await withV3Fallback(

@@ -3,7 +3,8 @@
 // tab. It validates what it can before asking the server and writes Jaeger-compatible
 // URL parameters.
 
-import { getOperations, getServices } from "../api.js";
+import { getOperations, getSamplingSummary, getServices } from "../api.js";
+import { describeSampling } from "./sampling.js";
 import { h, replace, uid } from "../dom.js";
 import { errorBox, InputError } from "../errors.js";
 import { isGoDuration } from "../format.js";
@@ -62,12 +63,15 @@ export function createSearchForm({ onSearch, onFiles }) {
   const maxDuration = h("input", { id: ids.max, name: "maxDuration", type: "text", placeholder: "e.g. 1.5s", autocomplete: "off" });
   const limit = h("input", { id: ids.limit, name: "limit", type: "number", min: "1", max: String(MAX_LIMIT), value: String(DEFAULT_LIMIT) });
   const serviceStatus = h("div", { class: "service-status" });
+  const samplingInfo = h("div", { class: "hint sampling-info", "aria-live": "polite" });
+  let samplingController = null;
 
   const searchPanel = h(
     "form",
     { class: "search-panel", "aria-label": "Search traces", novalidate: true },
     serviceStatus,
     field("Service", service),
+    samplingInfo,
     h("div", { class: "field-row" }, field("Span kind", kind), field("Operation", operation)),
     field("Tags", tags, { hint: "logfmt: key=value pairs separated by spaces; quote values with spaces." }),
     field("Lookback", lookback),
@@ -152,7 +156,21 @@ export function createSearchForm({ onSearch, onFiles }) {
     }
   }
 
+  async function loadSampling() {
+    if (samplingController) samplingController.abort();
+    samplingController = new AbortController();
+    replace(samplingInfo);
+    if (!service.value) return;
+    try {
+      const summary = await getSamplingSummary(service.value, { signal: samplingController.signal });
+      replace(samplingInfo, describeSampling(summary));
+    } catch (err) {
+      if (err.name !== "AbortError") replace(samplingInfo);  // a hint only: never an error box
+    }
+  }
+
   async function loadOperations() {
+    loadSampling();
     if (opsController) opsController.abort();
     opsController = new AbortController();
     const wanted = pendingOperation || operation.value;

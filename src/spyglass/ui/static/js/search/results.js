@@ -54,6 +54,7 @@ function resultItem(t, maxDuration, selected, onToggle) {
         { class: "result-counts" },
         h("span", { class: "badge" }, plural(t.spanCount, "Span")),
         t.errorCount ? h("span", { class: "badge error" }, plural(t.errorCount, "Error")) : null,
+        t.sampling ? h("span", { class: "badge sampling", title: "The SDK's sampling decision on the root span" }, `sampler: ${t.sampling.type}${t.sampling.param === null ? "" : ` ${t.sampling.param}`}`) : null,
         t.orphanCount ? h("span", { class: "badge warn", title: "Spans whose parent is missing from the trace" }, `${t.orphanCount} orphan${t.orphanCount === 1 ? "" : "s"}`) : null,
       ),
       h(

@@ -8,6 +8,17 @@ function normId(id) {
   return String(id || "").toLowerCase().replace(/^0+/, "");
 }
 
+/** The SDK's sampling decision recorded on the root span (``sampler.type``/``sampler.param``), or null. */
+export function samplingDecision(span) {
+  let type = null;
+  let param = null;
+  for (const tag of span.tags || []) {
+    if (tag.key === "sampler.type") type = String(tag.value);
+    else if (tag.key === "sampler.param") param = tag.value;
+  }
+  return type ? { type, param } : null;
+}
+
 export function summarizeTrace(trace) {
   const spans = trace.spans || [];
   const processes = trace.processes || {};
@@ -45,6 +56,7 @@ export function summarizeTrace(trace) {
   }
   return {
     traceID,
+    sampling: root ? samplingDecision(root.span) : null,
     rootService: root ? root.service : "",
     rootOperation: root ? root.span.operationName : "",
     startTime: Number.isFinite(start) ? start : 0,
