@@ -178,7 +178,7 @@ def main() -> None:
 
 `.venv/bin/python bench/sampling.py` ({machine()}).
 
-**Adaptive convergence**: the leader's calculation (`collector/sampling/adaptive/calculator.py`) on a simulated operation whose SDK takes each new probability at once (Poisson roots, 20 seeds). Intervals (1 minute each by default) until the expected sampled rate stays within the tolerance of the target. Increases are capped at +50% per interval (Jaeger's `PercentageIncreaseCappedCalculator`), so a 10x rise takes about log(10)/log(1.5) = 6 intervals, while a decrease takes one; the 10 weighted buckets slow the reaction to a load change a little (the newest bucket weighs 10^4/25333 = 39%). The test `tests/collector/test_adaptive_convergence.py` checks the same end to end with 1 s intervals, our tracer and jaeger-client polling the collector.
+**Adaptive convergence**: the leader's calculation (`collector/sampling/adaptive/calculator.py`) on a simulated operation whose SDK takes each new probability at once (Poisson roots, 20 seeds). Intervals (1 minute each by default) until the expected sampled rate stays within the tolerance of the target. Increases are capped at +50% per interval (Jaeger's `PercentageIncreaseCappedCalculator`), so a 10x rise takes about log(10)/log(1.5) = 6 intervals, while a decrease takes one; with 10 buckets (Jaeger's default) the weighted QPS still remembers the old load (the newest bucket weighs 10^4/25333 = 39%), so a load change overshoots and takes several more intervals to settle; with 1 bucket a 10x load rise (a probability drop) settles in one. The test `tests/collector/test_adaptive_convergence.py` checks the same end to end with 1 s intervals, our tracer and jaeger-client polling the collector.
 
 {adaptive}
 
