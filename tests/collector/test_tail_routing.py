@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -77,3 +78,27 @@ def test_a_collector_missing_from_its_peers_does_not_start(tmp_path):
     with pytest.raises(StartupError, match="must list this collector's gRPC address"):
         RunningAllInOne(collector_grpc_port=free_port(), sampling_tail_policies=str(policies),
                         sampling_tail_peers="127.0.0.1:1")
+
+
+def test_a_peer_that_cannot_take_spans_fails_the_request_retryably(tmp_path):
+    policies = tmp_path / "tail.yaml"
+    policies.write_text("decision_wait: 100ms\npolicies:\n  - {type: always_sample}\n")
+    mine, dead = free_port(), free_port()  # nothing listens on ``dead``
+    aio = RunningAllInOne(collector_grpc_port=mine, sampling_tail_policies=str(policies),
+                          sampling_tail_peers=f"127.0.0.1:{mine},127.0.0.1:{dead}")
+    try:
+        aio.app.processor.router.timeout_s = 2.0
+        rnd = random.Random(5)
+        theirs = next(t for t in iter(lambda: rnd.getrandbits(128), None) if owner_index(t, 2) == 1)
+        ours = next(t for t in iter(lambda: rnd.getrandbits(128), None) if owner_index(t, 2) == 0)
+        req = urllib.request.Request(aio.url("otlp_http", "/v1/traces"), data=otlp([(theirs, 1, 0)]),
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=20)
+        assert err.value.code == 503  # OTLP/HTTP's retryable answer: the client sends again
+        assert not aio.app.processor.held
+        post(aio, otlp([(ours, 1, 0)]))  # its own traces are still taken
+        reader = aio.app.storage.trace_reader()
+        wait_for(lambda: len(reader.get_trace(ours)) == 1, timeout=10)
+    finally:
+        aio.close()

@@ -157,3 +157,17 @@ tail_sampling:
 def test_bad_policies_are_one_clear_error(doc, text):
     with pytest.raises(PolicyError, match=text):
         parse_tail_config(doc)
+
+
+async def test_adaptive_aggregator_counts_roots_where_they_are_held():
+    from spyglass.collector.sampling.adaptive import Aggregator
+
+    store = MemoryStore()
+    processor = SpanProcessor(store, IngestMetrics(), ProcessorConfig(queue_size=1000))
+    aggregator = Aggregator()
+    sink = TailSamplingSink(processor, parse_tail_config(POLICIES), observe=aggregator.observe, clock=Clock())
+    tagged = [KeyValue("sampler.type", "probabilistic"), KeyValue("sampler.param", 0.5)]
+    await sink.accept([Span(9, 1, "GET /", 0, 1, RES, attributes=tagged), Span(9, 2, "child", 0, 1, RES, parent_span_id=1)],
+                      receiver="test", fmt="model")
+    [row] = aggregator.flush()
+    assert (row.operation, row.count, row.probabilities) == ("GET /", 1, {"0.5"})
