@@ -75,3 +75,39 @@ def test_query_summary_for_the_ui(aio):
 def test_static_summary(all_in_one):
     data = get(all_in_one.url("query_http", "/api/sampling/summary?service=x"))["data"]
     assert data["type"] == "file" and data["strategy"]["probabilisticSampling"]["samplingRate"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "clickhouse"])
+def test_adaptive_on_a_persistent_backend(backend, tmp_path):
+    """Throughput, probabilities and the lease go through the backend's sampling store: a
+    root counted by the collector comes back as a computed probability."""
+    import time as _time
+
+    from support import storage_settings, wait_for
+
+    aio = RunningAllInOne(**storage_settings(backend, str(tmp_path / "data")), sampling_type="adaptive",
+                          sampling_calculation_interval="200ms", sampling_delay="0s",
+                          sampling_initial_sampling_probability=0.5)
+    try:
+        now = _time.time_ns()
+        body = json.dumps({"resourceSpans": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "persist"}}]},
+            "scopeSpans": [{"spans": [{
+                "traceId": f"{i + 1:032x}", "spanId": f"{i + 1:016x}", "name": "GET /",
+                "startTimeUnixNano": str(now), "endTimeUnixNano": str(now + 1000),
+                "attributes": [{"key": "sampler.type", "value": {"stringValue": "probabilistic"}},
+                               {"key": "sampler.param", "value": {"doubleValue": 0.5}}],
+            } for i in range(40)]}],
+        }]}).encode()
+        req = urllib.request.Request(aio.url("otlp_http", "/v1/traces"), data=body, headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=10).read()
+
+        def computed() -> float:
+            ops = get(aio.url("collector_http", "/api/sampling?service=persist"))["operationSampling"]["perOperationStrategies"]
+            return ops[0]["probabilisticSampling"]["samplingRate"] if ops else 0.0
+
+        assert 0 < wait_for(computed, timeout=20) < 0.5  # 40 roots in 200 ms at 0.5: far above 1/s, lowered
+        assert aio.app.sampling.processor.is_leader and aio.app.sampling.processor.store_errors == 0
+    finally:
+        aio.close()

@@ -1,4 +1,5 @@
-"""The ``SamplingStore`` contract on memory and sqlite (``<data-dir>/sampling.db``):
+"""The ``SamplingStore`` contract on memory, sqlite (``<data-dir>/sampling.db``) and
+clickhouse (its own server, started by the tests):
 throughput by time window, latest probabilities, and the lease: one holder at a time,
 renewable by its owner, free once it expires or is forfeited, across connections (the
 sqlite file is shared by collector processes)."""
@@ -12,12 +13,25 @@ from spyglass.storage.memory.sampling import MemorySamplingStore
 from spyglass.storage.sqlite.sampling import SqliteSamplingStore
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("clickhouse", marks=pytest.mark.slow)])
 def stores(request, tmp_path):
     """Two handles on one store (two collectors)."""
     if request.param == "memory":
         s = MemorySamplingStore()
         yield s, s
+        return
+    if request.param == "clickhouse":
+        from support import clickhouse_factory
+
+        from spyglass.storage.clickhouse.sampling import ClickHouseSamplingStore
+
+        factory = clickhouse_factory()
+        a = ClickHouseSamplingStore(factory.connector, factory.config.database)
+        b = ClickHouseSamplingStore(factory.connector, factory.config.database)
+        yield a, b
+        a.close()
+        b.close()
+        factory.close()
         return
     a, b = SqliteSamplingStore(str(tmp_path)), SqliteSamplingStore(str(tmp_path))
     yield a, b
@@ -53,3 +67,13 @@ def test_lease_is_exclusive_until_it_expires(stores):
     assert not a.acquire_lease("lock", "one", 5.0, 110.0)
     b.forfeit_lease("lock", "two")
     assert a.acquire_lease("lock", "one", 5.0, 110.0)
+
+
+def test_clickhouse_lease_fold_is_the_same_for_every_reader():
+    from spyglass.storage.clickhouse.sampling import fold_lease
+
+    # two candidates claim an expired lease; whoever reads both claims sees the same winner
+    claims = [("old", 100.0, 95.0), ("b", 110.0, 100.2), ("a", 110.0, 100.1)]
+    assert fold_lease(claims) == ("a", 110.0) == fold_lease(list(reversed(claims)))
+    assert fold_lease(claims + [("a", 115.0, 105.0)]) == ("a", 115.0)  # renewed by its holder
+    assert fold_lease(claims + [("b", 120.0, 110.0)]) == ("b", 120.0)  # taken once expired

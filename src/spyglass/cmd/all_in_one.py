@@ -88,14 +88,14 @@ class AllInOne:
                 parse_duration(s.sampling_strategies_reload_interval) / 1e9,
                 s.sampling_default_sampling_probability,
             )
-            if s.sampling_type == "adaptive":  # the file, when given, pins its services
-                return sampling_setup.build_adaptive(s, provider if s.sampling_strategies_file else None)
-            if s.sampling_type not in ("", "file"):
-                raise ValueError(f"--sampling.type: unknown type {s.sampling_type!r}; known: file, adaptive")
-            return provider
         except (OSError, StrategiesError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise ValueError(f"--sampling.strategies-file: cannot use {s.sampling_strategies_file}: {reason}") from None
+        if s.sampling_type == "adaptive":  # the file, when given, pins its services
+            return sampling_setup.build_adaptive(s, provider if s.sampling_strategies_file else None, self.storage)
+        if s.sampling_type not in ("", "file"):
+            raise ValueError(f"--sampling.type: unknown type {s.sampling_type!r}; known: file, adaptive")
+        return provider
 
     def _ingest_listeners(self) -> list[Listener]:
         s, p, host = self.settings, self.processor, self.settings.listen_host

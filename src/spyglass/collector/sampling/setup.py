@@ -32,8 +32,9 @@ def adaptive_options(s: Settings) -> AdaptiveOptions:
     )
 
 
-def open_sampling_store(s: Settings) -> SamplingStore:
-    """The backend's sampling store: memory (this process), sqlite (``<data-dir>/sampling.db``)."""
+def open_sampling_store(s: Settings, storage: Any = None) -> SamplingStore:
+    """The backend's sampling store: memory (this process), sqlite (``<data-dir>/sampling.db``),
+    clickhouse (tables in the Spyglass database, through ``storage``'s connections)."""
     if s.storage == "memory":
         from spyglass.storage.memory.sampling import MemorySamplingStore
 
@@ -42,16 +43,18 @@ def open_sampling_store(s: Settings) -> SamplingStore:
         from spyglass.storage.sqlite.sampling import SqliteSamplingStore
 
         return SqliteSamplingStore(s.data_dir)
-    raise ValueError(f"--sampling.type adaptive: the {s.storage} backend has no sampling store yet (memory, sqlite)")
+    connector = getattr(storage, "connector", None)
+    if s.storage == "clickhouse" and connector is not None:
+        from spyglass.storage.clickhouse.sampling import ClickHouseSamplingStore
+
+        return ClickHouseSamplingStore(connector, storage.config.database, prepare=storage.open)
+    raise ValueError(f"--sampling.type adaptive: the {s.storage} backend has no sampling store (memory, sqlite, clickhouse)")
 
 
-def build_adaptive(s: Settings, pinned: StrategyProvider | None) -> AdaptiveStrategyProvider:
+def build_adaptive(s: Settings, pinned: StrategyProvider | None, storage: Any = None) -> AdaptiveStrategyProvider:
     options = adaptive_options(s)
-    try:
-        options.validate()
-    except ValueError:
-        raise
-    return AdaptiveStrategyProvider(AdaptiveProcessor(open_sampling_store(s), options), pinned)
+    options.validate()
+    return AdaptiveStrategyProvider(AdaptiveProcessor(open_sampling_store(s, storage), options), pinned)
 
 
 def wrap_sink(s: Settings, sink: Any, provider: StrategyProvider) -> Any:
