@@ -45,7 +45,8 @@ def strategy(c: Spyglass, service: str) -> dict[str, float]:
 
 
 def leaders(cs: list[Spyglass]) -> list[Spyglass]:
-    return [c for c in cs if c.proc.poll() is None and c.metric("spyglass_sampling_adaptive_leader") == 1]
+    return [c for c in cs if c.command == "collector" and c.proc.poll() is None
+            and c.metric("spyglass_sampling_adaptive_leader") == 1]
 
 
 def test_one_leader_and_takeover(tmp_path: Path) -> None:
@@ -70,6 +71,12 @@ def test_one_leader_and_takeover(tmp_path: Path) -> None:
             time.sleep(0.3)
         wait_for(lambda: 0 < strategy(follower, "shop").get("GET /", 1) < 0.5, timeout=20)
         assert strategy(leader, "shop") == strategy(follower, "shop")
+        # a query-only process on the data dir shows the UI the same probabilities
+        query = Spyglass(tmp_path, "query", "query", data_dir=shared).start()
+        collectors.append(query)
+        status, body = get_json(query.url("query.http-port", "/api/sampling/summary?service=shop"))
+        assert status == 200 and body["data"]["type"] == "adaptive"
+        assert 0 < body["data"]["operations"]["GET /"] < 0.5
 
         leader.kill(signal.SIGKILL)
         wait_for(lambda: leaders([follower]), timeout=10)  # the lease (1s) ran out: it took over

@@ -161,7 +161,7 @@ class AllInOne:
         http_app = build_app(service, base_path=s.query_base_path, ui=build_ui_app(), archive_enabled=archive is not None)
         from spyglass.query.sampling_api import add_sampling_routes  # how a service is sampled, for the UI
 
-        add_sampling_routes(http_app, self.sampling if self.roles["collector"] else None, s)
+        add_sampling_routes(http_app, self.sampling if self.roles["collector"] else None, s, self.storage)
         query_metrics = QueryMetrics(self.metrics.registry)  # requests, errors, latency per endpoint
         http_app.middlewares.append(query_metrics.middleware)
         return [

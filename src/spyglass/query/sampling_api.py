@@ -6,12 +6,13 @@
 
 In all-in-one the collector's provider answers. A query-only process reads the adaptive
 probabilities from the sampling store of a sqlite data dir (``sampling.db``) when there is
-one, else answers ``type: unknown``. Served by a middleware because the query API's
+one, or from clickhouse's sampling tables, else answers ``type: unknown``. Served by a middleware because the query API's
 ``/api/{tail}`` route would otherwise take the path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Any
@@ -23,26 +24,34 @@ from spyglass.collector.sampling.provider import StrategyProvider
 from spyglass.config import Settings
 
 
-def _summary(provider: StrategyProvider | None, settings: Settings, service: str) -> dict[str, Any]:
+def _summary(provider: StrategyProvider | None, settings: Settings, service: str, storage: Any) -> dict[str, Any]:
     if provider is not None:
         describe = getattr(provider, "describe", None)
         out: dict[str, Any] = describe(service) if callable(describe) else {"type": "file", "service": service}
         out["strategy"] = json.loads(proto_json(provider.get_strategy(service)))
         return out
-    path = os.path.join(settings.data_dir, "sampling.db")
-    if settings.storage == "sqlite" and os.path.exists(path):
+    store: Any = None
+    if settings.storage == "sqlite" and os.path.exists(os.path.join(settings.data_dir, "sampling.db")):
         from spyglass.storage.sqlite.sampling import SqliteSamplingStore
 
         store = SqliteSamplingStore(settings.data_dir)
-        try:
-            ops = store.get_latest_probabilities().get(service, {})
-        finally:
-            store.close()
-        return {"type": "adaptive", "service": service, "operations": dict(sorted(ops.items()))}
-    return {"type": "unknown", "service": service}
+    elif settings.storage == "clickhouse" and getattr(storage, "connector", None) is not None:
+        from spyglass.storage.clickhouse.sampling import ClickHouseSamplingStore
+
+        store = ClickHouseSamplingStore(storage.connector, storage.config.database)
+    if store is None:
+        return {"type": "unknown", "service": service}
+    try:
+        latest = store.get_latest_probabilities()
+    finally:
+        store.close()
+    if not latest:  # no collector computes adaptive probabilities here
+        return {"type": "unknown", "service": service}
+    return {"type": "adaptive", "service": service, "operations": dict(sorted(latest.get(service, {}).items()))}
 
 
-def add_sampling_routes(app: web.Application, provider: StrategyProvider | None, settings: Settings) -> None:
+def add_sampling_routes(app: web.Application, provider: StrategyProvider | None, settings: Settings,
+                        storage: Any = None) -> None:
     base = settings.query_base_path.rstrip("/")
     if base and not base.startswith("/"):
         base = "/" + base
@@ -58,7 +67,7 @@ def add_sampling_routes(app: web.Application, provider: StrategyProvider | None,
         if len(services) != 1:
             return web.Response(status=400, text="'service' parameter must be provided once\n")
         if request.path == summary_path:
-            return web.json_response({"data": _summary(provider, settings, services[0])})
+            return web.json_response({"data": await asyncio.to_thread(_summary, provider, settings, services[0], storage)})
         if provider is None:
             return web.Response(status=404, text="sampling strategies are served by the collector\n")
         return web.Response(body=proto_json(provider.get_strategy(services[0])), content_type="application/json")
