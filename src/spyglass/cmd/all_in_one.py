@@ -238,6 +238,7 @@ class AllInOne:
             for listener in reversed(started):
                 await listener.stop()
             await self.processor.aclose()
+            self.sampling.close()  # adaptive sampling's thread and lease, the file's reloader
             raise
         self.ready = True
         for listener in [*self.ingest, *self.serving]:
