@@ -114,16 +114,21 @@ def test_sampled_rate_converges_and_follows_load(adaptive, main_loop):
     try:
         for load in loads:
             load.thread.start()
-        # 300/s from 0.05 is one step down; 60/s needs ~4 capped +50% steps: a few seconds
+        processor = adaptive.app.sampling.processor
+        # 300/s from 0.05 is one step down; 60/s needs 3 capped +50% steps, plus the lag of the
+        # weighted buckets and of the 3 s measuring window: well under 20 intervals
         wait_for(lambda: all(converged(l) for l in loads), timeout=40, interval=0.25)
+        assert processor.calculations <= 20, processor.calculations
         for service in ("ours", "theirs"):
             p = probabilities(adaptive, service)
             assert p["GET /a"] < p["GET /b"], p  # the busier operation is sampled less
         before = probabilities(adaptive, "ours")
         for load in loads:  # swap the load between the operations
             load.rates.update({"GET /a": 60, "GET /b": 300})
+        swapped_at = processor.calculations
         time.sleep(3)  # let the old samples leave the measuring window
         wait_for(lambda: all(converged(l) for l in loads), timeout=40, interval=0.25)
+        assert processor.calculations - swapped_at <= 20, processor.calculations - swapped_at  # 4 capped steps up
         after = probabilities(adaptive, "ours")
         assert after["GET /a"] > before["GET /a"] and after["GET /b"] < before["GET /b"], (before, after)
         assert adaptive.app.sampling.processor.is_leader
