@@ -34,6 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(agent, overrides={"admin_port": ports.AGENT_ADMIN_HTTP}, command="agent")
     demo = commands.add_parser("demo", help="a HotROD-like multi-service application, traced")
     add_arguments(demo)  # every setting: it may embed an all-in-one
+    tracegen = commands.add_parser("tracegen", help="send generated traces at a set rate; check they read back (--verify)")
+    add_arguments(tracegen, command="tracegen", own_only=True)
+    from spyglass.cmd.tracegen import add_jaeger_aliases
+
+    add_jaeger_aliases(tracegen)
+    capacity = commands.add_parser("capacity", help="processes, cores, memory and disk a load needs (docs/scaling.md)")
+    from spyglass.cmd import capacity as capacity_cmd
+
+    capacity_cmd.add_arguments(capacity)
     return parser
 
 
@@ -64,6 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         return _serve("ingester", lambda: Ingester(settings))
     if args.command == "demo":
         return _run_demo(settings)
+    if args.command == "tracegen":
+        from spyglass.cmd.tracegen import run as run_tracegen
+
+        return run_tracegen(settings)
+    if args.command == "capacity":
+        from spyglass.cmd import capacity as capacity_cmd
+
+        return capacity_cmd.run(args)
     return 0
 
 

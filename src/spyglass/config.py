@@ -23,12 +23,13 @@ from typing import Any
 from spyglass import ports
 
 
-COMMANDS = ("all-in-one", "collector", "query", "ingester", "agent", "demo")
+COMMANDS = ("all-in-one", "collector", "query", "ingester", "agent", "demo", "tracegen")
 COLLECTOR = ("all-in-one", "collector")  # receivers, sampling, the storage writer
 QUERY = ("all-in-one", "query")  # query APIs and UI
 INGESTER = ("ingester",)  # JetStream -> storage (docs/pipeline.md)
 AGENT = ("agent",)  # spyglass agent: UDP receivers, sampling proxy, reporter
 DEMO = ("demo",)  # spyglass demo only
+TRACEGEN = ("tracegen",)  # spyglass tracegen: load generator (issue 18)
 
 
 def _opt(default: Any, flag: str, help: str, *, check: str = "", roles: tuple[str, ...] = ()) -> Any:
@@ -147,6 +148,29 @@ class Settings:
     demo_otlp_endpoint: str = _opt("127.0.0.1:4317", "demo.otlp-endpoint", "demo: host:port of the OTLP gRPC receiver of the OpenTelemetry SDK services", roles=DEMO)
     demo_rate: float = _opt(2.0, "demo.rate", "demo: ride requests per second the load generator sends (0: none, drive it yourself)", roles=DEMO)
     demo_duration: str = _opt("0s", "demo.duration", "demo: run this long (Go duration), then stop; 0s runs until Ctrl-C", check="duration", roles=DEMO)
+    # -- tracegen (spyglass tracegen: load generator; Jaeger's -traces, -workers, ... as aliases) --
+    tracegen_protocol: str = _opt("otlp-grpc", "protocol", "tracegen: otlp-grpc, otlp-http, jaeger-grpc, jaeger-http (Thrift, 14268), jaeger-udp (Thrift compact, 6831) or zipkin (v2 JSON)", roles=TRACEGEN)
+    tracegen_endpoint: str = _opt("127.0.0.1", "endpoint", "tracegen: host[:port] to send to; the port defaults to the protocol's (4317, 4318, 14250, 14268, 6831, 9411)", roles=TRACEGEN)
+    tracegen_rate: float = _opt(0.0, "rate", "tracegen: spans per second over all workers; 0 sends as fast as the server acknowledges", check="non-negative", roles=TRACEGEN)
+    tracegen_duration: str = _opt("0s", "duration", "tracegen: run this long (Go duration); 0s sends --traces per worker and stops", check="duration", roles=TRACEGEN)
+    tracegen_traces: int = _opt(1, "traces", "tracegen: traces each worker sends when --duration is 0s (Jaeger's -traces)", check="non-negative", roles=TRACEGEN)
+    tracegen_workers: int = _opt(1, "workers", "tracegen: worker processes sending at once", check="positive", roles=TRACEGEN)
+    tracegen_pause: str = _opt("0s", "pause", "tracegen: pause after each trace (Go duration), as Jaeger's -pause", check="duration", roles=TRACEGEN)
+    tracegen_service: str = _opt("tracegen", "service", "tracegen: service name; with --services N, the prefix of NAME-00 ... NAME-(N-1)", roles=TRACEGEN)
+    tracegen_services: int = _opt(1, "services", "tracegen: services a trace crosses (one per tree level, in turn)", check="positive", roles=TRACEGEN)
+    tracegen_operations: int = _opt(5, "operations", "tracegen: distinct operation names", check="positive", roles=TRACEGEN)
+    tracegen_depth: int = _opt(3, "depth", "tracegen: levels of each trace's call tree", check="positive", roles=TRACEGEN)
+    tracegen_fan_out: int = _opt(2, "fan-out", "tracegen: children of each span above the last level", check="positive", roles=TRACEGEN)
+    tracegen_attributes: int = _opt(8, "attributes", "tracegen: attributes (tags) per span", check="non-negative", roles=TRACEGEN)
+    tracegen_events: int = _opt(1, "events", "tracegen: events (logs) per span", check="non-negative", roles=TRACEGEN)
+    tracegen_error_ratio: float = _opt(0.01, "error-ratio", "tracegen: share of spans with an error status", check="probability", roles=TRACEGEN)
+    tracegen_links: int = _opt(0, "links", "tracegen: links from each root span to the roots of the previous traces", check="non-negative", roles=TRACEGEN)
+    tracegen_batch_spans: int = _opt(100, "batch-spans", "tracegen: spans per request (whole traces are added until it is reached)", check="positive", roles=TRACEGEN)
+    tracegen_concurrency: int = _opt(4, "concurrency", "tracegen: requests in flight per worker", check="positive", roles=TRACEGEN)
+    tracegen_seed: int = _opt(0, "seed", "tracegen: random seed for reproducible traces; 0 picks one", check="non-negative", roles=TRACEGEN)
+    tracegen_verify: str = _opt("", "verify", "tracegen: query URL (http://host:16686): read every acknowledged trace back, report loss and ingest-to-query delay", roles=TRACEGEN)
+    tracegen_verify_timeout: str = _opt("10s", "verify-timeout", "tracegen: how long a trace may take to read back whole before it counts as lost", check="duration", roles=TRACEGEN)
+    tracegen_report_file: str = _opt("", "report-file", "tracegen: write the totals, per-second figures and verification as JSON to this file", roles=TRACEGEN)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -260,15 +284,19 @@ def add_arguments(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     command: str | None = None,
+    own_only: bool = False,
 ) -> None:
     """Add one ``--flag`` per setting of ``command`` (every setting when None), defaulting
     to its environment variable; ``overrides`` changes a default for one command (the
-    query's admin port is Jaeger's 16687). A bad variable is reported, naming it, when the
+    query's admin port is Jaeger's 16687); ``own_only`` leaves out the settings every command
+    shares (a tool such as tracegen runs no server). A bad variable is reported, naming it, when the
     arguments are parsed (so ``--help`` still works)."""
     environ = os.environ if environ is None else environ
     for f in dataclasses.fields(Settings):
         roles = f.metadata.get("roles") or ()
         if command is not None and roles and command not in roles:
+            continue
+        if own_only and command not in roles:  # a tool (tracegen): none of the servers' settings
             continue
         flag = f.metadata["flag"]
         default = (overrides or {}).get(f.name, f.default)

@@ -1,0 +1,130 @@
+"""``--verify``: read every acknowledged trace back through the Jaeger query API
+(``GET /api/traces/{id}``) and check it is whole: every span sent, no other.
+
+Each trace is polled from its acknowledgement until it is whole or ``timeout`` has passed
+since checking began, so the delay measured (acknowledgement to the first whole read) is the
+ingest-to-query delay, plus the verifier's own backlog when it falls behind (an upper bound).
+A trace still missing spans at its deadline is lost: ``partial`` when some spans came back,
+``missing`` when none did (including when the query service cannot be reached).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+
+
+@dataclass(slots=True)
+class Acked:
+    """One acknowledged trace: its ID (32 hex digits), span IDs (16 hex) and when it was acked."""
+
+    trace_id: str
+    span_ids: frozenset[str]
+    acked_at: float  # time.time()
+
+
+@dataclass
+class VerifyResult:
+    checked: int = 0
+    whole: int = 0
+    partial: int = 0
+    missing: int = 0
+    spans_lost: int = 0
+    delays: list[float] = field(default_factory=list)
+    first_errors: list[str] = field(default_factory=list)
+
+    @property
+    def lost(self) -> int:
+        return self.partial + self.missing
+
+    def percentile(self, q: float) -> float | None:
+        if not self.delays:
+            return None
+        ordered = sorted(self.delays)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def as_dict(self) -> dict[str, object]:
+        p50, p99 = self.percentile(0.50), self.percentile(0.99)
+        return {
+            "checked": self.checked, "whole": self.whole, "partial": self.partial, "missing": self.missing,
+            "traces_lost": self.lost, "spans_lost": self.spans_lost,
+            "delay_p50_s": None if p50 is None else round(p50, 4),
+            "delay_p99_s": None if p99 is None else round(p99, 4),
+            "errors": self.first_errors,
+        }
+
+
+class Verifier:
+    """Checks traces handed to ``add`` with ``concurrency`` reads in flight at most."""
+
+    def __init__(self, query_url: str, timeout: float = 10.0, concurrency: int = 8) -> None:
+        self.base = query_url.rstrip("/")
+        self.timeout = timeout
+        self.result = VerifyResult()
+        self._limit = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10),
+                                              connector=aiohttp.TCPConnector(limit=concurrency))
+
+    def add(self, trace: Acked) -> None:
+        """Start checking ``trace`` (call from the event loop)."""
+        task = asyncio.ensure_future(self._check(trace))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self) -> VerifyResult:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks))
+        await self._session.close()
+        return self.result
+
+    async def _check(self, trace: Acked) -> None:
+        deadline = 0.0  # set by the first read, so a verifier that is behind loses nothing by it
+        pause = 0.01  # the delay's resolution: polls at +10, 25, 47, 81 ms ... (x1.5, up to 0.25 s)
+        seen: set[str] = set()
+        while True:
+            async with self._limit:
+                seen = await self._read(trace.trace_id) or seen
+            now = time.time()
+            deadline = deadline or now + self.timeout
+            if trace.span_ids <= seen:
+                self.result.whole += 1
+                self.result.delays.append(max(0.0, now - trace.acked_at))
+                break
+            if now + pause > deadline:
+                got = len(trace.span_ids & seen)
+                if got:
+                    self.result.partial += 1
+                else:
+                    self.result.missing += 1
+                self.result.spans_lost += len(trace.span_ids) - got
+                break
+            await asyncio.sleep(pause)
+            pause = min(0.25, pause * 1.5)
+        self.result.checked += 1
+
+    async def _read(self, trace_id: str) -> set[str] | None:
+        """The span IDs the query API returns for the trace; None when it cannot be read."""
+        try:
+            async with self._session.get(f"{self.base}/api/traces/{trace_id}") as resp:
+                if resp.status == 404:
+                    return set()
+                if resp.status != 200:
+                    self._note(f"GET /api/traces/{trace_id}: HTTP {resp.status}")
+                    return None
+                body = await resp.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+            self._note(f"{self.base}: {type(exc).__name__}: {exc}")
+            return None
+        return {span["spanID"] for trace in body.get("data") or () for span in trace.get("spans", ())}
+
+    def _note(self, error: str) -> None:
+        if len(self.result.first_errors) < 5 and error not in self.result.first_errors:
+            self.result.first_errors.append(error)
