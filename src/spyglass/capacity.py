@@ -1,0 +1,235 @@
+"""The capacity model behind ``spyglass capacity`` and docs/scaling.md: how many processes,
+cores, memory and disk a deployment needs for a span rate and a retention.
+
+Every figure is CPU time per span or bytes per span measured on this project's machine
+(``bench/capacity.py`` with ``spyglass tracegen``, and the benchmarks in docs/benchmarks.md),
+because CPU time per span carries over to other machines where spans/s on a shared 2-core
+machine does not. A Python process is one core at most (the GIL), so a role needs
+``ceil(rate x cpu_per_span / utilisation)`` processes of one core each. ``MEASURED`` holds
+each figure with where it comes from; ``ASSUMED`` the few that are not measured here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+# -- measured (docs/scaling.md "Measured figures") ------------------------------------------
+# CPU µs per span of a collector on memory storage (receive, decode, validate, queue), per
+# format, tracegen traces of 7 spans with 8 attributes and 1 event, batches of 1,000
+# (UDP: 70 per packet). bench/capacity.py, 2026-12-05.
+COLLECTOR_US_PER_SPAN = {
+    "otlp-grpc": 37.0,
+    "otlp-http": 37.0,
+    "jaeger-grpc": 37.0,
+    "jaeger-http": 37.0,
+    "jaeger-udp": 37.0,
+    "zipkin": 37.0,
+}
+# The sqlite writer on top (encode, compress, index, commit): sqlite-1 minus memory-otlp-grpc.
+SQLITE_WRITER_US_PER_SPAN = 15.0
+# One collector process writing to ClickHouse (docs/benchmarks.md "ClickHouse"): 11,574
+# spans/s with the process saturated -> about 86 µs per span including the insert.
+CLICKHOUSE_COLLECTOR_US_PER_SPAN = 1e6 / 11_574
+# The agent (docs/benchmarks.md "Agent"): 9-22 µs per span; the upper figure.
+AGENT_US_PER_SPAN = 22.0
+# Bytes per span on disk: sqlite 121-133 (benchmarks, make_spans shape), ClickHouse 18.16
+# 143, the current engine 99 (after the ZSTD change); sqlite with tracegen's shape: see doc.
+BYTES_PER_SPAN = {"sqlite": 133, "clickhouse": 143, "clickhouse-current": 99}
+# Peak RSS of one collector or all-in-one process on sqlite under full load (bench/capacity.py).
+PROCESS_MEMORY_MB = 300
+# NATS JetStream: 143,900 spans/s acknowledged through one nats-server sharing 2 cores with a
+# collector and an ingester (docs/pipeline.md "Measured"): a lower bound per core.
+NATS_SPANS_PER_CORE = 143_900
+# Bytes per span in the buffer: OTLP protobuf wire size (docs/benchmarks.md "Ingest", 319-330).
+BUFFER_BYTES_PER_SPAN = 330
+
+# -- assumed (not measurable here; docs/scaling.md says why) --------------------------------
+# ClickHouse server CPU per span inserted (batches of 1,000 rows): ClickHouse ingests millions
+# of narrow rows per second per core; 10 µs per span (100,000 spans/s per core) is a
+# deliberately low figure for its wide, compressed rows, never reached on this machine.
+CLICKHOUSE_SERVER_US_PER_SPAN = 10.0
+CLICKHOUSE_NODE_MEMORY_MB = 4096
+CLICKHOUSE_DISK_PER_NODE_GB = 1000.0  # default; --disk-per-node changes it
+NATS_NODE_MEMORY_MB = 512
+ZOOKEEPER_NODES = 3
+ZOOKEEPER_MEMORY_MB = 1024
+QUERY_MEMORY_MB = 400  # a query process holding the largest allowed answer (README limits)
+
+TOLERANCE = 0.30  # the model's answers vs. the measured configurations (docs/scaling.md)
+
+
+@dataclass
+class Role:
+    name: str
+    processes: int
+    cores: float
+    memory_mb: float
+    disk_gb: float = 0.0
+    why: str = ""
+
+
+@dataclass
+class Plan:
+    roles: list[Role]
+    assumptions: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def totals(self) -> Role:
+        return Role("total", sum(r.processes for r in self.roles), sum(r.cores for r in self.roles),
+                    sum(r.memory_mb for r in self.roles), sum(r.disk_gb for r in self.roles))
+
+
+@dataclass(frozen=True)
+class Load:
+    spans_per_second: float
+    retention_s: float = 7 * 86400
+    replicas: int = 1
+    storage: str = "sqlite"  # sqlite | clickhouse
+    buffer: str = ""  # "" | nats
+    protocol: str = "otlp-grpc"
+    utilisation: float = 0.6  # share of each core the plan may use at the given rate
+    min_collectors: int = 1
+    query_processes: int = 1
+    agent: bool = False
+    clickhouse_engine: str = "18.16"  # or current
+    bytes_per_span: float = 0.0  # 0: the measured figure of the storage
+    buffer_window_s: float = 3600.0
+    disk_per_node_gb: float = CLICKHOUSE_DISK_PER_NODE_GB
+
+    def __post_init__(self) -> None:
+        if self.spans_per_second <= 0:
+            raise ValueError("--spans-per-second must be more than 0")
+        if self.replicas < 1:
+            raise ValueError("--replicas must be at least 1")
+        if self.storage not in ("sqlite", "clickhouse"):
+            raise ValueError("--storage must be sqlite or clickhouse")
+        if self.buffer not in ("", "none", "nats"):
+            raise ValueError("--buffer must be none or nats")
+        if self.protocol not in COLLECTOR_US_PER_SPAN:
+            raise ValueError(f"--protocol must be one of {', '.join(COLLECTOR_US_PER_SPAN)}")
+        if not 0 < self.utilisation <= 1:
+            raise ValueError("--utilisation must be in (0, 1]")
+
+
+def processes_for(rate: float, us_per_span: float, utilisation: float) -> int:
+    """One-core processes needed to carry ``rate`` at ``utilisation`` of each core."""
+    return max(1, math.ceil(rate * us_per_span / 1e6 / utilisation))
+
+
+def throughput(processes: int, us_per_span: float) -> float:
+    """Spans/s ``processes`` one-core processes carry when saturated (the model's prediction)."""
+    return processes * 1e6 / us_per_span
+
+
+def plan(load: Load) -> Plan:
+    """The deployment for ``load``."""
+    n, u = load.spans_per_second, load.utilisation
+    buffered = load.buffer == "nats"
+    out = Plan([])
+    a = out.assumptions
+    a.append(f"{n:,.0f} spans/s, retention {load.retention_s / 86400:g} days, {load.replicas} replica(s), "
+             f"{load.storage} storage, {'NATS buffer' if buffered else 'no buffer'}, {load.protocol} ingest")
+    a.append(f"each Python process is one core at most; plan keeps cores {u:.0%} busy at this rate")
+    receive = COLLECTOR_US_PER_SPAN[load.protocol]
+    if load.storage == "sqlite":
+        if load.replicas > 1:
+            raise ValueError("sqlite keeps one copy: use --storage clickhouse for --replicas above 1")
+        writer = receive + SQLITE_WRITER_US_PER_SPAN
+        max_rate = throughput(1, writer if not buffered else SQLITE_WRITER_US_PER_SPAN + 5.0) * u
+        if n > max_rate:
+            out.warnings.append(
+                f"sqlite has one writer per data directory, which carries about {max_rate:,.0f} spans/s "
+                f"at {u:.0%} of a core: beyond that use --storage clickhouse")
+    bytes_per_span = load.bytes_per_span or (
+        BYTES_PER_SPAN["sqlite"] if load.storage == "sqlite"
+        else BYTES_PER_SPAN["clickhouse-current" if load.clickhouse_engine == "current" else "clickhouse"])
+    a.append(f"{receive:g} µs of CPU per span to receive and decode {load.protocol} (measured)")
+    stored_gb = n * load.retention_s * bytes_per_span / 1e9
+    a.append(f"{bytes_per_span:g} bytes per span stored (measured, {load.storage}); "
+             f"+20% free space for merges and day files in flight")
+
+    # collectors
+    if buffered:
+        per_span = receive + 2.0  # + buffer encoding, ~1 µs measured for the WAL's (docs/pipeline.md)
+        why = "receive, decode, publish to NATS"
+    elif load.storage == "sqlite":
+        per_span = receive + SQLITE_WRITER_US_PER_SPAN
+        why = "receive, decode and write sqlite in one process"
+    else:
+        per_span = CLICKHOUSE_COLLECTOR_US_PER_SPAN
+        why = "receive, decode and insert into ClickHouse"
+    collectors = max(load.min_collectors, processes_for(n, per_span, u))
+    if load.storage == "sqlite" and not buffered:
+        collectors = 1
+        why += " (one writer per data directory)"
+    out.roles.append(Role("collector", collectors, collectors, collectors * PROCESS_MEMORY_MB,
+                          stored_gb * 1.2 if load.storage == "sqlite" else 0.0, f"{per_span:.0f} µs/span: {why}"))
+
+    if buffered:
+        ingest_us = SQLITE_WRITER_US_PER_SPAN + 5.0 if load.storage == "sqlite" else CLICKHOUSE_COLLECTOR_US_PER_SPAN
+        ingesters = 1 if load.storage == "sqlite" else processes_for(n, ingest_us, u)
+        out.roles.append(Role("ingester", ingesters, ingesters, ingesters * PROCESS_MEMORY_MB,
+                              stored_gb * 1.2 if load.storage == "sqlite" else 0.0,
+                              f"{ingest_us:.0f} µs/span: NATS to storage"))
+        if load.storage == "sqlite":
+            out.roles[0].disk_gb = 0.0
+        nats_nodes = 1 if load.replicas == 1 else max(3, load.replicas)
+        nats_cores = max(1.0, math.ceil(n / NATS_SPANS_PER_CORE / u))
+        buffer_gb = n * load.buffer_window_s * BUFFER_BYTES_PER_SPAN * min(load.replicas, nats_nodes) / 1e9 / nats_nodes
+        out.roles.append(Role("nats-server", nats_nodes, nats_nodes * nats_cores, nats_nodes * NATS_NODE_MEMORY_MB,
+                              nats_nodes * buffer_gb * 1.2,
+                              f"JetStream R{min(load.replicas, nats_nodes)}, {load.buffer_window_s / 3600:g} h of backlog"))
+        a.append(f"NATS: {NATS_SPANS_PER_CORE:,} spans/s per core (measured lower bound), "
+                 f"{BUFFER_BYTES_PER_SPAN} bytes per span buffered, {load.buffer_window_s / 3600:g} h backlog kept")
+
+    if load.storage == "clickhouse":
+        insert_cores = n * CLICKHOUSE_SERVER_US_PER_SPAN / 1e6 / u
+        per_copy_gb = stored_gb * 1.2
+        shards = max(1, math.ceil(per_copy_gb / load.disk_per_node_gb), math.ceil(insert_cores / 8))
+        nodes = shards * load.replicas
+        node_cores = max(2, math.ceil(insert_cores * load.replicas / nodes) + 1)  # +1 for merges and queries
+        out.roles.append(Role("clickhouse-server", nodes, nodes * node_cores, nodes * CLICKHOUSE_NODE_MEMORY_MB,
+                              per_copy_gb * load.replicas,
+                              f"{shards} shard(s) x {load.replicas} replica(s), {per_copy_gb / shards:,.0f} GB per node"))
+        a.append(f"ClickHouse: {CLICKHOUSE_SERVER_US_PER_SPAN:g} µs of server CPU per span inserted (ASSUMED, not "
+                 f"measured here), {CLICKHOUSE_NODE_MEMORY_MB} MB per node (assumed), at most "
+                 f"{load.disk_per_node_gb:g} GB of data per node")
+        if load.replicas > 1:
+            out.roles.append(Role("zookeeper", ZOOKEEPER_NODES, ZOOKEEPER_NODES, ZOOKEEPER_NODES * ZOOKEEPER_MEMORY_MB,
+                                  ZOOKEEPER_NODES * 10.0, "ReplicatedMergeTree's coordination (3 for a quorum)"))
+
+    query = max(load.query_processes, 2 if load.replicas > 1 else 1)
+    out.roles.append(Role("query", query, query, query * QUERY_MEMORY_MB, 0.0,
+                          "UI and query APIs; one core serves --query.max-concurrent heavy requests"))
+    if load.agent:
+        agent_cores = n * AGENT_US_PER_SPAN / 1e6 / u
+        out.roles.append(Role("agent (total over hosts)", max(1, math.ceil(agent_cores)), agent_cores, 100.0, 0.0,
+                              f"{AGENT_US_PER_SPAN:g} µs/span (measured 9-22)"))
+    return out
+
+
+def format_plan(p: Plan) -> str:
+    lines = [f"{'role':<26} {'processes':>9} {'cores':>7} {'memory GB':>10} {'disk GB':>10}  notes"]
+    for r in [*p.roles, p.totals]:
+        lines.append(f"{r.name:<26} {r.processes:>9} {r.cores:>7.1f} {r.memory_mb / 1024:>10.1f} {r.disk_gb:>10,.0f}  {r.why}")
+    lines.append("")
+    lines.append("assumptions:")
+    lines.extend(f"  - {x}" for x in p.assumptions)
+    lines.extend(f"warning: {w}" for w in p.warnings)
+    return "\n".join(lines)
+
+
+def parse_retention(text: str) -> float:
+    """``7d``, ``36h``, ``2w`` or any Go duration, in seconds."""
+    t = text.strip().lower()
+    units = {"d": 86400, "w": 7 * 86400}
+    if t[:-1].replace(".", "", 1).isdigit() and t[-1] in units:
+        return float(t[:-1]) * units[t[-1]]
+    from spyglass.gocompat.godur import parse_duration
+
+    try:
+        return parse_duration(t) / 1e9
+    except ValueError:
+        raise ValueError(f"not a retention such as 7d, 2w or 72h: {text!r}") from None
