@@ -19,18 +19,25 @@ from dataclasses import dataclass, field
 # format, tracegen traces of 7 spans with 8 attributes and 1 event, batches of 1,000
 # (UDP: 70 per packet). bench/capacity.py, 2026-12-05.
 COLLECTOR_US_PER_SPAN = {
-    "otlp-grpc": 37.0,
-    "otlp-http": 37.0,
-    "jaeger-grpc": 37.0,
-    "jaeger-http": 37.0,
-    "jaeger-udp": 37.0,
-    "zipkin": 37.0,
+    "otlp-grpc": 28.7,
+    "otlp-http": 28.0,
+    "jaeger-grpc": 36.8,
+    "jaeger-http": 30.0,
+    "jaeger-udp": 33.0,
+    "zipkin": 28.6,
 }
-# The sqlite writer on top (encode, compress, index, commit): sqlite-1 minus memory-otlp-grpc.
-SQLITE_WRITER_US_PER_SPAN = 15.0
-# One collector process writing to ClickHouse (docs/benchmarks.md "ClickHouse"): 11,574
-# spans/s with the process saturated -> about 86 µs per span including the insert.
-CLICKHOUSE_COLLECTOR_US_PER_SPAN = 1e6 / 11_574
+# The sqlite writer on top (encode, compress, index, commit): sqlite-1 (52.4 and 52.7 µs/span
+# in two runs, OTLP gRPC) minus memory-otlp-grpc (28.7).
+SQLITE_WRITER_US_PER_SPAN = 24.0
+# A collector writing to ClickHouse (decode, build the columns, serialise the insert), OTLP
+# gRPC, one 18.16 node: 57.6 µs/span (bench/capacity.py clickhouse-1; 57.0 with two collectors).
+CLICKHOUSE_COLLECTOR_US_PER_SPAN = 57.6
+# clickhouse-server's own CPU per span inserted (batches of ~1,000 rows, merges during the run):
+# 10.2 µs/span on one node (clickhouse-1; 8.5 in clickhouse-2).
+CLICKHOUSE_SERVER_US_PER_SPAN = 10.2
+# Sharded (Distributed tables, 2 shards + ZooKeeper): both servers together spent 14.7 and 16.0
+# µs/span (clickhouse-2shards-1/-2): the Distributed insert's forwarding costs ~1.5x.
+CLICKHOUSE_SHARDED_FACTOR = 1.5
 # The agent (docs/benchmarks.md "Agent"): 9-22 µs per span; the upper figure.
 AGENT_US_PER_SPAN = 22.0
 # Bytes per span on disk: sqlite 121-133 (benchmarks, make_spans shape), ClickHouse 18.16
@@ -45,10 +52,6 @@ NATS_SPANS_PER_CORE = 143_900
 BUFFER_BYTES_PER_SPAN = 330
 
 # -- assumed (not measurable here; docs/scaling.md says why) --------------------------------
-# ClickHouse server CPU per span inserted (batches of 1,000 rows): ClickHouse ingests millions
-# of narrow rows per second per core; 10 µs per span (100,000 spans/s per core) is a
-# deliberately low figure for its wide, compressed rows, never reached on this machine.
-CLICKHOUSE_SERVER_US_PER_SPAN = 10.0
 CLICKHOUSE_NODE_MEMORY_MB = 4096
 CLICKHOUSE_DISK_PER_NODE_GB = 1000.0  # default; --disk-per-node changes it
 NATS_NODE_MEMORY_MB = 512
@@ -57,6 +60,55 @@ ZOOKEEPER_MEMORY_MB = 1024
 QUERY_MEMORY_MB = 400  # a query process holding the largest allowed answer (README limits)
 
 TOLERANCE = 0.30  # the model's answers vs. the measured configurations (docs/scaling.md)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A configuration run on this machine: what was measured, and what the model says."""
+
+    name: str
+    what: str  # "spans/s" (saturated throughput) or "us/span" (CPU per span)
+    measured: float
+    predicted: float
+    source: str
+    machine_bound: bool = False  # the processes did not get the core each the model assumes
+
+    @property
+    def error(self) -> float:
+        return (self.predicted - self.measured) / self.measured
+
+
+def checks() -> list[Check]:
+    """The model against every configuration measured here (docs/scaling.md "Check")."""
+    sqlite_us = COLLECTOR_US_PER_SPAN["otlp-grpc"] + SQLITE_WRITER_US_PER_SPAN
+    ch = CLICKHOUSE_COLLECTOR_US_PER_SPAN
+    two_cores = 2 * 1e6 / (ch + CLICKHOUSE_SERVER_US_PER_SPAN)  # everything on this machine's 2 cores
+    return [
+        Check("sqlite, 2 all-in-one processes (own data dirs), OTLP gRPC", "us/span", 56.9, sqlite_us,
+              "bench/capacity.py sqlite-2"),
+        Check("sqlite, 1 all-in-one saturated by 3 tracegen workers (load average 6)", "us/span", 59.4, sqlite_us,
+              "bench/capacity.py --only sqlite-1 --workers 3"),
+        Check("ClickHouse one node, 2 collectors: collector CPU", "us/span", 57.0, ch, "bench/capacity.py clickhouse-2"),
+        Check("ClickHouse one node, 2 collectors: server CPU", "us/span", 8.5, CLICKHOUSE_SERVER_US_PER_SPAN,
+              "bench/capacity.py clickhouse-2"),
+        *SHARD_CHECKS,
+        Check("benchmark: ClickHouse one node, 2 collectors, 2 shared cores", "spans/s", 22_136, two_cores,
+              "docs/benchmarks.md ClickHouse", machine_bound=True),
+        Check("benchmark: ClickHouse 2 shards, 2 collectors, 2 shared cores", "spans/s", 17_232, two_cores,
+              "docs/benchmarks.md ClickHouse", machine_bound=True),
+    ]
+
+
+SHARD_CHECKS = [
+    Check("ClickHouse 2 shards, 1 collector: collector CPU", "us/span", 46.6, CLICKHOUSE_COLLECTOR_US_PER_SPAN,
+          "bench/capacity.py clickhouse-2shards-1"),
+    Check("ClickHouse 2 shards, 2 collectors: collector CPU", "us/span", 49.4, CLICKHOUSE_COLLECTOR_US_PER_SPAN,
+          "bench/capacity.py clickhouse-2shards-2"),
+    Check("ClickHouse 2 shards, 1 collector: servers' CPU", "us/span", 14.7,
+          CLICKHOUSE_SERVER_US_PER_SPAN * CLICKHOUSE_SHARDED_FACTOR, "bench/capacity.py clickhouse-2shards-1"),
+    Check("ClickHouse 2 shards, 2 collectors: servers' CPU", "us/span", 16.0,
+          CLICKHOUSE_SERVER_US_PER_SPAN * CLICKHOUSE_SHARDED_FACTOR, "bench/capacity.py clickhouse-2shards-2"),
+]
 
 
 @dataclass
@@ -185,17 +237,19 @@ def plan(load: Load) -> Plan:
                  f"{BUFFER_BYTES_PER_SPAN} bytes per span buffered, {load.buffer_window_s / 3600:g} h backlog kept")
 
     if load.storage == "clickhouse":
-        insert_cores = n * CLICKHOUSE_SERVER_US_PER_SPAN / 1e6 / u
         per_copy_gb = stored_gb * 1.2
-        shards = max(1, math.ceil(per_copy_gb / load.disk_per_node_gb), math.ceil(insert_cores / 8))
+        shards = max(1, math.ceil(per_copy_gb / load.disk_per_node_gb),
+                     math.ceil(n * CLICKHOUSE_SERVER_US_PER_SPAN / 1e6 / u / 8))  # <= 8 insert cores a node
+        server_us = CLICKHOUSE_SERVER_US_PER_SPAN * (CLICKHOUSE_SHARDED_FACTOR if shards > 1 else 1.0)
+        insert_cores = n * server_us / 1e6 / u
         nodes = shards * load.replicas
         node_cores = max(2, math.ceil(insert_cores * load.replicas / nodes) + 1)  # +1 for merges and queries
         out.roles.append(Role("clickhouse-server", nodes, nodes * node_cores, nodes * CLICKHOUSE_NODE_MEMORY_MB,
                               per_copy_gb * load.replicas,
                               f"{shards} shard(s) x {load.replicas} replica(s), {per_copy_gb / shards:,.0f} GB per node"))
-        a.append(f"ClickHouse: {CLICKHOUSE_SERVER_US_PER_SPAN:g} µs of server CPU per span inserted (ASSUMED, not "
-                 f"measured here), {CLICKHOUSE_NODE_MEMORY_MB} MB per node (assumed), at most "
-                 f"{load.disk_per_node_gb:g} GB of data per node")
+        a.append(f"ClickHouse: {CLICKHOUSE_SERVER_US_PER_SPAN:g} µs of server CPU per span inserted, per copy (measured "
+                 f"on one node; x{CLICKHOUSE_SHARDED_FACTOR:g} when sharded, measured on 2 shards), +1 core per node for merges and queries; {CLICKHOUSE_NODE_MEMORY_MB} MB per node "
+                 f"(assumed); at most {load.disk_per_node_gb:g} GB of data per node")
         if load.replicas > 1:
             out.roles.append(Role("zookeeper", ZOOKEEPER_NODES, ZOOKEEPER_NODES, ZOOKEEPER_NODES * ZOOKEEPER_MEMORY_MB,
                                   ZOOKEEPER_NODES * 10.0, "ReplicatedMergeTree's coordination (3 for a quorum)"))

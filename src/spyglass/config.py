@@ -170,6 +170,7 @@ class Settings:
     tracegen_seed: int = _opt(0, "seed", "tracegen: random seed for reproducible traces; 0 picks one", check="non-negative", roles=TRACEGEN)
     tracegen_verify: str = _opt("", "verify", "tracegen: query URL (http://host:16686): read every acknowledged trace back, report loss and ingest-to-query delay", roles=TRACEGEN)
     tracegen_verify_timeout: str = _opt("10s", "verify-timeout", "tracegen: how long a trace may take to read back whole before it counts as lost", check="duration", roles=TRACEGEN)
+    tracegen_verify_delay: str = _opt("0s", "verify-delay", "tracegen: read each trace no sooner than this after its acknowledgement, to check what survives (a commit interval, a restart)", check="duration", roles=TRACEGEN)
     tracegen_report_file: str = _opt("", "report-file", "tracegen: write the totals, per-second figures and verification as JSON to this file", roles=TRACEGEN)
 
     @classmethod

@@ -112,7 +112,9 @@ def test_nothing_acknowledged_is_exit_status_1(tmp_path: Path) -> None:
 def test_verify_detects_spans_lost_by_a_killed_server(tmp_path: Path) -> None:
     """A collector that acknowledges before its commit loses the uncommitted spans to SIGKILL;
     restarted on the same data, it serves what was committed: --verify must report the loss,
-    and the traces sent after the restart as whole."""
+    and the traces sent after the restart as whole. ``verify_delay`` (2 s, longer than the time
+    to the kill) makes the first reads come after the kill: before it the all-in-one serves
+    uncommitted spans too, so a read then would find them."""
     from pipeline_procs import Spyglass
 
     server = Spyglass(tmp_path, "aio", "all-in-one", "--storage", "sqlite", "--sqlite.commit-interval", "30s",
@@ -120,7 +122,7 @@ def test_verify_detects_spans_lost_by_a_killed_server(tmp_path: Path) -> None:
     try:
         options = Options(protocol="otlp-grpc", endpoint=f"127.0.0.1:{server.ports['collector.otlp-grpc-port']}",
                           rate=700, duration=3.0, batch_spans=35, verify_url=server.url("query.http-port"),
-                          verify_timeout=4.0, interval=0.5)
+                          verify_timeout=4.0, verify_delay=2.0, interval=0.5)
         result: dict[str, Any] = {}
         out = io.StringIO()
         worker = threading.Thread(target=lambda: result.update(report=asyncio.run(run(options, out))))

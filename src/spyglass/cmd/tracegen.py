@@ -55,6 +55,7 @@ def options_from_settings(settings: Settings):  # -> Options (imported lazily: k
         pause=seconds(settings.tracegen_pause), batch_spans=settings.tracegen_batch_spans,
         concurrency=settings.tracegen_concurrency, shape=shape, seed=settings.tracegen_seed or None,
         verify_url=settings.tracegen_verify, verify_timeout=seconds(settings.tracegen_verify_timeout),
+        verify_delay=seconds(settings.tracegen_verify_delay),
     )
 
 

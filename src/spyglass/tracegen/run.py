@@ -42,6 +42,7 @@ class Options:
     seed: int | None = None
     verify_url: str = ""
     verify_timeout: float = 10.0
+    verify_delay: float = 0.0  # first read no sooner than this after the acknowledgement
     interval: float = 1.0  # report every
 
     def __post_init__(self) -> None:
@@ -179,7 +180,7 @@ class Report:
 async def run(options: Options, out: TextIO = sys.stdout) -> Report:
     """Run the load described by ``options``, printing one line per interval to ``out``."""
     report = Report(options)
-    verifier = Verifier(options.verify_url, options.verify_timeout) if options.verify_url else None
+    verifier = Verifier(options.verify_url, options.verify_timeout, delay=options.verify_delay) if options.verify_url else None
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     finished = 0

@@ -6,6 +6,11 @@ since checking began, so the delay measured (acknowledgement to the first whole 
 ingest-to-query delay, plus the verifier's own backlog when it falls behind (an upper bound).
 A trace still missing spans at its deadline is lost: ``partial`` when some spans came back,
 ``missing`` when none did (including when the query service cannot be reached).
+
+A read shows the trace at that moment: a server that serves spans before they are durable
+(sqlite between commits) and then crashes loses spans already read. ``delay`` postpones the
+first read, so what is checked is what survived that long (``--verify-delay``, e.g. past the
+commit interval, or across a restart).
 """
 
 from __future__ import annotations
@@ -60,9 +65,10 @@ class VerifyResult:
 class Verifier:
     """Checks traces handed to ``add`` with ``concurrency`` reads in flight at most."""
 
-    def __init__(self, query_url: str, timeout: float = 10.0, concurrency: int = 8) -> None:
+    def __init__(self, query_url: str, timeout: float = 10.0, concurrency: int = 8, delay: float = 0.0) -> None:
         self.base = query_url.rstrip("/")
         self.timeout = timeout
+        self.delay = delay
         self.result = VerifyResult()
         self._limit = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -89,6 +95,9 @@ class Verifier:
         deadline = 0.0  # set by the first read, so a verifier that is behind loses nothing by it
         pause = 0.01  # the delay's resolution: polls at +10, 25, 47, 81 ms ... (x1.5, up to 0.25 s)
         seen: set[str] = set()
+        wait = trace.acked_at + self.delay - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
         while True:
             async with self._limit:
                 seen = await self._read(trace.trace_id) or seen
