@@ -16,6 +16,7 @@ commit interval, or across a restart).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from dataclasses import dataclass, field
 
@@ -62,61 +63,102 @@ class VerifyResult:
         }
 
 
+class _Pending:
+    __slots__ = ("trace", "seen", "deadline", "pause")
+
+    def __init__(self, trace: Acked) -> None:
+        self.trace = trace
+        self.seen: set[str] = set()
+        self.deadline = 0.0  # set by the first read, so a verifier that is behind loses nothing by it
+        self.pause = 0.01  # the delay's resolution: polls at +10, 25, 47, 81 ms ... (x1.5, up to 0.25 s)
+
+
 class Verifier:
-    """Checks traces handed to ``add`` with ``concurrency`` reads in flight at most."""
+    """Checks traces handed to ``add``: ``concurrency`` readers take the trace due soonest from
+    one heap, so memory is a small object per trace in flight, not a task each."""
 
     def __init__(self, query_url: str, timeout: float = 10.0, concurrency: int = 8, delay: float = 0.0) -> None:
         self.base = query_url.rstrip("/")
         self.timeout = timeout
         self.delay = delay
         self.result = VerifyResult()
-        self._limit = asyncio.Semaphore(concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._heap: list[tuple[float, int, _Pending]] = []
+        self._seq = 0
+        self._wakeup = asyncio.Event()
+        self._closing = False
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10),
                                               connector=aiohttp.TCPConnector(limit=concurrency))
+        self._readers = [asyncio.ensure_future(self._reader()) for _ in range(concurrency)]
+        self._busy = 0
 
     def add(self, trace: Acked) -> None:
         """Start checking ``trace`` (call from the event loop)."""
-        task = asyncio.ensure_future(self._check(trace))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._push(trace.acked_at + self.delay, _Pending(trace))
 
     @property
     def pending(self) -> int:
-        return len(self._tasks)
+        return len(self._heap) + self._busy
+
+    def _push(self, when: float, item: _Pending) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (when, self._seq, item))
+        self._wakeup.set()
 
     async def drain(self) -> VerifyResult:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks))
+        """Wait until every trace added is whole or lost, then stop."""
+        self._closing = True
+        self._wakeup.set()
+        await asyncio.gather(*self._readers)
         await self._session.close()
         return self.result
 
-    async def _check(self, trace: Acked) -> None:
-        deadline = 0.0  # set by the first read, so a verifier that is behind loses nothing by it
-        pause = 0.01  # the delay's resolution: polls at +10, 25, 47, 81 ms ... (x1.5, up to 0.25 s)
-        seen: set[str] = set()
-        wait = trace.acked_at + self.delay - time.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
+    async def _reader(self) -> None:
         while True:
-            async with self._limit:
-                seen = await self._read(trace.trace_id) or seen
+            if not self._heap:
+                if self._closing and not self._busy:
+                    self._wakeup.set()  # let the other readers see it too
+                    return
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), 0.5)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            when = self._heap[0][0]
             now = time.time()
-            deadline = deadline or now + self.timeout
-            if trace.span_ids <= seen:
-                self.result.whole += 1
-                self.result.delays.append(max(0.0, now - trace.acked_at))
-                break
-            if now + pause > deadline:
-                got = len(trace.span_ids & seen)
-                if got:
-                    self.result.partial += 1
-                else:
-                    self.result.missing += 1
-                self.result.spans_lost += len(trace.span_ids) - got
-                break
-            await asyncio.sleep(pause)
-            pause = min(0.25, pause * 1.5)
+            if when > now:
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), when - now)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            _, _, item = heapq.heappop(self._heap)
+            self._busy += 1
+            try:
+                await self._check(item)
+            finally:
+                self._busy -= 1
+
+    async def _check(self, item: _Pending) -> None:
+        trace = item.trace
+        item.seen = await self._read(trace.trace_id) or item.seen
+        now = time.time()
+        item.deadline = item.deadline or now + self.timeout
+        if trace.span_ids <= item.seen:
+            self.result.whole += 1
+            self.result.delays.append(max(0.0, now - trace.acked_at))
+        elif now + item.pause > item.deadline:
+            got = len(trace.span_ids & item.seen)
+            if got:
+                self.result.partial += 1
+            else:
+                self.result.missing += 1
+            self.result.spans_lost += len(trace.span_ids) - got
+        else:
+            self._push(now + item.pause, item)
+            item.pause = min(0.25, item.pause * 1.5)
+            return
         self.result.checked += 1
 
     async def _read(self, trace_id: str) -> set[str] | None:
