@@ -141,3 +141,30 @@ def test_verify_detects_spans_lost_by_a_killed_server(tmp_path: Path) -> None:
     assert v["whole"] > 0, out.getvalue()  # those sent after the restart, read back
     assert v["checked"] == v["whole"] + v["partial"] + v["missing"]
     assert "missing" in out.getvalue()
+
+
+def test_rate_caps_what_is_sent(aio: RunningAllInOne) -> None:
+    """Pacing: at 700 spans/s for 1 s no more than 700 spans (+ the request being built) go out;
+    unpaced, the same second sends several thousand here."""
+    options = Options(protocol="otlp-http", endpoint=f"127.0.0.1:{_listener(aio, 'otlp-http')}", rate=700,
+                      duration=1.0, batch_spans=35, shape=TraceShape(service_prefix="paced"))
+    report = asyncio.run(run(options, io.StringIO()))
+    assert 0 < report.totals["acknowledged"] <= 700 + 35 and report.totals["refused"] == 0
+
+
+@pytest.mark.parametrize("protocol", ["otlp-grpc", "otlp-http"])
+def test_otlp_partial_success_counts_the_rejected_spans(aio: RunningAllInOne, protocol: str) -> None:
+    from spyglass.tracegen.senders import make_sender
+
+    spans = TraceGenerator(TraceShape(service_prefix=f"partial-{protocol}"), seed=3).trace()
+    spans[-1].trace_id = 0  # unstorable: the collector's validation rejects it, keeps the others
+
+    async def send() -> Any:
+        sender = make_sender(protocol, f"127.0.0.1:{_listener(aio, protocol)}")
+        try:
+            return await sender.send(spans)
+        finally:
+            await sender.close()
+
+    outcome = asyncio.run(send())
+    assert outcome.acknowledged and outcome.rejected == 1, outcome

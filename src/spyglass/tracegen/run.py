@@ -123,6 +123,12 @@ class _Worker:
             if len(self.errors) < 5 and outcome.error not in self.errors:
                 self.errors.append(outcome.error)
             return
+        if outcome.rejected:  # OTLP partial success: which spans is not said, so none is verified
+            self.counts["refused"] += outcome.rejected
+            self.counts["acknowledged"] += n - outcome.rejected
+            if len(self.errors) < 5 and outcome.error not in self.errors:
+                self.errors.append(outcome.error)
+            return
         self.counts["acknowledged"] += n
         if self.o.verify_url:
             now = time.time()

@@ -32,6 +32,19 @@ class Outcome:
     acknowledged: bool
     retries: int = 0
     error: str = ""
+    rejected: int = 0  # spans an acknowledged request refused (OTLP partial success)
+
+
+def otlp_rejected(body: bytes) -> tuple[int, str]:
+    """``partial_success`` of an OTLP ``ExportTraceServiceResponse``: rejected spans, message."""
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+    response = trace_service_pb2.ExportTraceServiceResponse()
+    try:
+        response.ParseFromString(body)
+    except Exception:  # a non-protobuf 2xx body: nothing to learn from it
+        return 0, ""
+    return response.partial_success.rejected_spans, response.partial_success.error_message
 
 
 class Sender:
@@ -52,9 +65,11 @@ class Sender:
 class HttpSender(Sender):
     """POST one encoded body per request; 2xx is acknowledged, 429/503 retried."""
 
-    def __init__(self, url: str, content_type: str, encode: Callable[[Sequence[Span]], list[bytes]]) -> None:
+    def __init__(self, url: str, content_type: str, encode: Callable[[Sequence[Span]], list[bytes]],
+                 otlp: bool = False) -> None:
         import aiohttp
 
+        self.otlp = otlp
         self.url = url
         self.content_type = content_type
         self.encode = encode
@@ -62,23 +77,25 @@ class HttpSender(Sender):
         self._errors = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
     async def send(self, spans: Sequence[Span]) -> Outcome:
-        retries = 0
+        retries = rejected = 0
         for body in self.encode(spans):
             while True:
                 try:
                     async with self._session.post(self.url, data=body, headers={"Content-Type": self.content_type}) as resp:
-                        await resp.read()
+                        answer = await resp.read()
                         status = resp.status
                 except self._errors as exc:
                     return Outcome(False, retries, f"{type(exc).__name__}: {exc}")
                 if status < 300:
+                    if self.otlp:
+                        rejected += otlp_rejected(answer)[0]
                     break
                 if status in (429, 503) and retries < self.max_retries:
                     await self._backoff(retries)
                     retries += 1
                     continue
                 return Outcome(False, retries, f"HTTP {status}")
-        return Outcome(True, retries)
+        return Outcome(True, retries, "partial success: spans rejected" if rejected else "", rejected)
 
     async def close(self) -> None:
         await self._session.close()
@@ -87,9 +104,10 @@ class HttpSender(Sender):
 class GrpcSender(Sender):
     """One unary call per request on a grpcio channel; UNAVAILABLE/RESOURCE_EXHAUSTED retried."""
 
-    def __init__(self, target: str, method: str, encode: Callable[[Sequence[Span]], bytes]) -> None:
+    def __init__(self, target: str, method: str, encode: Callable[[Sequence[Span]], bytes], otlp: bool = False) -> None:
         import grpc
 
+        self.otlp = otlp
         self._grpc = grpc
         self._channel = grpc.aio.insecure_channel(target, options=[("grpc.max_send_message_length", 64 << 20)])
         self._call = self._channel.unary_unary(method, request_serializer=None, response_deserializer=None)
@@ -101,8 +119,9 @@ class GrpcSender(Sender):
         retries = 0
         while True:
             try:
-                await self._call(body, timeout=30)
-                return Outcome(True, retries)
+                answer = await self._call(body, timeout=30)
+                rejected, message = otlp_rejected(answer) if self.otlp and answer else (0, "")
+                return Outcome(True, retries, message, rejected)
             except self._grpc.aio.AioRpcError as exc:
                 if exc.code() in self._retryable and retries < self.max_retries:
                     await self._backoff(retries)
@@ -186,11 +205,11 @@ def make_sender(protocol: str, endpoint: str) -> Sender:
     host, port = endpoint_host_port(protocol, endpoint)
     base = f"http://{host}:{port}"
     if protocol == "otlp-grpc":
-        return GrpcSender(f"{host}:{port}", "/opentelemetry.proto.collector.trace.v1.TraceService/Export", _otlp_proto)
+        return GrpcSender(f"{host}:{port}", "/opentelemetry.proto.collector.trace.v1.TraceService/Export", _otlp_proto, otlp=True)
     if protocol == "jaeger-grpc":
         return GrpcSender(f"{host}:{port}", "/jaeger.api_v2.CollectorService/PostSpans", _jaeger_post_spans)
     if protocol == "otlp-http":
-        return HttpSender(base + "/v1/traces", "application/x-protobuf", lambda s: [_otlp_proto(s)])
+        return HttpSender(base + "/v1/traces", "application/x-protobuf", lambda s: [_otlp_proto(s)], otlp=True)
     if protocol == "jaeger-http":
         return HttpSender(base + "/api/traces", "application/x-thrift", _jaeger_thrift_batches)
     if protocol == "zipkin":
