@@ -12,8 +12,12 @@ import argparse
 import asyncio
 import dataclasses
 import sys
+from typing import TYPE_CHECKING
 
 from spyglass.config import Settings, _argument_type
+
+if TYPE_CHECKING:
+    from spyglass.tracegen.run import Options
 
 JAEGER_ALIASES = {
     "-traces": "tracegen_traces",
@@ -33,7 +37,8 @@ def add_jaeger_aliases(parser: argparse.ArgumentParser) -> None:
                             default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
-def options_from_settings(settings: Settings):  # -> Options (imported lazily: keeps --help quick)
+def options_from_settings(settings: Settings) -> Options:
+    """The run ``settings`` describe (imports lazily: keeps ``--help`` quick)."""
     from spyglass.gocompat.godur import parse_duration
     from spyglass.tracegen.generator import TraceShape
     from spyglass.tracegen.run import Options
@@ -60,6 +65,7 @@ def options_from_settings(settings: Settings):  # -> Options (imported lazily: k
 
 
 def run(settings: Settings) -> int:
+    """Run tracegen; the exit status."""
     from spyglass.tracegen.run import run as run_load, write_report
     from spyglass.tracegen.senders import PROTOCOLS
 
