@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from spyglass.model import format_span_id, format_trace_id
 from spyglass.tracegen.generator import TraceGenerator, TraceShape
-from spyglass.tracegen.senders import make_sender
+from spyglass.tracegen.senders import Outcome, make_sender
 from spyglass.tracegen.verify import Acked, Verifier
 
 COUNTERS = ("sent", "acknowledged", "retried", "refused")
@@ -113,6 +113,8 @@ class _Worker:
     async def _send(self, sender: Any, batch: list[Any], slots: asyncio.Semaphore) -> None:
         try:
             outcome = await sender.send(batch)
+        except Exception as exc:  # a client library's surprise: counted as refused, never a lost count
+            outcome = Outcome(False, 0, f"{type(exc).__name__}: {exc}")
         finally:
             slots.release()
         n = len(batch)
