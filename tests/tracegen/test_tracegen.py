@@ -168,3 +168,13 @@ def test_otlp_partial_success_counts_the_rejected_spans(aio: RunningAllInOne, pr
 
     outcome = asyncio.run(send())
     assert outcome.acknowledged and outcome.rejected == 1, outcome
+
+
+def test_endpoints_take_the_protocol_default_port() -> None:
+    from spyglass.tracegen.senders import endpoint_host_port
+
+    assert endpoint_host_port("otlp-grpc", "collector") == ("collector", 4317)
+    assert endpoint_host_port("jaeger-udp", "127.0.0.1") == ("127.0.0.1", 6831)
+    assert endpoint_host_port("zipkin", "http://z.example:1234/api/v2/spans") == ("z.example", 1234)
+    with pytest.raises(ValueError, match="port"):
+        endpoint_host_port("otlp-http", "h:http")
