@@ -299,6 +299,8 @@ def add_arguments(
             continue
         if own_only and command not in roles:  # a tool (tracegen): none of the servers' settings
             continue
+        if roles == TRACEGEN and command != "tracegen":  # nor its settings in the servers' --help
+            continue
         flag = f.metadata["flag"]
         default = (overrides or {}).get(f.name, f.default)
         raw = environ.get(env_name(flag))
