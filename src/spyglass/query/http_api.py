@@ -30,6 +30,7 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRuleMatching, MatchedSubAppResource
 
 from spyglass.codecs import go_json
+from spyglass.query.limits import QueryBusy, QueryTimeout
 from spyglass.query.metrics import ROUTE, route_template
 from spyglass.query.service import QueryService
 
@@ -61,6 +62,21 @@ def go_http_error(status: int, message: str) -> web.Response:
         body=(message + "\n").encode(),
         headers={"Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"},
     )
+
+
+def storage_error(e: Exception, error_response: Callable[[int, str], web.Response]) -> web.Response:
+    """A failed read in each API's own error shape: 503 for a query past its deadline or refused by
+    the concurrency limit (``spyglass.query.limits``, with ``Retry-After`` for the latter), 500
+    otherwise. A storage that does not answer (``ConnectionError``: ClickHouse down) is no bug,
+    so it is logged without a traceback."""
+    if isinstance(e, QueryTimeout):
+        return error_response(503, str(e))
+    if isinstance(e, QueryBusy):
+        response = error_response(503, str(e))
+        response.headers["Retry-After"] = "1"
+        return response
+    log.error("HTTP handler, Internal Server Error: %s", e, exc_info=None if isinstance(e, ConnectionError) else e)
+    return error_response(500, str(e))
 
 
 def not_found() -> web.Response:

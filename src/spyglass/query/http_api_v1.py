@@ -7,7 +7,6 @@ parameter rules are in ``http_params``, the trace JSON in ``codecs.jaeger_ui_jso
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,12 +27,11 @@ from spyglass.query.http_api import (
     go_unescape,
     json_bytes_response,
     json_response,
+    storage_error,
 )
-from spyglass.query.limits import QueryBusy, QueryTimeout
 from spyglass.query.service import ArchiveNotConfiguredError, QueryService, TraceNotFoundError, aggregate
 from spyglass.query.streaming import STREAM_MIN_SPANS, stream_list
 
-log = logging.getLogger(__name__)
 
 MSG_METRICS_DISABLED = "metrics querying is currently disabled"
 MSG_TRACE_NOT_FOUND = "trace not found"
@@ -60,17 +58,7 @@ def error_response(status: int, message: str) -> web.Response:
 
 
 def _storage_error(e: Exception) -> web.Response:
-    """500 for a storage failure; 503 for a query past its deadline or refused by the
-    concurrency limit (``spyglass.query.limits``), with ``Retry-After`` for the latter."""
-    if isinstance(e, QueryTimeout):
-        return error_response(503, str(e))
-    if isinstance(e, QueryBusy):
-        response = error_response(503, str(e))
-        response.headers["Retry-After"] = "1"
-        return response
-    # A storage that does not answer (ConnectionError: clickhouse down) is no bug: no traceback.
-    log.error("HTTP handler, Internal Server Error: %s", e, exc_info=None if isinstance(e, ConnectionError) else e)
-    return error_response(500, str(e))
+    return storage_error(e, error_response)
 
 
 async def _traces_response(

@@ -8,7 +8,6 @@ one ``TracesData``; errors as ``{"error": {"httpCode", "message"}}`` through Go'
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from aiohttp import web
@@ -16,13 +15,19 @@ from aiohttp import web
 from spyglass.codecs import go_json
 from spyglass.model import Trace
 from spyglass.query import http_params as hp
-from spyglass.query.http_api import ApiContext, ApiRouter, Params, go_http_error, json_bytes_response, json_response
-from spyglass.query.limits import QueryBusy, QueryTimeout
+from spyglass.query.http_api import (
+    ApiContext,
+    ApiRouter,
+    Params,
+    go_http_error,
+    json_bytes_response,
+    json_response,
+    storage_error,
+)
 from spyglass.query.service import QueryService, TraceNotFoundError
 from spyglass.query.streaming import STREAM_MIN_SPANS, stream_list
 from spyglass.query.summaries import TraceSummary
 
-log = logging.getLogger(__name__)
 
 MSG_NO_TRACES = "No traces found"
 
@@ -33,16 +38,7 @@ def error_response(status: int, message: str) -> web.Response:
 
 
 def _storage_error(e: Exception) -> web.Response:
-    """500 for a storage failure; 503 for a query past its deadline or refused by the
-    concurrency limit (``spyglass.query.limits``), with ``Retry-After`` for the latter."""
-    if isinstance(e, QueryTimeout):
-        return error_response(503, str(e))
-    if isinstance(e, QueryBusy):
-        response = error_response(503, str(e))
-        response.headers["Retry-After"] = "1"
-        return response
-    log.error("HTTP handler, Internal Server Error: %s", e, exc_info=e)
-    return error_response(500, str(e))
+    return storage_error(e, error_response)
 
 
 def traces_result(traces: list[Trace]) -> dict[str, Any]:
