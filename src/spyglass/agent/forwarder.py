@@ -25,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -51,6 +51,8 @@ class ForwarderConfig:
     flush_interval: float = 0.2  # a partial batch waits at most this long
     backoff_base: float = 0.1
     backoff_cap: float = 5.0
+    # gRPC metadata sent with every PostSpans (the bearer token of --reporter.grpc.auth.*)
+    call_metadata: Callable[[], tuple[tuple[str, str], ...]] = lambda: ()
 
     def validate(self) -> None:
         if self.queue_size < 1 or self.batch_size < 1 or self.senders < 1:
@@ -208,7 +210,8 @@ class Forwarder:
         rm = self.reporter
         started = time.perf_counter()
         try:
-            await collector.post_spans(payload, timeout=self.config.timeout, wait_for_ready=False)
+            await collector.post_spans(payload, timeout=self.config.timeout, wait_for_ready=False,
+                                       metadata=self.config.call_metadata() or None)
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             rm.batches.labels(collector.target, code.name).inc()

@@ -18,6 +18,7 @@ from spyglass.collector.metrics import IngestMetrics
 from spyglass import ports
 from spyglass.config import Settings
 from spyglass.gocompat.godur import parse_duration
+from spyglass.security.client_token import bearer_metadata
 from spyglass.server import HttpServer, Listener
 
 log = logging.getLogger("spyglass")
@@ -40,7 +41,8 @@ class Agent:
             self.pool,
             self.metrics,
             ForwarderConfig(queue_size=s.reporter_queue_size, batch_size=s.reporter_batch_size,
-                            retry_max=s.reporter_grpc_retry_max, timeout=timeout),
+                            retry_max=s.reporter_grpc_retry_max, timeout=timeout,
+                            call_metadata=bearer_metadata(s.reporter_grpc_auth_token, s.reporter_grpc_auth_token_file)),
             process_tags=tags,
         )
         self.sampling = SamplingProxy(self.pool, self.forwarder.reporter)

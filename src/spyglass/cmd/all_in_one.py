@@ -23,10 +23,12 @@ from spyglass.config import Settings
 from spyglass.model import Span
 from spyglass.query import grpc_api_v2, grpc_api_v3
 from spyglass.gocompat.godur import parse_duration
-from spyglass.query.http_api import build_app
+from spyglass.query.http_api import BASE_PATH, build_app
 from spyglass.query.limits import QueryLimits
 from spyglass.query.metrics import QueryMetrics
 from spyglass.query.service import QueryService
+from spyglass.security import setup as auth_setup
+from spyglass.security.authenticator import AuthMetrics
 from spyglass.server import GrpcServer, HttpServer, Listener
 from spyglass.server.settings import apply_server_limits
 from spyglass.storage.api import ArchiveCapable
@@ -68,8 +70,12 @@ class AllInOne:
     def __init__(self, settings: Settings, *, collector: bool = True, query: bool = True) -> None:
         self.settings = settings
         self.roles = {"collector": collector, "query": query}
+        # authentication first: a credentials file that cannot be read stops the start (docs/security.md)
+        self.collector_auth = auth_setup.collector_authenticator(settings) if collector else None
+        self.query_auth = auth_setup.query_authenticator(settings) if query else None
         self.storage = create_storage(settings.storage, storage_options(settings))
         self.metrics = IngestMetrics()
+        self.auth_metrics = AuthMetrics(self.metrics.registry)
         self.sampling = self._sampling_provider()
         self.processor = sampling_setup.wrap_sink(settings, build_sink(settings, self.storage.span_writer(), self.metrics,
                                     health=lambda: storage_health.check(self.storage)), self.sampling)
@@ -114,6 +120,10 @@ class AllInOne:
 
         collector_app = jaeger_http.build_app(p)
         sampling.add_routes(collector_app, self.sampling)
+        auth, am = self.collector_auth, self.auth_metrics
+        assert auth is not None
+        protect = lambda app, name: auth_setup.protect_ingest_app(app, auth, name, am)  # noqa: E731
+        intercept = lambda name: [auth_setup.ingest_interceptor(auth, name, am)] if auth.enabled else []  # noqa: E731
         return [
             udp("agent_jaeger_compact", s.agent_jaeger_compact_port,
                 lambda b: jaeger_thrift.decode_agent_message(b, "compact"), "jaeger_thrift_compact"),
@@ -121,14 +131,14 @@ class AllInOne:
                 lambda b: jaeger_thrift.decode_agent_message(b, "binary"), "jaeger_thrift_binary"),
             udp("agent_zipkin_compact", s.agent_zipkin_compact_port,
                 zipkin_thrift.decode_agent_zipkin_batch, "zipkin_thrift_compact"),
-            HttpServer("collector_http", host, s.collector_http_port, collector_app),
+            HttpServer("collector_http", host, s.collector_http_port, protect(collector_app, "collector_http")),
             GrpcServer("collector_grpc", host, s.collector_grpc_port,
                        [lambda srv: jaeger_grpc.register(srv, p), lambda srv: sampling.register(srv, self.sampling)],
-                       [*jaeger_grpc.SERVICE_NAMES, *sampling.SERVICE_NAMES]),
+                       [*jaeger_grpc.SERVICE_NAMES, *sampling.SERVICE_NAMES], interceptors=intercept("collector_grpc")),
             GrpcServer("otlp_grpc", host, s.collector_otlp_grpc_port,
-                       [lambda srv: otlp_grpc.register(srv, p)], otlp_grpc.SERVICE_NAMES),
-            HttpServer("otlp_http", host, s.collector_otlp_http_port, otlp_http.build_app(p)),
-            HttpServer("zipkin_http", host, s.collector_zipkin_port, zipkin_http.build_app(p)),
+                       [lambda srv: otlp_grpc.register(srv, p)], otlp_grpc.SERVICE_NAMES, interceptors=intercept("otlp_grpc")),
+            HttpServer("otlp_http", host, s.collector_otlp_http_port, protect(otlp_http.build_app(p), "otlp_http")),
+            HttpServer("zipkin_http", host, s.collector_zipkin_port, protect(zipkin_http.build_app(p), "zipkin_http")),
         ]
 
     def _serving_listeners(self) -> list[Listener]:
@@ -164,13 +174,17 @@ class AllInOne:
         add_sampling_routes(http_app, self.sampling if self.roles["collector"] else None, s, self.storage)
         query_metrics = QueryMetrics(self.metrics.registry)  # requests, errors, latency per endpoint
         http_app.middlewares.append(query_metrics.middleware)
+        auth = self.query_auth
+        assert auth is not None
+        auth_setup.protect_query_app(http_app, auth, s, self.auth_metrics, http_app[BASE_PATH])
+        interceptors = [auth_setup.query_interceptor(auth, self.auth_metrics)] if auth.enabled else []
         return [
             HttpServer("query_http", s.listen_host, s.query_http_port, http_app),
             GrpcServer(
                 "query_grpc", s.listen_host, s.query_grpc_port,
                 [lambda srv: grpc_api_v2.register(srv, service), lambda srv: grpc_api_v3.register(srv, service)],
                 [*grpc_api_v2.SERVICE_NAMES, *grpc_api_v3.SERVICE_NAMES],
-                interceptors=[query_metrics.interceptor()],
+                interceptors=[*interceptors, query_metrics.interceptor()],
             ),
         ]
 

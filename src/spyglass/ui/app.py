@@ -35,6 +35,7 @@ from aiohttp import web
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 INDEX = "index.html"
+LOGIN = "login.html"  # the sign-in page's template, served by spyglass.security.login
 
 # Page paths the browser-side router knows. Others still get index.html (the router shows
 # its own "page not found"), as Jaeger UI does; this list is for documentation and tests.
@@ -205,7 +206,7 @@ def build_ui_app(static_dir: Path = STATIC_DIR, *, live_reload: bool = False) ->
                 cache = IMMUTABLE if head == version else REVALIDATE
                 rel = tail
             asset = assets.get(rel)
-            if asset is None or rel == INDEX:
+            if asset is None or rel in (INDEX, LOGIN):
                 return _plain(404, "404 page not found")
             return _send(request, asset, cache)
         page = index_for(base, caps)
