@@ -121,7 +121,6 @@ class LoginRoutes:
     async def _login(self, request: web.Request) -> web.Response:
         if not self.auth.enabled:
             return web.Response(status=303, headers={"Location": self.base + "/", **_HEADERS})
-        failed = web.Response(status=303, headers={"Location": f"{self.base}/login?error=1", **_HEADERS})
         try:
             self.check_origin(request)
         except Unauthenticated:
@@ -133,6 +132,8 @@ class LoginRoutes:
         field = lambda name: (form.get(name) or [""])[0]  # noqa: E731
         user, secret = field("username"), (field("password") if self.auth.mode == "basic" else field("token").strip())
         target = _safe_next(field("next"), self.base)
+        again = f"{self.base}/login?" + urllib.parse.urlencode({"error": "1", "next": target})
+        failed = web.Response(status=303, headers={"Location": again, **_HEADERS})
         try:
             credential = await self.auth.login(user, secret)
         except Unauthenticated as exc:

@@ -8,6 +8,7 @@
 
 import { apiUrl, config } from "./config.js";
 import { ApiError, NetworkError } from "./errors.js";
+import { sessionEnded } from "./session.js";
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const TRACE_TIMEOUT_MS = 180_000;
@@ -74,6 +75,7 @@ export async function requestJson(path, { method = "GET", body = undefined, head
     clearTimeout(timer);
     if (signal) signal.removeEventListener("abort", onAbort);
   }
+  if (response.status === 401) sessionEnded();
   if (!response.ok) {
     const err = new ApiError(messageFromBody(response.status, text), { status: response.status, url, body: text });
     err.routeMissing = response.status === 404 && text.trim() === ROUTE_MISSING;

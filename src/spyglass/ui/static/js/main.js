@@ -4,6 +4,7 @@
 import { initKeyboard } from "./keyboard.js";
 import { installGlobalHandlers } from "./errors.js";
 import { navigate, preloadPages, startRouter } from "./router.js";
+import { initSession } from "./session.js";
 import { initTheme, toggleTheme } from "./theme.js";
 
 function initLookup() {
@@ -25,6 +26,7 @@ installGlobalHandlers();
 initTheme();
 initKeyboard({ toggleTheme });
 initLookup();
+initSession();
 startRouter(document.getElementById("main")).then(() => {
   const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 200));
   idle(() => preloadPages());
