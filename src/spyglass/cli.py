@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from spyglass.security import redact
+
+    redact.install()  # no credential in any log line (docs/security.md)
     if args.command == "clickhouse-schema":
         from spyglass.cmd import clickhouse_schema
 

@@ -133,7 +133,7 @@ class BasicAuth(Authenticator):
     async def authenticate(self, authorization: str | None) -> Credential:
         scheme, rest = split_authorization(authorization)
         if scheme != "basic":
-            raise Unauthenticated(f"scheme {scheme[:16]!r} is not Basic")
+            raise Unauthenticated("not the Basic scheme")
         try:
             user, sep, password = base64.b64decode(rest, validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -163,7 +163,7 @@ class BearerAuth(Authenticator):
     async def authenticate(self, authorization: str | None) -> Credential:
         scheme, rest = split_authorization(authorization)
         if scheme != "bearer":
-            raise Unauthenticated(f"scheme {scheme[:16]!r} is not Bearer")
+            raise Unauthenticated("not the Bearer scheme")
         return await self.login("", rest)
 
     async def login(self, user: str, secret: str) -> Credential:
@@ -187,7 +187,7 @@ class OidcAuth(Authenticator):
     async def authenticate(self, authorization: str | None) -> Credential:
         scheme, rest = split_authorization(authorization)
         if scheme != "bearer":
-            raise Unauthenticated(f"scheme {scheme[:16]!r} is not Bearer")
+            raise Unauthenticated("not the Bearer scheme")
         return await self.login("", rest)
 
     async def login(self, user: str, secret: str) -> Credential:

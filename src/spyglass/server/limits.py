@@ -224,7 +224,9 @@ class ServerLog:
             st = self.state
             if st.metrics is not None:
                 st.metrics.bad_requests.labels(st.name, reason).inc()
-            text = str(exc).replace("\n", " ")[:200]
+            from spyglass.security.redact import redact
+
+            text = redact(str(exc).replace("\n", " "))[:200]  # aiohttp quotes the bad header line
             self.throttle.warning(f"{st.name}:{reason}", "%s: bad request (%s): %s", st.name, reason, text)
             return
         logging.getLogger("aiohttp.server").exception(msg, *args, exc_info=exc_info, **kw)
