@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from spyglass.security.authenticator import AuthMetrics, Authenticator, Forbidden, Unauthenticated, authorize
+from spyglass.security.forwarding import bind_authorization
 from spyglass.security.principal import Principal, bind_principal, unbind_principal
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return credential.principal
 
     async def _principal(self, context: grpc.aio.ServicerContext, method: str, role: str) -> Principal:
-        """The caller's principal, or the call aborted with the refusal."""
+        """The caller's principal, or the call aborted with the refusal. The caller's credential is
+        bound too, for a tail-sampling peer the spans may be forwarded to (``security.forwarding``)."""
         try:
-            return await self._check(method, context.invocation_metadata(), role)
+            principal = await self._check(method, context.invocation_metadata(), role)
+            bind_authorization(_authorization(context.invocation_metadata()))
+            return principal
         except (Unauthenticated, Forbidden) as exc:
             if self.metrics is not None:
                 self.metrics.count(self.server, exc)

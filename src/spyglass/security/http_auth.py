@@ -27,6 +27,7 @@ from spyglass.security.authenticator import (
     Unauthenticated,
     authorize,
 )
+from spyglass.security.forwarding import bind_authorization, unbind_authorization
 from spyglass.security.policy import PAGE, READ, SAFE_METHODS
 from spyglass.security.principal import bind_principal, unbind_principal
 
@@ -116,9 +117,11 @@ class HttpAuth:
             has_cookie = self.login is not None and self.login.has_cookie(request)  # type: ignore[attr-defined]
             return self._refuse(request, exc, challenge=not has_cookie)
         token = bind_principal(credential.principal)
+        forwarded = bind_authorization(header)
         try:
             return await handler(request)
         finally:
+            unbind_authorization(forwarded)
             unbind_principal(token)
 
 

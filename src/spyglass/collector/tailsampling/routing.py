@@ -17,6 +17,7 @@ from spyglass.codecs.proto.jaeger.api_v2 import collector_pb2
 from spyglass.collector.processor import ServerBusy
 from spyglass.collector.tailsampling.policies import trace_hash
 from spyglass.model import Span
+from spyglass.security.forwarding import forwarded_metadata
 
 _METHOD = "/jaeger.api_v2.CollectorService/PostSpans"
 
@@ -76,7 +77,8 @@ class PeerRouter:
             request = collector_pb2.PostSpansRequest(batch=batch_from_spans(spans)).SerializeToString()
             call = channel.unary_unary(_METHOD, request_serializer=None, response_deserializer=None)
             try:
-                await call(request, timeout=self.timeout_s)
+                # the caller's credential goes with its spans (--collector.auth on the peers too)
+                await call(request, timeout=self.timeout_s, metadata=forwarded_metadata())
             except grpc.aio.AioRpcError as exc:
                 raise ServerBusy(f"tail sampling peer {self.peers[i]} cannot take spans: {exc.code().name}") from None
             self.forwarded += len(spans)
