@@ -42,6 +42,11 @@ def test_htpasswd_verify_and_cache(tmp_path):
     assert users.verify("alice", "alice-secret-pw").tenant == "acme"  # second time from the cache
     assert users.verify("alice", "Alice-secret-pw") is None
     assert users.verify("mallory", "alice-secret-pw") is None
+    # the $2y$ prefix Apache's htpasswd -B writes
+    y = bcrypt.hashpw(b"why-pw", bcrypt.gensalt(4)).decode().replace("$2b$", "$2y$", 1)
+    path.write_text(path.read_text() + f"yann:{y}\n")
+    time.sleep(1.1)
+    assert users.verify("yann", "why-pw").name == "yann"
 
 
 def test_tokens_lines():

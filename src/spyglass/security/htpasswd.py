@@ -15,6 +15,7 @@ so response times do not tell which users exist.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -29,8 +30,20 @@ from spyglass.security.filecache import ReloadingFile
 from spyglass.security.principal import READ, Principal, parse_roles
 
 _BCRYPT_PREFIXES = ("$2y$", "$2b$", "$2a$")
-# Compared against when the user is unknown, so that answer takes as long as a wrong password.
-_DUMMY_HASH = bcrypt.hashpw(b"spyglass-no-such-user", bcrypt.gensalt(10))
+
+
+@functools.cache
+def _dummy_hash(cost: int) -> bytes:
+    """A hash to compare against when the user is unknown, at the file's cost, so that answer takes
+    as long as a wrong password (made on first use: importing this module costs nothing)."""
+    return bcrypt.hashpw(b"spyglass-no-such-user", bcrypt.gensalt(min(max(cost, 4), 31)))
+
+
+def _cost(hashed: bytes) -> int:
+    try:
+        return int(hashed.split(b"$")[2])
+    except (IndexError, ValueError):
+        return 10
 _CACHE_SIZE = 1024
 _CACHE_TTL = 300.0  # seconds a verified password is remembered
 
@@ -84,7 +97,8 @@ class Htpasswd:
         users = self._file.get()
         entry = users.get(user)
         if entry is None:
-            bcrypt.checkpw(password.encode(), _DUMMY_HASH)
+            cost = _cost(next(iter(users.values())).hash) if users else 10
+            bcrypt.checkpw(password.encode(), _dummy_hash(cost))
             return None
         key = self._cache_key(user, password, entry.hash)
         now = time.monotonic()
