@@ -143,7 +143,7 @@ class BasicAuth(Authenticator):
         return await self.login(user, password)
 
     async def login(self, user: str, secret: str) -> Credential:
-        principal = await asyncio.to_thread(self.htpasswd.verify, user, secret)
+        principal = self.htpasswd.cached(user, secret) or await asyncio.to_thread(self.htpasswd.verify, user, secret)
         if principal is None:
             raise Unauthenticated("unknown user or wrong password")
         return Credential(principal, None, user.encode())
@@ -191,6 +191,9 @@ class OidcAuth(Authenticator):
         return await self.login("", rest)
 
     async def login(self, user: str, secret: str) -> Credential:
+        known = self.verifier.cached(secret)
+        if known is not None:
+            return Credential(known[0], known[1], b"")
         try:
             principal, expires = await asyncio.to_thread(self.verifier.verify, secret)
         except InvalidToken as exc:

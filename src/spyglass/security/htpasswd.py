@@ -91,6 +91,19 @@ class Htpasswd:
     def _cache_key(self, user: str, password: str, hashed: bytes) -> bytes:
         return hmac.new(self._key, b"\0".join([user.encode(), password.encode(), hashed]), hashlib.sha256).digest()
 
+    def cached(self, user: str, password: str) -> Principal | None:
+        """The principal when this password was verified in the last few minutes (no bcrypt, so
+        it may run on the event loop); None when unknown, which is not a refusal: ``verify``."""
+        entry = self._file.get().get(user)
+        if entry is None:
+            return None
+        key = self._cache_key(user, password, entry.hash)
+        with self._lock:
+            until = self._verified.get(key)
+        if until is not None and until > time.monotonic():
+            return Principal(entry.name, entry.tenant, entry.roles)
+        return None
+
     def verify(self, user: str, password: str) -> Principal | None:
         """The user's principal when ``password`` is theirs, else None. Blocking (bcrypt): call it
         from a thread."""

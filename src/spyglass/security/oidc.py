@@ -15,12 +15,14 @@ keys already known. Only asymmetric keys (RSA, EC P-256) are ever taken from the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +39,8 @@ ALGORITHMS = {"RS256": "RSA", "ES256": "EC"}  # the only algorithms accepted, an
 LEEWAY_S = 30
 MIN_REFETCH_S = 30.0
 MAX_JWKS_BYTES = 1 << 20
+CACHE_TTL_S = 60.0  # a verified token is trusted again without a signature check this long, until
+CACHE_SIZE = 4096  # its expiry or a change of the JWKS (a removed key stops its tokens at once)
 FETCH_TIMEOUT_S = 5.0
 
 
@@ -86,6 +90,7 @@ class JwksSource:
         self._keys: list[_Key] = []
         self._fetched = float("-inf")
         self._file: ReloadingFile[list[_Key]] | None = None
+        self._url_generation = 0
         if location.startswith(("http://", "https://")):
             self._url = location
         else:
@@ -99,9 +104,17 @@ class JwksSource:
                 body = response.read(MAX_JWKS_BYTES + 1)
             if len(body) > MAX_JWKS_BYTES:
                 raise ValueError(f"larger than {MAX_JWKS_BYTES} bytes")
-            self._keys = parse_jwks(body.decode("utf-8"))
+            keys = parse_jwks(body.decode("utf-8"))
+            if [(k.kid, k.kty) for k in keys] != [(k.kid, k.kty) for k in self._keys]:
+                self._url_generation += 1
+            self._keys = keys
         except (OSError, ValueError, urllib.error.URLError) as exc:
             log.error("JWKS %s: %s; keeping %d known key(s)", self._url, exc, len(self._keys))
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever the set of keys does (verified tokens cached before are checked again)."""
+        return self._file.generation if self._file is not None else self._url_generation
 
     def keys(self, want_kid: str | None = None) -> list[_Key]:
         """The current keys; a URL is fetched when stale, or when ``want_kid`` is unknown (rotation)."""
@@ -143,6 +156,32 @@ class OidcVerifier:
         self.tenant_claim = tenant_claim
         self.roles_claim = roles_claim
         self.default_roles = default_roles
+        self._cache: OrderedDict[bytes, tuple[float, Principal, float, int]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def cached(self, token: str) -> tuple[Principal, float] | None:
+        """A token verified less than ``CACHE_TTL_S`` ago and not expired since: its principal and
+        expiry without a signature check (the cost of an RS256 verification on every request of a
+        UI page is the point). None otherwise, which is not a refusal: ``verify``."""
+        key = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        with self._cache_lock:
+            hit = self._cache.get(key)
+        if hit is None:
+            return None
+        until, principal, expires, generation = hit
+        now = time.monotonic()
+        if until <= now or expires + LEEWAY_S <= time.time() or generation != self.jwks.generation:
+            with self._cache_lock:
+                self._cache.pop(key, None)
+            return None
+        return principal, expires
+
+    def _remember(self, token: str, principal: Principal, expires: float) -> None:
+        key = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        with self._cache_lock:
+            self._cache[key] = (time.monotonic() + CACHE_TTL_S, principal, expires, self.jwks.generation)
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
 
     def verify(self, token: str) -> tuple[Principal, float]:
         """The principal and the token's expiry (Unix seconds); ``InvalidToken`` otherwise.
@@ -186,4 +225,5 @@ class OidcVerifier:
         tenant = claims.get(self.tenant_claim)
         roles = _claim_roles(claims[self.roles_claim]) if self.roles_claim in claims else self.default_roles
         principal = Principal(str(claims["sub"]), tenant if isinstance(tenant, str) and tenant else None, roles)
+        self._remember(token, principal, float(claims["exp"]))
         return principal, float(claims["exp"])
