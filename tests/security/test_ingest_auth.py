@@ -241,3 +241,27 @@ def test_collector_auth_needs_a_readable_tokens_file(tmp_path):
     bad.write_text("short acme\n")
     with pytest.raises(ValueError, match="line 1: token shorter than 16"):
         AllInOne(Settings.from_env({}, storage="memory", collector_auth="bearer", collector_auth_tokens_file=str(bad)))
+
+
+# -- Spyglass's own tracer (JAEGER_AUTH_TOKEN, as jaeger-client's HTTP sender) ------------------
+
+
+def test_spyglass_tracer_sends_jaeger_auth_token(aio, monkeypatch):
+    from spyglass.client import Config
+
+    def trace(service: str, token: str | None) -> None:
+        if token is None:
+            monkeypatch.delenv("JAEGER_AUTH_TOKEN", raising=False)
+        else:
+            monkeypatch.setenv("JAEGER_AUTH_TOKEN", token)
+        tracer = Config(config={"sampler": {"type": "const", "param": 1}, "logging": False,
+                                "sender": {"type": "http", "endpoint": aio.url("collector_http", "/api/traces")}},
+                        service_name=service, validate=True).new_tracer()
+        tracer.start_span("op").finish()
+        tracer.close().result(10)
+
+    trace("tracer-anonymous", None)
+    trace("tracer-with-token", WRITE_TOKEN)
+    wait_service(aio, "tracer-with-token")
+    assert "tracer-anonymous" not in services(aio)
+    assert refused(aio, "collector_http", "missing") >= 1
