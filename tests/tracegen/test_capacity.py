@@ -72,3 +72,15 @@ def test_command_prints_the_plan_and_its_assumptions() -> None:
     bad = subprocess.run([sys.executable, "-m", "spyglass.cli", "capacity", "--spans-per-second", "100",
                           "--retention", "forever"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "forever" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback() -> None:
+    """``spyglass capacity ... | head -1``: the pipe's reader is gone before the plan is written."""
+    proc = subprocess.Popen([sys.executable, "-m", "spyglass.cli", "capacity", "--spans-per-second", "20000",
+                             "--storage", "clickhouse", "--buffer", "nats"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # long before the interpreter has started and computed the plan
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 0, err
+    assert err == ""
