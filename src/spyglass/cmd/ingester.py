@@ -11,12 +11,14 @@ import asyncio
 import logging
 
 from spyglass.admin import build_admin_app
-from spyglass.cmd.all_in_one import storage_options
+from spyglass.cmd.all_in_one import StartupError, storage_options
 from spyglass.collector.buffer.stream import BufferConfig
 from spyglass.config import Settings
 from spyglass.ingester.consumer import BufferConsumer
 from spyglass.ingester.metrics import IngesterMetrics
 from spyglass.server import HttpServer
+from spyglass.storage.api import health as storage_health
+from spyglass.storage.api.health import StorageUnavailable
 from spyglass.storage.registry import create_storage
 
 log = logging.getLogger("spyglass")
@@ -40,9 +42,28 @@ class Ingester:
         return {"admin": self.admin.port}
 
     async def start(self) -> None:
+        """Open and check storage (ClickHouse: reach the servers, create the schema), then
+        serve the admin port and consume; storage that cannot be used ends start-up with one
+        line, before any message is taken from JetStream."""
+        try:
+            await asyncio.to_thread(self._open_storage)
+        except StartupError:
+            await asyncio.to_thread(self.storage.close)
+            raise
         await self.admin.start()
         log.info("admin listening on %s:%d", self.admin.host, self.admin.port)
         self._task = asyncio.create_task(self.consumer.run())
+
+    def _open_storage(self) -> None:
+        """The health check, not ``prepare_writes``: with sqlite, several ingesters share one
+        data directory and only one holds its writer lock; the others start as standbys
+        (``spyglass.ingester.consumer``) instead of failing here."""
+        try:
+            state = storage_health.check(self.storage)
+        except StorageUnavailable as exc:
+            raise StartupError(f"storage: {exc}") from None
+        if not state.healthy:
+            raise StartupError(f"storage: {state.reason}")
 
     async def stop(self) -> None:
         """Finish the batch in hand (stored and acknowledged), disconnect, close storage."""
