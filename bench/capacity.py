@@ -132,7 +132,7 @@ class Sampler(threading.Thread):
 
 
 def measure_topology(buffer: bool, collectors: int, shards: int, seconds: float, rate: float,
-                     ingesters: int = 0) -> dict[str, object]:
+                     ingesters: int = 0, ingester_flags: tuple[str, ...] = ()) -> dict[str, object]:
     """``collectors`` processes loaded by one tracegen each at ``rate``/``collectors`` spans/s:
     all-in-ones inserting into ClickHouse, or (``buffer``) collectors publishing to one
     nats-server with ``ingesters`` ingesters inserting. CPU per span of every role (its
@@ -171,7 +171,7 @@ def measure_topology(buffer: bool, collectors: int, shards: int, seconds: float,
                                                                 f"{tmp}/c{i}", command="collector")
                 for i in range(ingesters or min(collectors, 2)):
                     procs[f"ingester-{i + 1}"] = ServerProcess(*url, *storage, "--data-dir", f"{tmp}/i{i}",
-                                                               command="ingester")
+                                                               *ingester_flags, command="ingester")
             else:
                 for i in range(collectors):
                     procs[f"collector-{i + 1}"] = ServerProcess(*storage, "--data-dir", f"{tmp}/c{i}")
@@ -294,6 +294,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.0, help="spans/s per tracegen; 0 = as fast as acknowledged")
     parser.add_argument("--only", default="", help="comma-separated step names")
     parser.add_argument("--workers", type=int, default=1, help="tracegen worker processes per server")
+    parser.add_argument("--ingester-batch", type=int, default=0,
+                        help="ingesters' --clickhouse.batch-size (1: an insert per fetch, as before fetches were combined)")
     args = parser.parse_args()
     steps = {
         **{f"memory-{p}": ([p], "memory") for p in PORT_FLAG},
@@ -309,8 +311,10 @@ def main() -> None:
             print(json.dumps({"step": "insert-size", **row}), flush=True)
     for name, (buffered, collectors, shards) in TOPOLOGIES.items():
         if args.only and name in args.only.split(","):
-            print(json.dumps({"step": name, **measure_topology(buffered, collectors, shards, args.seconds,
-                                                               args.rate or 8000.0)}), flush=True)
+            flags = ("--clickhouse.batch-size", str(args.ingester_batch)) if args.ingester_batch else ()
+            print(json.dumps({"step": name, "ingester_flags": flags,
+                              **measure_topology(buffered, collectors, shards, args.seconds, args.rate or 8000.0,
+                                                 ingester_flags=flags)}), flush=True)
     for name, (protocols, storage) in steps.items():
         if args.only and name not in args.only.split(","):
             continue

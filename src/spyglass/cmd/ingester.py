@@ -32,7 +32,12 @@ class Ingester:
         self.config = BufferConfig.from_settings(settings)
         self.storage = create_storage(settings.storage, storage_options(settings))
         self.metrics = IngesterMetrics()
-        self.consumer = BufferConsumer(self.config, self.storage.span_writer(), self.metrics)
+        insert_spans, linger = 0, 0.0
+        if settings.storage == "clickhouse":  # few large inserts: each costs ClickHouse a part per table
+            c = getattr(self.storage, "config")
+            insert_spans, linger = c.batch_size, c.flush_interval_seconds
+        self.consumer = BufferConsumer(self.config, self.storage.span_writer(), self.metrics,
+                                       insert_spans=insert_spans, linger=linger)
         self.admin = HttpServer("admin", settings.listen_host, settings.admin_port,
                                 build_admin_app(self.metrics.registry, lambda: self.consumer.connected))
         self._task: asyncio.Task[None] | None = None
