@@ -35,9 +35,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+BATCH_SPANS = 1000  # spans per request (--batch-spans)
+
+
 def tracegen(server: ServerProcess, protocol: str, seconds: float, rate: float, report: str,
              workers: int = 1) -> subprocess.Popen[bytes]:
-    batch = "70" if protocol == "jaeger-udp" else "1000"
+    batch = "70" if protocol == "jaeger-udp" else str(BATCH_SPANS)
     args = [sys.executable, "-m", "spyglass.cli", "tracegen", "--protocol", protocol,
             "--endpoint", f"127.0.0.1:{server.ports[PORT_FLAG[protocol]]}", "--duration", f"{seconds}s",
             "--rate", str(rate), "--batch-spans", batch, "--workers", str(workers), "--services", "3", "--report-file", report]
@@ -296,7 +299,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="tracegen worker processes per server")
     parser.add_argument("--ingester-batch", type=int, default=0,
                         help="ingesters' --clickhouse.batch-size (1: an insert per fetch, as before fetches were combined)")
+    parser.add_argument("--batch-spans", type=int, default=1000, help="spans per tracegen request (not UDP)")
     args = parser.parse_args()
+    global BATCH_SPANS
+    BATCH_SPANS = args.batch_spans
     steps = {
         **{f"memory-{p}": ([p], "memory") for p in PORT_FLAG},
         "sqlite-1": (["otlp-grpc"], "sqlite"),
