@@ -145,10 +145,6 @@ class BufferConsumer:
                         decoded = (decoded[0] + spans, decoded[1] + good, max(decoded[2], newest))
             await self._store_and_ack(*decoded)
 
-    async def handle(self, msgs: Sequence[Any]) -> None:
-        """Store the spans of ``msgs`` and acknowledge them, or hand them back."""
-        await self._store_and_ack(*await self._decode(msgs))
-
     async def _decode(self, msgs: Sequence[Any]) -> tuple[list[Span], list[Any], float]:
         """The spans of ``msgs``, the messages they came from, the newest publish time;
         messages that are not span batches are terminated and counted."""
@@ -175,6 +171,7 @@ class BufferConsumer:
         return spans, good, newest
 
     async def _store_and_ack(self, spans: list[Span], good: list[Any], newest: float) -> None:
+        """Store ``spans`` and acknowledge the messages they came from, or hand them back."""
         m = self.metrics
         started = time.perf_counter()
         stored = await asyncio.to_thread(self._store, spans)
