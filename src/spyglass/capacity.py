@@ -5,8 +5,9 @@ Every figure is CPU time per span or bytes per span measured on this project's m
 (``bench/capacity.py`` with ``spyglass tracegen``, and the benchmarks in docs/benchmarks.md),
 because CPU time per span carries over to other machines where spans/s on a shared 2-core
 machine does not. A Python process is one core at most (the GIL), so a role needs
-``ceil(rate x cpu_per_span / utilisation)`` processes of one core each. ``MEASURED`` holds
-each figure with where it comes from; ``ASSUMED`` the few that are not measured here.
+``ceil(rate x cpu_per_span / utilisation)`` processes of one core each. The constants below
+say where each figure comes from; the ones under "assumed" are not measured here.
+``TOPOLOGY_RUNS`` and ``checks()`` hold the measured configurations the model is checked on.
 """
 
 from __future__ import annotations
