@@ -18,6 +18,7 @@ from spyglass.ingester.consumer import BufferConsumer
 from spyglass.ingester.metrics import IngesterMetrics
 from spyglass.server import HttpServer
 from spyglass.storage.registry import create_storage
+from spyglass.tenancy import setup as tenancy_setup
 
 log = logging.getLogger("spyglass")
 
@@ -29,8 +30,10 @@ class Ingester:
         self.settings = settings
         self.config = BufferConfig.from_settings(settings)
         self.storage = create_storage(settings.storage, storage_options(settings))
+        tenancy_setup.prepare_storage(self.storage, settings)
         self.metrics = IngesterMetrics()
-        self.consumer = BufferConsumer(self.config, self.storage.span_writer(), self.metrics)
+        # Each span into its tenant's store (the collectors stamped the tenant; docs/security.md).
+        self.consumer = BufferConsumer(self.config, tenancy_setup.writer(self.storage), self.metrics)
         self.admin = HttpServer("admin", settings.listen_host, settings.admin_port,
                                 build_admin_app(self.metrics.registry, lambda: self.consumer.connected))
         self._task: asyncio.Task[None] | None = None

@@ -182,6 +182,12 @@ class ApiContext:
     service: QueryService
     now_ns: Callable[[], int] = time.time_ns
 
+    def service_for(self, request: web.Request) -> QueryService:
+        """The service over the stores of the request's tenant (``spyglass.tenancy``)."""
+        from spyglass.tenancy.web import tenant_of
+
+        return self.service.for_tenant(tenant_of(request))
+
 
 def _normalize_base(base_path: str) -> str:
     base = base_path.strip()
@@ -238,6 +244,12 @@ def build_app(
             return go_http_error(500, f"internal error: {e}")
 
     app = web.Application(client_max_size=MAX_REQUEST_BODY)
+    if service.tenancy is not None:  # every /api request needs its tenant; the UI's files do not
+        from spyglass.tenancy import web as tenancy_web
+
+        api_prefix = base + "/api"
+        tenancy_web.install(app, service.tenancy, "query_http", as_json=True,
+                            applies=lambda r: r.path == api_prefix or r.path.startswith(api_prefix + "/"))
     app[BASE_PATH] = base
     app[CAPABILITIES] = {
         "archiveStorage": archive_enabled or service.archive_enabled,
