@@ -118,7 +118,7 @@ class AllInOne:
             )
 
         collector_app = jaeger_http.build_app(p, tenancy=tenancy)
-        sampling.add_routes(collector_app, self.sampling)
+        sampling.add_routes(collector_app, self.sampling, tenancy)
         return [
             udp("agent_jaeger_compact", s.agent_jaeger_compact_port,
                 lambda b: jaeger_thrift.decode_agent_message(b, "compact"), "jaeger_thrift_compact"),
@@ -128,7 +128,7 @@ class AllInOne:
                 zipkin_thrift.decode_agent_zipkin_batch, "zipkin_thrift_compact"),
             HttpServer("collector_http", host, s.collector_http_port, collector_app),
             GrpcServer("collector_grpc", host, s.collector_grpc_port,
-                       [lambda srv: jaeger_grpc.register(srv, p, tenancy), lambda srv: sampling.register(srv, self.sampling)],
+                       [lambda srv: jaeger_grpc.register(srv, p, tenancy), lambda srv: sampling.register(srv, self.sampling, tenancy)],
                        [*jaeger_grpc.SERVICE_NAMES, *sampling.SERVICE_NAMES]),
             GrpcServer("otlp_grpc", host, s.collector_otlp_grpc_port,
                        [lambda srv: otlp_grpc.register(srv, p, tenancy)], otlp_grpc.SERVICE_NAMES),
@@ -143,7 +143,7 @@ class AllInOne:
         ]
         if self.roles["collector"]:
             listeners.append(
-                HttpServer("agent_sampling", host, s.agent_sampling_port, sampling.build_sampling_app(self.sampling))
+                HttpServer("agent_sampling", host, s.agent_sampling_port, sampling.build_sampling_app(self.sampling, self.tenancy))
             )
         if self.roles["query"]:
             listeners.extend(self._query_listeners())
