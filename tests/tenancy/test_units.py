@@ -131,3 +131,16 @@ def test_names_of_tenant_databases_and_sampling_keys_are_one_to_one() -> None:
     assert escape_tenant("Acme01") == "Acme01"
     assert unqualify(qualify("a", "shop")) == ("a", "shop") and qualify("", "shop") == "shop"
     assert unqualify("shop") == ("", "shop")
+
+
+def test_an_open_tenant_list_stops_growing_at_the_cap() -> None:
+    from spyglass.tenancy.gate import TenancyGate
+
+    gate = TenancyGate(TenancyConfig(enabled=True))
+    gate.max_open_tenants = 3
+    assert [gate.resolve([t], "test") for t in ("a", "b", "c", "a")] == ["a", "b", "c", "a"]
+    with pytest.raises(TenantRefused, match="--multi-tenancy.tenants"):
+        gate.resolve(["d"], "test")
+    listed = TenancyGate(TenancyConfig(enabled=True, tenants=frozenset({"a", "b"})))
+    listed.max_open_tenants = 1
+    assert listed.resolve(["a"], "test") == "a" and listed.resolve(["b"], "test") == "b"  # a list is its own cap

@@ -22,6 +22,12 @@ from spyglass.tenancy.ratelimit import RateLimits
 from spyglass.tenancy.resolve import resolve_tenant
 
 
+# With an open tenant list (``--multi-tenancy.tenants`` empty) every new name opens stores
+# (directories, databases); past this many distinct tenants per process new ones are refused,
+# so a client inventing names cannot exhaust disk, files or databases.
+MAX_OPEN_TENANTS = 1000
+
+
 class RateLimited(ServerBusy):
     """The tenant is over its ``--multi-tenancy.ingest-rate``: HTTP 429, gRPC RESOURCE_EXHAUSTED."""
 
@@ -46,6 +52,8 @@ class TenancyGate:
         self.config = config
         self.limits = limits or RateLimits(config.ingest_rate)
         self.metrics = TenancyMetrics(registry)
+        self.max_open_tenants = MAX_OPEN_TENANTS
+        self._seen: set[str] = set()
 
     @property
     def enabled(self) -> bool:
@@ -53,10 +61,16 @@ class TenancyGate:
 
     def resolve(self, header_values: list[str], api: str) -> str:
         """The tenant (``""`` when tenancy is off); ``TenantError`` counted and raised."""
-        from spyglass.tenancy.resolve import TenantError
+        from spyglass.tenancy.resolve import TenantError, TenantRefused
 
         try:
-            return resolve_tenant(self.config, header_values)
+            tenant = resolve_tenant(self.config, header_values)
+            if tenant and not self.config.tenants and tenant not in self._seen:
+                if len(self._seen) >= self.max_open_tenants:
+                    raise TenantRefused(f"more than {self.max_open_tenants} tenants; list the allowed ones "
+                                        "with --multi-tenancy.tenants")
+                self._seen.add(tenant)
+            return tenant
         except TenantError as exc:
             self.metrics.refused.labels(api, exc.kind).inc()
             raise
