@@ -10,7 +10,7 @@ from aiohttp import web
 from spyglass.tenancy.gate import TenancyGate
 from spyglass.tenancy.resolve import TenantError
 
-TENANT = "spyglass_tenant"  # request key the middleware sets
+TENANT = web.RequestKey("spyglass_tenant", str)  # what the middleware sets on each request
 STATUS = {"missing": 401, "invalid": 400, "refused": 403}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
