@@ -98,3 +98,40 @@ def test_tenants_survive_a_kill_9_through_the_write_ahead_log(tmp_path: Path, pr
     second = Spyglass(tmp_path, "aio", "all-in-one", *args, data_dir=first.data_dir, ports=first.ports)
     procs.append(second.start())
     check_apart(second)
+
+
+def test_an_agent_forwards_its_udp_spans_as_its_tenant() -> None:
+    """UDP has no header: ``spyglass agent --agent.tenant acme`` forwards as tenant acme."""
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import RunningAllInOne
+    from spyglass.codecs import jaeger_thrift as jt
+    from spyglass.model import Resource, Span
+    from support import free_port
+
+    collector = RunningAllInOne(multi_tenancy_enabled=True, multi_tenancy_tenants="acme,globex")
+    udp, admin = free_port(udp=True), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "spyglass.cli", "agent",
+                             "--reporter.grpc.host-port", f"127.0.0.1:{collector.ports['collector_grpc']}",
+                             "--agent.jaeger-compact-port", str(udp), "--agent.jaeger-binary-port", "0",
+                             "--agent.zipkin-compact-port", "0", "--agent.sampling-port", str(free_port()),
+                             "--admin.port", str(admin), "--agent.tenant", "acme"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        span = Span(0xACE, 1, "via-agent", 1_700_000_000_000_000_000, 5, Resource("agent-svc"))
+        packet = jt.encode_agent_message([span], "compact")
+
+        def stored() -> bool:  # resend until the agent listens (UDP gives no error)
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.sendto(packet, ("127.0.0.1", udp))
+            return bool(collector.app.storage.for_tenant("acme").trace_reader().get_trace(0xACE))
+
+        wait_for(stored, timeout=30, interval=0.5)
+        assert collector.app.storage.for_tenant("globex").trace_reader().get_trace(0xACE) == []
+        assert collector.app.storage.trace_reader().get_trace(0xACE) == []
+    finally:
+        proc.kill()
+        proc.wait()
+        collector.close()
