@@ -143,6 +143,11 @@ class TenantRoutingWriter(SpanWriter):
         for tenant, group in groups.items():
             self._writer(tenant).write_spans(group)
 
+    @property
+    def lost_spans(self) -> int:
+        """Acknowledged spans the backends could never store, over every tenant (counted at stop)."""
+        return sum(getattr(w, "lost_spans", 0) for w in list(self._ready.values()))
+
     def sync(self) -> bool:
         """Every tenant's ``sync`` (the write-ahead log and the ingester acknowledge on it):
         True only when all of them made their spans durable."""
