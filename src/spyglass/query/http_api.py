@@ -214,6 +214,7 @@ def build_app(
     and metrics answer 501 as Jaeger does without a metrics store (``service.metrics`` None).
     """
     from spyglass.query import http_api_v1, http_api_v3
+    from spyglass.tenancy.web import refuse_or_bind
 
     base = _normalize_base(base_path)
     ctx = ApiContext(service)
@@ -235,6 +236,9 @@ def build_app(
             return not_found()
         handler, params = found
         request[ROUTE] = route_template(segments, params)  # for query.metrics
+        refused = refuse_or_bind(service.tenancy, request, "query_http", as_json=True)  # every /api route
+        if refused is not None:
+            return refused
         try:
             return await handler(request, params)
         except web.HTTPException:
@@ -244,12 +248,6 @@ def build_app(
             return go_http_error(500, f"internal error: {e}")
 
     app = web.Application(client_max_size=MAX_REQUEST_BODY)
-    if service.tenancy is not None:  # every /api request needs its tenant; the UI's files do not
-        from spyglass.tenancy import web as tenancy_web
-
-        api_prefix = base + "/api"
-        tenancy_web.install(app, service.tenancy, "query_http", as_json=True,
-                            applies=lambda r: r.path == api_prefix or r.path.startswith(api_prefix + "/"))
     app[BASE_PATH] = base
     app[CAPABILITIES] = {
         "archiveStorage": archive_enabled or service.archive_enabled,

@@ -23,7 +23,7 @@ from spyglass.collector.sampling.json_forms import proto_json
 from spyglass.collector.sampling.provider import StrategyProvider
 from spyglass.config import Settings
 from spyglass.tenancy.sampling import qualify
-from spyglass.tenancy.web import tenant_of
+from spyglass.tenancy.web import refuse_or_bind, tenant_of
 
 
 def _summary(provider: StrategyProvider | None, settings: Settings, service: str, storage: Any,
@@ -69,6 +69,12 @@ def add_sampling_routes(app: web.Application, provider: StrategyProvider | None,
             return await handler(request)
         if request.method != "GET":
             return web.Response(status=405, text="method not allowed\n")
+        from spyglass.query.http_api import QUERY_SERVICE
+
+        service_obj = request.app.get(QUERY_SERVICE)
+        refused = refuse_or_bind(getattr(service_obj, "tenancy", None), request, "query_http", as_json=True)
+        if refused is not None:
+            return refused
         services = request.query.getall("service", [])
         if len(services) != 1:
             return web.Response(status=400, text="'service' parameter must be provided once\n")

@@ -36,7 +36,7 @@ def resolve_tenant(config: TenancyConfig, header_values: list[str]) -> str:
     value it sent: two different ones are refused, not guessed between)."""
     if not config.enabled:
         return ""
-    values = list(dict.fromkeys(v.strip() for v in header_values))
+    values = list(dict.fromkeys(v.strip() for v in header_values if v.strip()))
     principal = current_principal()
     bound = principal.tenant if principal is not None else None
     if bound:
@@ -44,7 +44,7 @@ def resolve_tenant(config: TenancyConfig, header_values: list[str]) -> str:
             raise TenantRefused(f"the credential of {principal.name!r} is bound to another tenant than "  # type: ignore[union-attr]
                                 f"the {config.header} header names")
         tenant = bound
-    elif not values or values == [""]:
+    elif not values:
         raise TenantMissing(f"missing tenant header {config.header!r}")
     elif len(values) > 1:
         raise TenantInvalid(f"more than one tenant in header {config.header!r}")

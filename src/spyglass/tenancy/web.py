@@ -1,23 +1,25 @@
-"""Tenancy for aiohttp apps (receivers and the query API): a middleware that resolves the
-tenant before the handler runs, answering 401 / 400 / 403 with a one-line reason."""
+"""Tenancy for aiohttp apps (receivers and the query API): the tenant of a request, or the
+401 / 400 / 403 answer with a one-line reason.
+
+Handlers call ``refuse_or_bind`` first thing (before reading a body). It runs inside the
+handler rather than as a middleware on purpose: whatever middlewares an app has (the
+authentication that binds the caller's credential, metrics) have then all run, so a
+credential's tenant is always known here, whatever order they were added in.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from spyglass.tenancy.gate import TenancyGate
 from spyglass.tenancy.resolve import TenantError
 
-TENANT = web.RequestKey("spyglass_tenant", str)  # what the middleware sets on each request
+TENANT = web.RequestKey("spyglass_tenant", str)  # set on each request by refuse_or_bind
 STATUS = {"missing": 401, "invalid": 400, "refused": 403}
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def tenant_of(request: web.Request) -> str:
-    """The tenant the middleware resolved (``""`` without tenancy)."""
+    """The tenant ``refuse_or_bind`` found (``""`` without tenancy)."""
     return request.get(TENANT, "")
 
 
@@ -29,26 +31,14 @@ def refusal(exc: TenantError, as_json: bool = False) -> web.Response:
     return web.Response(status=status, text=f"{exc}\n")
 
 
-def middleware(gate: TenancyGate, api: str, *, applies: Callable[[web.Request], bool] = lambda r: True,
-               as_json: bool = False) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Resolve every request's tenant (those ``applies`` selects) into ``request[TENANT]``."""
-
-    @web.middleware
-    async def tenancy(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if gate.enabled and applies(request):
-            try:
-                request[TENANT] = gate.resolve(request.headers.getall(gate.config.header, []), api)
-            except TenantError as exc:
-                return refusal(exc, as_json)
-        return await handler(request)
-
-    return tenancy
-
-
-def install(app: web.Application, gate: TenancyGate | None, api: str, **kwargs: object) -> None:
-    if gate is not None and gate.enabled:
-        app.middlewares.append(middleware(gate, api, **kwargs))  # type: ignore[arg-type]
-
-
-def too_many(exc: Exception) -> web.Response:
-    return web.Response(status=429, text=f"{exc}\n", headers={"Retry-After": "1"})
+def refuse_or_bind(gate: TenancyGate | None, request: web.Request, api: str, *,
+                   as_json: bool = False) -> web.Response | None:
+    """Find the request's tenant (``tenant_of`` then returns it) and return None, or return
+    the refusal to send. Without tenancy: None, tenant ``""``."""
+    if gate is None or not gate.enabled or TENANT in request:
+        return None
+    try:
+        request[TENANT] = gate.resolve(request.headers.getall(gate.config.header, []), api)
+    except TenantError as exc:
+        return refusal(exc, as_json)
+    return None

@@ -60,6 +60,9 @@ class _TracesHandler:
 
     async def _handle(self, request: web.Request, lease: Lease) -> web.Response:
         metrics = self.processor.metrics
+        refused = tenancy_web.refuse_or_bind(self.tenancy, request, RECEIVER)
+        if refused is not None:
+            return refused
         raw_type = request.headers.get(hdrs.CONTENT_TYPE, "")
         media_type = raw_type.split(";", 1)[0].strip().lower()
         if not media_type:
@@ -115,7 +118,6 @@ def add_routes(
 ) -> None:
     """Add ``POST /api/traces`` to ``app`` (whose ``client_max_size`` should be at least
     ``max_body_bytes``). The app's other routes (sampling) need no tenant."""
-    tenancy_web.install(app, tenancy, RECEIVER, applies=lambda r: r.path == "/api/traces")
     handler = _TracesHandler(processor, max_body_bytes, thread_decode_bytes, tenancy)
     app.router.add_post("/api/traces", handler.handle)
 

@@ -62,6 +62,9 @@ class _TracesHandler:
 
     async def _handle(self, request: web.Request, lease: Lease) -> web.Response:
         metrics = self.processor.metrics
+        refused = tenancy_web.refuse_or_bind(self.tenancy, request, RECEIVER)
+        if refused is not None:
+            return refused
         media_type = request.headers.get(hdrs.CONTENT_TYPE, "").split(";", 1)[0].strip().lower()
         if media_type == PROTOBUF:
             is_json, fmt = False, FORMAT_PROTO
@@ -130,7 +133,6 @@ def add_routes(app: web.Application, processor: SpanProcessor, max_body_bytes: i
                tenancy: TenancyGate | None = None) -> None:
     """Add ``POST /v1/traces`` to ``app`` (whose ``client_max_size`` should be at least
     ``max_body_bytes``; it also bounds the inflated size of compressed bodies)."""
-    tenancy_web.install(app, tenancy, RECEIVER, applies=lambda r: r.path == PATH)
     app.router.add_post(PATH, _TracesHandler(processor, max_body_bytes, tenancy).handle)
 
 

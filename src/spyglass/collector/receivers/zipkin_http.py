@@ -96,6 +96,9 @@ class _SpansHandler:
 
     async def _handle(self, request: web.Request, lease: Lease) -> web.Response:
         metrics = self.processor.metrics
+        refused = tenancy_web.refuse_or_bind(self.tenancy, request, RECEIVER)
+        if refused is not None:
+            return refused
         media_type = request.headers.get(hdrs.CONTENT_TYPE, "").split(";", 1)[0].strip().lower()
         chosen = self.formats.get(media_type)
         if chosen is None:
@@ -144,7 +147,6 @@ def add_routes(app: web.Application, processor: SpanProcessor, max_body_bytes: i
                tenancy: TenancyGate | None = None) -> None:
     """Add both Zipkin span routes to ``app`` (whose ``client_max_size`` should equal
     ``max_body_bytes``: it is what bounds inflated gzip bodies)."""
-    tenancy_web.install(app, tenancy, RECEIVER, applies=lambda r: r.path in ROUTES)
     for path, formats in ROUTES.items():
         app.router.add_post(path, _SpansHandler(processor, max_body_bytes, formats, tenancy).handle)
 
