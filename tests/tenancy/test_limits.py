@@ -73,6 +73,7 @@ def test_a_tenant_over_its_ingest_rate_is_refused_whole_and_counted() -> None:
             text = resp.read().decode()
         assert 'spyglass_tenancy_spans_rate_limited_total{tenant="acme"} 12.0' in text
         assert 'tenant="globex"' not in text
+        assert 'spyglass_spans_dropped_total{reason="rate_limited"} 12.0' in text
     finally:
         app.close()
 

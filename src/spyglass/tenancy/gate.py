@@ -88,7 +88,15 @@ class TenancyGate:
 
     async def accept(self, sink: object, spans: Sequence[Span], tenant: str, *, receiver: str, fmt: str,
                      nbytes: int = 0) -> Submitted:
-        self.admit(tenant, spans)
+        try:
+            self.admit(tenant, spans)
+        except RateLimited:  # counted with the receiver's other refusals too
+            m = sink.metrics  # type: ignore[attr-defined]
+            m.spans_received.labels(receiver, fmt).inc(len(spans))
+            m.spans_rejected.labels(receiver, fmt, "rate_limited").inc(len(spans))
+            m.spans_dropped.labels("rate_limited").inc(len(spans))
+            m.batches_rejected.labels(receiver, fmt).inc()
+            raise
         try:
             return await sink.accept(spans, receiver=receiver, fmt=fmt, nbytes=nbytes)  # type: ignore[attr-defined]
         except ServerBusy:
