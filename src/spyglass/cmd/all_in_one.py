@@ -34,6 +34,8 @@ from spyglass.storage.api import health as storage_health
 from spyglass.storage.api.health import Health, StorageUnavailable
 from spyglass.storage.api.metrics import MetricsCapable
 from spyglass.storage.registry import create_storage
+from spyglass.storage.api.tenants import check_all as storage_check_all
+from spyglass.tenancy import setup as tenancy_setup
 from spyglass.ui import build_ui_app
 
 log = logging.getLogger("spyglass")
@@ -69,10 +71,12 @@ class AllInOne:
         self.settings = settings
         self.roles = {"collector": collector, "query": query}
         self.storage = create_storage(settings.storage, storage_options(settings))
+        tenancy_setup.prepare_storage(self.storage, settings)
         self.metrics = IngestMetrics()
+        self.tenancy = tenancy_setup.gate(settings, self.metrics.registry)  # None: multi-tenancy off
         self.sampling = self._sampling_provider()
-        self.processor = sampling_setup.wrap_sink(settings, build_sink(settings, self.storage.span_writer(), self.metrics,
-                                    health=lambda: storage_health.check(self.storage)), self.sampling)
+        self.processor = sampling_setup.wrap_sink(settings, build_sink(settings, tenancy_setup.writer(self.storage), self.metrics,
+                                    health=lambda: storage_check_all(self.storage)), self.sampling)
         self.ready = False  # health answers 503 until every listener is bound
         self.query_service: QueryService | None = None
         self.ingest: list[Listener] = self._ingest_listeners() if collector else []
@@ -98,7 +102,7 @@ class AllInOne:
         return provider
 
     def _ingest_listeners(self) -> list[Listener]:
-        s, p, host = self.settings, self.processor, self.settings.listen_host
+        s, p, host, tenancy = self.settings, self.processor, self.settings.listen_host, self.tenancy
 
         def udp(name: str, port: int, decode: Callable[[bytes], list[Span]], fmt: str) -> UdpServer:
             return UdpServer(
@@ -110,10 +114,11 @@ class AllInOne:
                 processor=p,
                 receive_buffer_bytes=s.agent_socket_buffer_size,
                 max_packet_size=s.agent_max_packet_size,
+                refuse=tenancy.udp_refuser(self.metrics) if tenancy else None,  # type: ignore[arg-type]
             )
 
-        collector_app = jaeger_http.build_app(p)
-        sampling.add_routes(collector_app, self.sampling)
+        collector_app = jaeger_http.build_app(p, tenancy=tenancy)
+        sampling.add_routes(collector_app, self.sampling, tenancy)
         return [
             udp("agent_jaeger_compact", s.agent_jaeger_compact_port,
                 lambda b: jaeger_thrift.decode_agent_message(b, "compact"), "jaeger_thrift_compact"),
@@ -123,12 +128,12 @@ class AllInOne:
                 zipkin_thrift.decode_agent_zipkin_batch, "zipkin_thrift_compact"),
             HttpServer("collector_http", host, s.collector_http_port, collector_app),
             GrpcServer("collector_grpc", host, s.collector_grpc_port,
-                       [lambda srv: jaeger_grpc.register(srv, p), lambda srv: sampling.register(srv, self.sampling)],
+                       [lambda srv: jaeger_grpc.register(srv, p, tenancy), lambda srv: sampling.register(srv, self.sampling, tenancy)],
                        [*jaeger_grpc.SERVICE_NAMES, *sampling.SERVICE_NAMES]),
             GrpcServer("otlp_grpc", host, s.collector_otlp_grpc_port,
-                       [lambda srv: otlp_grpc.register(srv, p)], otlp_grpc.SERVICE_NAMES),
-            HttpServer("otlp_http", host, s.collector_otlp_http_port, otlp_http.build_app(p)),
-            HttpServer("zipkin_http", host, s.collector_zipkin_port, zipkin_http.build_app(p)),
+                       [lambda srv: otlp_grpc.register(srv, p, tenancy)], otlp_grpc.SERVICE_NAMES),
+            HttpServer("otlp_http", host, s.collector_otlp_http_port, otlp_http.build_app(p, tenancy=tenancy)),
+            HttpServer("zipkin_http", host, s.collector_zipkin_port, zipkin_http.build_app(p, tenancy=tenancy)),
         ]
 
     def _serving_listeners(self) -> list[Listener]:
@@ -138,7 +143,7 @@ class AllInOne:
         ]
         if self.roles["collector"]:
             listeners.append(
-                HttpServer("agent_sampling", host, s.agent_sampling_port, sampling.build_sampling_app(self.sampling))
+                HttpServer("agent_sampling", host, s.agent_sampling_port, sampling.build_sampling_app(self.sampling, self.tenancy))
             )
         if self.roles["query"]:
             listeners.extend(self._query_listeners())
@@ -156,6 +161,8 @@ class AllInOne:
             limits=query_limits(s),
             registry=self.metrics.registry,
             metrics=self.storage.metrics_reader() if isinstance(self.storage, MetricsCapable) else None,
+            tenants=tenancy_setup.readers(self.storage, archive is not None) if self.tenancy else None,
+            tenancy=self.tenancy,
         )
         self.query_service = service
         http_app = build_app(service, base_path=s.query_base_path, ui=build_ui_app(), archive_enabled=archive is not None)

@@ -20,6 +20,7 @@ from spyglass.server import HttpServer
 from spyglass.storage.api import health as storage_health
 from spyglass.storage.api.health import StorageUnavailable
 from spyglass.storage.registry import create_storage
+from spyglass.tenancy import setup as tenancy_setup
 
 log = logging.getLogger("spyglass")
 
@@ -31,12 +32,14 @@ class Ingester:
         self.settings = settings
         self.config = BufferConfig.from_settings(settings)
         self.storage = create_storage(settings.storage, storage_options(settings))
+        tenancy_setup.prepare_storage(self.storage, settings)
         self.metrics = IngesterMetrics()
+        # Each span into its tenant's store (the collectors stamped the tenant; docs/security.md).
         insert_spans, linger = 0, 0.0
         if settings.storage == "clickhouse":  # few large inserts: each costs ClickHouse a part per table
             c = getattr(self.storage, "config")
             insert_spans, linger = c.batch_size, c.flush_interval_seconds
-        self.consumer = BufferConsumer(self.config, self.storage.span_writer(), self.metrics,
+        self.consumer = BufferConsumer(self.config, tenancy_setup.writer(self.storage), self.metrics,
                                        insert_spans=insert_spans, linger=linger)
         self.admin = HttpServer("admin", settings.listen_host, settings.admin_port,
                                 build_admin_app(self.metrics.registry, lambda: self.consumer.connected))
