@@ -51,6 +51,7 @@ class ForwarderConfig:
     flush_interval: float = 0.2  # a partial batch waits at most this long
     backoff_base: float = 0.1
     backoff_cap: float = 5.0
+    metadata: tuple[tuple[str, str], ...] | None = None  # sent with every PostSpans (the tenant header)
     # gRPC metadata sent with every PostSpans (the bearer token of --reporter.grpc.auth.*)
     call_metadata: Callable[[], tuple[tuple[str, str], ...]] = lambda: ()
 
@@ -211,7 +212,7 @@ class Forwarder:
         started = time.perf_counter()
         try:
             await collector.post_spans(payload, timeout=self.config.timeout, wait_for_ready=False,
-                                       metadata=self.config.call_metadata() or None)
+                                       metadata=(*(self.config.metadata or ()), *self.config.call_metadata()) or None)
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             rm.batches.labels(collector.target, code.name).inc()

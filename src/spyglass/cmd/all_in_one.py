@@ -36,6 +36,8 @@ from spyglass.storage.api import health as storage_health
 from spyglass.storage.api.health import Health, StorageUnavailable
 from spyglass.storage.api.metrics import MetricsCapable
 from spyglass.storage.registry import create_storage
+from spyglass.storage.api.tenants import check_all as storage_check_all
+from spyglass.tenancy import setup as tenancy_setup
 from spyglass.ui import build_ui_app
 
 log = logging.getLogger("spyglass")
@@ -74,11 +76,13 @@ class AllInOne:
         self.collector_auth = auth_setup.collector_authenticator(settings) if collector else None
         self.query_auth = auth_setup.query_authenticator(settings) if query else None
         self.storage = create_storage(settings.storage, storage_options(settings))
+        tenancy_setup.prepare_storage(self.storage, settings)
         self.metrics = IngestMetrics()
         self.auth_metrics = AuthMetrics(self.metrics.registry)
+        self.tenancy = tenancy_setup.gate(settings, self.metrics.registry)  # None: multi-tenancy off
         self.sampling = self._sampling_provider()
-        self.processor = sampling_setup.wrap_sink(settings, build_sink(settings, self.storage.span_writer(), self.metrics,
-                                    health=lambda: storage_health.check(self.storage)), self.sampling)
+        self.processor = sampling_setup.wrap_sink(settings, build_sink(settings, tenancy_setup.writer(self.storage), self.metrics,
+                                    health=lambda: storage_check_all(self.storage)), self.sampling)
         self.ready = False  # health answers 503 until every listener is bound
         self.query_service: QueryService | None = None
         self.ingest: list[Listener] = self._ingest_listeners() if collector else []
@@ -104,7 +108,7 @@ class AllInOne:
         return provider
 
     def _ingest_listeners(self) -> list[Listener]:
-        s, p, host = self.settings, self.processor, self.settings.listen_host
+        s, p, host, tenancy = self.settings, self.processor, self.settings.listen_host, self.tenancy
 
         def udp(name: str, port: int, decode: Callable[[bytes], list[Span]], fmt: str) -> UdpServer:
             return UdpServer(
@@ -116,10 +120,11 @@ class AllInOne:
                 processor=p,
                 receive_buffer_bytes=s.agent_socket_buffer_size,
                 max_packet_size=s.agent_max_packet_size,
+                refuse=tenancy.udp_refuser(self.metrics) if tenancy else None,  # type: ignore[arg-type]
             )
 
-        collector_app = jaeger_http.build_app(p)
-        sampling.add_routes(collector_app, self.sampling)
+        collector_app = jaeger_http.build_app(p, tenancy=tenancy)
+        sampling.add_routes(collector_app, self.sampling, tenancy)
         auth, am = self.collector_auth, self.auth_metrics
         assert auth is not None
         protect = lambda app, name: auth_setup.protect_ingest_app(app, auth, name, am)  # noqa: E731
@@ -133,12 +138,12 @@ class AllInOne:
                 zipkin_thrift.decode_agent_zipkin_batch, "zipkin_thrift_compact"),
             HttpServer("collector_http", host, s.collector_http_port, protect(collector_app, "collector_http")),
             GrpcServer("collector_grpc", host, s.collector_grpc_port,
-                       [lambda srv: jaeger_grpc.register(srv, p), lambda srv: sampling.register(srv, self.sampling)],
+                       [lambda srv: jaeger_grpc.register(srv, p, tenancy), lambda srv: sampling.register(srv, self.sampling, tenancy)],
                        [*jaeger_grpc.SERVICE_NAMES, *sampling.SERVICE_NAMES], interceptors=intercept("collector_grpc")),
             GrpcServer("otlp_grpc", host, s.collector_otlp_grpc_port,
-                       [lambda srv: otlp_grpc.register(srv, p)], otlp_grpc.SERVICE_NAMES, interceptors=intercept("otlp_grpc")),
-            HttpServer("otlp_http", host, s.collector_otlp_http_port, protect(otlp_http.build_app(p), "otlp_http")),
-            HttpServer("zipkin_http", host, s.collector_zipkin_port, protect(zipkin_http.build_app(p), "zipkin_http")),
+                       [lambda srv: otlp_grpc.register(srv, p, tenancy)], otlp_grpc.SERVICE_NAMES, interceptors=intercept("otlp_grpc")),
+            HttpServer("otlp_http", host, s.collector_otlp_http_port, protect(otlp_http.build_app(p, tenancy=tenancy), "otlp_http")),
+            HttpServer("zipkin_http", host, s.collector_zipkin_port, protect(zipkin_http.build_app(p, tenancy=tenancy), "zipkin_http")),
         ]
 
     def _serving_listeners(self) -> list[Listener]:
@@ -148,7 +153,7 @@ class AllInOne:
         ]
         if self.roles["collector"]:
             listeners.append(
-                HttpServer("agent_sampling", host, s.agent_sampling_port, sampling.build_sampling_app(self.sampling))
+                HttpServer("agent_sampling", host, s.agent_sampling_port, sampling.build_sampling_app(self.sampling, self.tenancy))
             )
         if self.roles["query"]:
             listeners.extend(self._query_listeners())
@@ -166,6 +171,8 @@ class AllInOne:
             limits=query_limits(s),
             registry=self.metrics.registry,
             metrics=self.storage.metrics_reader() if isinstance(self.storage, MetricsCapable) else None,
+            tenants=tenancy_setup.readers(self.storage, archive is not None) if self.tenancy else None,
+            tenancy=self.tenancy,
         )
         self.query_service = service
         http_app = build_app(service, base_path=s.query_base_path, ui=build_ui_app(), archive_enabled=archive is not None)
