@@ -45,7 +45,7 @@ def _plain(status: int, text: str, headers: dict[str, str] | None = None) -> web
 
 def unauthorized(auth: Authenticator, challenge: bool = True) -> web.Response:
     """401; ``challenge`` false leaves out the scheme a browser would answer with its own dialog."""
-    value = auth.challenge if challenge else f'Session realm="spyglass"'
+    value = auth.challenge if challenge else 'Session realm="spyglass"'
     return _plain(401, "401 Unauthorized", {"WWW-Authenticate": value})
 
 

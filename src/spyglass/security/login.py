@@ -22,6 +22,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -142,7 +143,7 @@ class LoginRoutes:
         session_id, session = self.sessions.create(credential)
         response = web.Response(status=303, headers={"Location": target, **_HEADERS})
         response.set_cookie(COOKIE, session_id, path=(self.base or "") + "/", httponly=True, samesite="Strict",
-                            secure=request.secure, max_age=max(1, int(session.expires - _now())))
+                            secure=request.secure, max_age=max(1, int(session.expires - time.time())))
         log.info("UI sign-in: %s", credential.principal.name)
         return response
 
@@ -171,12 +172,6 @@ class LoginRoutes:
                                 headers={"WWW-Authenticate": 'Session realm="spyglass"', **_HEADERS})
         p = credential.principal
         return _json({"mode": self.auth.mode, "user": p.name, "tenant": p.tenant, "roles": sorted(p.roles)})
-
-
-def _now() -> float:
-    import time
-
-    return time.time()
 
 
 def _json(obj: object) -> web.Response:
