@@ -151,3 +151,25 @@ def test_session_table_is_bounded_and_expires():
     jwt_cred = Credential(cred.principal, now[0] + 5, b"")  # a JWT's own expiry shortens the session
     sid, session = store.create(jwt_cred)
     assert session.expires == now[0] + 5
+
+
+def test_oidc_sign_in_with_a_pasted_jwt_lasts_no_longer_than_the_token(tmp_path):
+    from security.creds import AUDIENCE, ISSUER, Keys
+
+    keys = Keys()
+    aio = RunningAllInOne(query_auth="oidc", query_auth_oidc_jwks=str(keys.write_jwks(tmp_path / "jwks.json")),
+                          query_auth_oidc_issuer=ISSUER, query_auth_oidc_audience=AUDIENCE)
+    try:
+        assert 'name="token"' in requests.get(aio.url("query_http", "/login"), timeout=10).text
+        expired = requests.post(aio.url("query_http", "/auth/login"), allow_redirects=False, timeout=10,
+                                data={"token": keys.token(exp=int(time.time()) - 3600)})
+        assert expired.headers["Location"].startswith("/login?error=1") and "spyglass_session" not in expired.cookies
+        exp = int(time.time()) + 3
+        s = _sign_in(aio, "", token=keys.token(exp=exp))
+        assert s.get(aio.url("query_http", "/auth/me"), timeout=10).json()["user"] == "carol"
+        assert s.get(aio.url("query_http", "/api/services"), timeout=10).status_code == 200
+        while time.time() < exp + 0.5:
+            time.sleep(0.2)
+        assert s.get(aio.url("query_http", "/api/services"), timeout=10).status_code == 401  # ended with the JWT
+    finally:
+        aio.close()
