@@ -173,3 +173,17 @@ def test_oidc_sign_in_with_a_pasted_jwt_lasts_no_longer_than_the_token(tmp_path)
         assert s.get(aio.url("query_http", "/api/services"), timeout=10).status_code == 401  # ended with the JWT
     finally:
         aio.close()
+
+
+def test_sign_in_form_is_bounded(basic_aio):
+    url = basic_aio.url("query_http", "/jaeger/auth/login")
+    r = requests.post(url, data={"username": "alice", "password": "x" * 10_000}, allow_redirects=False, timeout=10)
+    assert r.status_code == 413
+
+    def chunks():  # no Content-Length: the size is checked while reading
+        for _ in range(20):
+            yield b"username=alice&password=" + b"y" * 1000
+
+    r = requests.post(url, data=chunks(), allow_redirects=False, timeout=10,
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413

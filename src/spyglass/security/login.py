@@ -126,7 +126,14 @@ class LoginRoutes:
             self.check_origin(request)
         except Unauthenticated:
             return web.Response(status=403, text="403 Forbidden\n", headers=_HEADERS)
-        body = await request.content.read(MAX_FORM_BYTES + 1)
+        if (request.content_length or 0) > MAX_FORM_BYTES:
+            return web.Response(status=413, text="413 Request Entity Too Large\n", headers=_HEADERS)
+        body = b""
+        while len(body) <= MAX_FORM_BYTES:  # read() may return part of the body: read to the end
+            chunk = await request.content.read(MAX_FORM_BYTES + 1 - len(body))
+            if not chunk:
+                break
+            body += chunk
         if len(body) > MAX_FORM_BYTES:
             return web.Response(status=413, text="413 Request Entity Too Large\n", headers=_HEADERS)
         form = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=8)
