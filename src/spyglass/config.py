@@ -151,6 +151,7 @@ class Settings:
     query_auth_oidc_audience: str = _opt("", "query.auth.oidc.audience", "oidc: the aud claim tokens must carry", roles=QUERY)
     query_auth_oidc_tenant_claim: str = _opt("tenant", "query.auth.oidc.tenant-claim", "oidc: claim naming the tenant a token is bound to", roles=QUERY)
     query_auth_oidc_roles_claim: str = _opt("roles", "query.auth.oidc.roles-claim", "oidc: claim listing the token's roles (read, write, admin); without it, read", roles=QUERY)
+    query_auth_max_failures: int = _opt(10, "query.auth.max-failures", "basic: wrong passwords allowed per client address per minute; more are answered 429 unchecked (0: no limit)", check="non-negative", roles=QUERY)
     query_auth_session_ttl: str = _opt("12h", "query.auth.session-ttl", "UI sign-in sessions end this long after sign-in (Go duration)", check="duration", roles=QUERY)
     collector_auth: str = _opt("none", "collector.auth", "receivers (OTLP, Jaeger, Zipkin; HTTP and gRPC): none or bearer (Authorization: Bearer TOKEN from --collector.auth.tokens-file)", roles=COLLECTOR)
     collector_auth_tokens_file: str = _opt("", "collector.auth.tokens-file", "bearer: file of TOKEN TENANT [ROLES] lines (default role write); re-read when it changes", check="source", roles=COLLECTOR)

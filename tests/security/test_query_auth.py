@@ -195,7 +195,8 @@ def test_tokens_file_is_reloaded(tmp_path):
 @pytest.fixture(scope="module")
 def basic_aio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAllInOne]:
     d = tmp_path_factory.mktemp("basic")
-    aio = _start(d, query_auth="basic", query_auth_htpasswd_file=str(write_htpasswd(d / "htpasswd")))
+    aio = _start(d, query_auth="basic", query_auth_htpasswd_file=str(write_htpasswd(d / "htpasswd")),
+                 query_auth_max_failures=0)  # this module tries many wrong passwords on purpose
     yield aio
     aio.close()
 
@@ -351,3 +352,40 @@ def test_oidc_jwks_url_cached_and_refetched_on_rotation(monkeypatch, keys):
 def test_none_mode_stays_open(all_in_one):
     assert requests.get(all_in_one.url("query_http", "/api/services"), timeout=10).status_code == 200
     assert requests.get(all_in_one.url("query_http", "/auth/me"), timeout=10).json() == {"mode": "none"}
+
+
+def test_wrong_passwords_are_throttled_per_address(tmp_path):
+    aio = RunningAllInOne(query_auth="basic", query_auth_htpasswd_file=str(write_htpasswd(tmp_path / "h")),
+                          query_auth_max_failures=3)
+    try:
+        alice = basic("alice", PASSWORDS["alice"])
+        assert _http(aio, READ_ROUTES[0], alice).status_code == 200  # verified once: cached from now on
+        for _ in range(3):
+            assert _http(aio, READ_ROUTES[0], basic("root", "guess")).status_code == 401
+        r = _http(aio, READ_ROUTES[0], basic("root", PASSWORDS["root"]))  # right, but checked no more
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1 and SERVICE not in r.text
+        form = requests.post(aio.url("query_http", "/auth/login"), data={"username": "root", "password": "guess"},
+                             allow_redirects=False, timeout=10)
+        assert form.status_code == 429
+        assert _grpc_calls(aio, basic("root", "guess"))["v2.GetServices"] == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert _http(aio, READ_ROUTES[0], alice).status_code == 200  # a session already proven keeps working
+        metrics = requests.get(aio.url("admin", "/metrics"), timeout=10).text
+        assert 'spyglass_auth_refused_total{reason="throttled",server="query_http"}' in metrics
+    finally:
+        aio.close()
+
+
+def test_throttle_window():
+    from spyglass.security.throttle import FailureThrottle
+
+    now = [0.0]
+    t = FailureThrottle(max_failures=2, window_s=60, clock=lambda: now[0])
+    t.failed("a")
+    assert t.retry_after("a") == 0
+    now[0] = 10
+    t.failed("a")
+    assert t.retry_after("a") == 50 and t.retry_after("b") == 0
+    now[0] = 59
+    assert t.retry_after("a") == 1
+    now[0] = 60  # the first failure left the window: one of two allowed is left
+    assert t.retry_after("a") == 0

@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter
 from spyglass.security.htpasswd import Htpasswd
 from spyglass.security.oidc import InvalidToken, JwksSource, OidcVerifier
 from spyglass.security.principal import Principal
+from spyglass.security.throttle import FailureThrottle
 from spyglass.security.tokens import TokenFile
 
 REALM = "spyglass"
@@ -39,6 +40,14 @@ class Unauthenticated(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class Throttled(Unauthenticated):
+    """Too many wrong passwords from this address lately (HTTP 429, ``Retry-After``)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many failed attempts from this address")
+        self.retry_after = retry_after
 
 
 class Forbidden(Exception):
@@ -63,7 +72,7 @@ class Credential:
 
 class AuthMetrics:
     """``spyglass_auth_refused_total{server, reason}``: requests refused, by listener and why
-    (``missing``, ``invalid``, ``forbidden``)."""
+    (``missing``, ``invalid``, ``forbidden``, ``throttled``)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.refused = Counter("spyglass_auth_refused", "Requests refused by authentication or authorization",
@@ -72,6 +81,8 @@ class AuthMetrics:
     def count(self, server: str, exc: Exception) -> None:
         if isinstance(exc, Forbidden):
             reason = "forbidden"
+        elif isinstance(exc, Throttled):
+            reason = "throttled"
         else:
             reason = "missing" if isinstance(exc, Unauthenticated) and exc.reason == "no credentials" else "invalid"
         self.refused.labels(server, reason).inc()
@@ -108,11 +119,12 @@ class Authenticator:
         """The ``WWW-Authenticate`` value of a 401."""
         return f'{self.scheme} realm="{REALM}"'
 
-    async def authenticate(self, authorization: str | None) -> Credential | None:
-        """The credential of an ``Authorization`` value; None when authentication is off."""
+    async def authenticate(self, authorization: str | None, peer: str = "") -> Credential | None:
+        """The credential of an ``Authorization`` value; None when authentication is off. ``peer``
+        (the client's address) is what failed password checks are throttled by."""
         return None
 
-    async def login(self, user: str, secret: str) -> Credential:
+    async def login(self, user: str, secret: str, peer: str = "") -> Credential:
         """The UI's sign-in form: a user and password (basic) or a token (bearer, oidc; ``user``
         is ignored)."""
         raise Unauthenticated("sign-in is not used without authentication")
@@ -127,10 +139,11 @@ class BasicAuth(Authenticator):
     scheme = "Basic"
     enabled = True
 
-    def __init__(self, htpasswd: Htpasswd) -> None:
+    def __init__(self, htpasswd: Htpasswd, throttle: FailureThrottle | None = None) -> None:
         self.htpasswd = htpasswd
+        self.throttle = throttle  # None: wrong passwords are not throttled
 
-    async def authenticate(self, authorization: str | None) -> Credential:
+    async def authenticate(self, authorization: str | None, peer: str = "") -> Credential:
         scheme, rest = split_authorization(authorization)
         if scheme != "basic":
             raise Unauthenticated("not the Basic scheme")
@@ -140,11 +153,18 @@ class BasicAuth(Authenticator):
             raise Unauthenticated("malformed Basic credentials") from None
         if not sep:
             raise Unauthenticated("malformed Basic credentials")
-        return await self.login(user, password)
+        return await self.login(user, password, peer)
 
-    async def login(self, user: str, secret: str) -> Credential:
-        principal = self.htpasswd.cached(user, secret) or await asyncio.to_thread(self.htpasswd.verify, user, secret)
+    async def login(self, user: str, secret: str, peer: str = "") -> Credential:
+        principal = self.htpasswd.cached(user, secret)
         if principal is None:
+            wait = self.throttle.retry_after(peer) if peer and self.throttle else 0
+            if wait:
+                raise Throttled(wait)
+            principal = await asyncio.to_thread(self.htpasswd.verify, user, secret)
+        if principal is None:
+            if peer and self.throttle:
+                self.throttle.failed(peer)
             raise Unauthenticated("unknown user or wrong password")
         return Credential(principal, None, user.encode())
 
@@ -160,13 +180,13 @@ class BearerAuth(Authenticator):
     def __init__(self, tokens: TokenFile) -> None:
         self.tokens = tokens
 
-    async def authenticate(self, authorization: str | None) -> Credential:
+    async def authenticate(self, authorization: str | None, peer: str = "") -> Credential:
         scheme, rest = split_authorization(authorization)
         if scheme != "bearer":
             raise Unauthenticated("not the Bearer scheme")
         return await self.login("", rest)
 
-    async def login(self, user: str, secret: str) -> Credential:
+    async def login(self, user: str, secret: str, peer: str = "") -> Credential:
         principal = self.tokens.lookup(secret)
         if principal is None:
             raise Unauthenticated("unknown token")
@@ -184,13 +204,13 @@ class OidcAuth(Authenticator):
     def __init__(self, verifier: OidcVerifier) -> None:
         self.verifier = verifier
 
-    async def authenticate(self, authorization: str | None) -> Credential:
+    async def authenticate(self, authorization: str | None, peer: str = "") -> Credential:
         scheme, rest = split_authorization(authorization)
         if scheme != "bearer":
             raise Unauthenticated("not the Bearer scheme")
         return await self.login("", rest)
 
-    async def login(self, user: str, secret: str) -> Credential:
+    async def login(self, user: str, secret: str, peer: str = "") -> Credential:
         known = self.verifier.cached(secret)
         if known is not None:
             return Credential(known[0], known[1], b"")
@@ -214,6 +234,7 @@ def build_authenticator(
     audience: str = "",
     tenant_claim: str = "tenant",
     roles_claim: str = "roles",
+    max_failures: int = 10,
 ) -> Authenticator:
     """The authenticator of ``--<flag> mode``; ``ValueError`` naming the flag when a file it needs
     is not given or cannot be read."""
@@ -224,7 +245,8 @@ def build_authenticator(
         if mode == "basic":
             if not htpasswd_file:
                 raise ValueError(f"--{flag}=basic needs --{flag}.htpasswd-file")
-            return BasicAuth(Htpasswd(htpasswd_file, default_roles))
+            throttle = FailureThrottle(max_failures) if max_failures > 0 else None
+            return BasicAuth(Htpasswd(htpasswd_file, default_roles), throttle)
         if mode == "bearer":
             if not tokens_file:
                 raise ValueError(f"--{flag}=bearer needs --{flag}.tokens-file")

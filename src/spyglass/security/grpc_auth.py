@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from spyglass.security.authenticator import AuthMetrics, Authenticator, Forbidden, Unauthenticated, authorize
+from spyglass.security.authenticator import AuthMetrics, Authenticator, Forbidden, Throttled, Unauthenticated, authorize
 from spyglass.security.forwarding import bind_authorization
 from spyglass.security.principal import Principal, bind_principal, unbind_principal
 
@@ -31,6 +31,14 @@ def _authorization(metadata: Any) -> str | None:
     return None
 
 
+def _address(peer: str | None) -> str:
+    """The client's address of a gRPC peer (``ipv4:1.2.3.4:5678``, ``ipv6:[::1]:5678``), port dropped."""
+    if not peer:
+        return ""
+    address = peer.split(":", 1)[1] if peer.startswith(("ipv4:", "ipv6:")) else peer
+    return address.rsplit(":", 1)[0] if ":" in address else address
+
+
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """``role_for(method)`` is the route policy (``policy.grpc_role``); ``server`` names the
     listener in logs and metrics."""
@@ -41,8 +49,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         self.server = server
         self.metrics = metrics
 
-    async def _check(self, method: str, metadata: Any, role: str) -> Principal:
-        credential = await self.auth.authenticate(_authorization(metadata))
+    async def _check(self, method: str, metadata: Any, role: str, peer: str = "") -> Principal:
+        credential = await self.auth.authenticate(_authorization(metadata), peer)
         assert credential is not None
         authorize(credential.principal, role)
         return credential.principal
@@ -51,13 +59,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         """The caller's principal, or the call aborted with the refusal. The caller's credential is
         bound too, for a tail-sampling peer the spans may be forwarded to (``security.forwarding``)."""
         try:
-            principal = await self._check(method, context.invocation_metadata(), role)
+            principal = await self._check(method, context.invocation_metadata(), role, _address(context.peer()))
             bind_authorization(_authorization(context.invocation_metadata()))
             return principal
         except (Unauthenticated, Forbidden) as exc:
             if self.metrics is not None:
                 self.metrics.count(self.server, exc)
             log.debug("%s: refused %s from %s: %s", self.server, method, context.peer(), exc)
+            if isinstance(exc, Throttled):
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many failed attempts")
             if isinstance(exc, Forbidden):
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, "permission denied")
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated")

@@ -24,6 +24,7 @@ from spyglass.security.authenticator import (
     Authenticator,
     Credential,
     Forbidden,
+    Throttled,
     Unauthenticated,
     authorize,
 )
@@ -77,6 +78,8 @@ class HttpAuth:
         if self.metrics is not None:
             self.metrics.count(self.server, exc)
         log.debug("%s: refused %s %s from %s: %s", self.server, request.method, request.path, _peer(request), exc)
+        if isinstance(exc, Throttled):
+            return _plain(429, "429 Too Many Requests", {"Retry-After": str(exc.retry_after)})
         return forbidden() if isinstance(exc, Forbidden) else unauthorized(self.auth, challenge)
 
     def _relative(self, path: str) -> str | None:
@@ -110,7 +113,7 @@ class HttpAuth:
             if credential is None:
                 if role == PAGE and header is None and self.login is not None and request.method in SAFE_METHODS:
                     return self.login.redirect_to_sign_in(request, path)  # type: ignore[attr-defined]
-                credential = await self.auth.authenticate(header)
+                credential = await self.auth.authenticate(header, _peer(request))
             assert credential is not None
             authorize(credential.principal, READ if role == PAGE else role)
         except (Unauthenticated, Forbidden) as exc:
@@ -124,8 +127,3 @@ class HttpAuth:
             unbind_authorization(forwarded)
             unbind_principal(token)
 
-
-def ingest_middleware(auth: Authenticator, role_for: RoleFor, server: str,
-                      metrics: AuthMetrics | None) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """The middleware of a receiver's HTTP app (no sessions, no base path)."""
-    return HttpAuth(auth, role_for, server, metrics).middleware

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from spyglass.security.authenticator import Authenticator, Credential, Unauthenticated
+from spyglass.security.authenticator import Authenticator, Credential, Throttled, Unauthenticated
 from spyglass.security.sessions import COOKIE, SessionStore
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,11 @@ class LoginRoutes:
         again = f"{self.base}/login?" + urllib.parse.urlencode({"error": "1", "next": target})
         failed = web.Response(status=303, headers={"Location": again, **_HEADERS})
         try:
-            credential = await self.auth.login(user, secret)
+            credential = await self.auth.login(user, secret, request.remote or "")
+        except Throttled as exc:
+            log.info("UI sign-in refused from %s: %s", request.remote or "?", exc)
+            return web.Response(status=429, text="429 Too Many Requests: try again later\n",
+                                headers={"Retry-After": str(exc.retry_after), **_HEADERS})
         except Unauthenticated as exc:
             log.info("UI sign-in refused from %s: %s", request.remote or "?", exc)
             return failed
@@ -171,7 +175,7 @@ class LoginRoutes:
         credential = self.session_credential(request)
         if credential is None:
             try:
-                credential = await self.auth.authenticate(request.headers.get("Authorization"))
+                credential = await self.auth.authenticate(request.headers.get("Authorization"), request.remote or "")
             except Unauthenticated:
                 credential = None
         if credential is None:

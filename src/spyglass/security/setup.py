@@ -26,6 +26,7 @@ def query_authenticator(s: Settings) -> Authenticator:
         jwks=s.query_auth_oidc_jwks, jwks_refresh_s=parse_duration(s.query_auth_oidc_jwks_refresh) / 1e9,
         issuer=s.query_auth_oidc_issuer, audience=s.query_auth_oidc_audience,
         tenant_claim=s.query_auth_oidc_tenant_claim, roles_claim=s.query_auth_oidc_roles_claim,
+        max_failures=s.query_auth_max_failures,
     )
 
 
