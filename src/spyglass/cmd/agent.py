@@ -19,6 +19,7 @@ from spyglass import ports
 from spyglass.config import Settings
 from spyglass.gocompat.godur import parse_duration
 from spyglass.server import HttpServer, Listener
+from spyglass.server.settings import apply_tls
 
 log = logging.getLogger("spyglass")
 
@@ -50,6 +51,7 @@ class Agent:
             HttpServer("admin", s.listen_host, s.admin_port, build_admin_app(self.metrics.registry, lambda: self.ready)),
             HttpServer("agent_sampling", s.listen_host, s.agent_sampling_port, self.sampling.build_app()),
         ]
+        apply_tls(s, self.serving)
 
     @property
     def ports(self) -> dict[str, int]:

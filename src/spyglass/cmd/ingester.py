@@ -17,6 +17,7 @@ from spyglass.config import Settings
 from spyglass.ingester.consumer import BufferConsumer
 from spyglass.ingester.metrics import IngesterMetrics
 from spyglass.server import HttpServer
+from spyglass.server.settings import apply_tls
 from spyglass.storage.registry import create_storage
 
 log = logging.getLogger("spyglass")
@@ -33,6 +34,7 @@ class Ingester:
         self.consumer = BufferConsumer(self.config, self.storage.span_writer(), self.metrics)
         self.admin = HttpServer("admin", settings.listen_host, settings.admin_port,
                                 build_admin_app(self.metrics.registry, lambda: self.consumer.connected))
+        apply_tls(settings, [self.admin])
         self._task: asyncio.Task[None] | None = None
 
     @property
