@@ -20,6 +20,7 @@ from spyglass.config import Settings
 from spyglass.gocompat.godur import parse_duration
 from spyglass.server import HttpServer, Listener
 from spyglass.server.settings import apply_tls
+from spyglass.server.tls import client_tls_from_settings
 
 log = logging.getLogger("spyglass")
 
@@ -36,7 +37,7 @@ class Agent:
         tags = parse_agent_tags(s.agent_tags)
         timeout = parse_duration(s.reporter_grpc_timeout) / 1e9
         self.metrics = IngestMetrics()
-        self.pool = CollectorPool(targets)
+        self.pool = CollectorPool(targets, tls=client_tls_from_settings(s, "reporter.grpc"))
         self.forwarder = Forwarder(
             self.pool,
             self.metrics,

@@ -300,3 +300,13 @@ def client_tls_from_settings(settings: Any, prefix: str) -> ClientTlsConfig:
         server_name=getattr(settings, attr + "server_name"),
         skip_host_verify=getattr(settings, attr + "skip_host_verify"),
     )
+
+
+def grpc_channel(target: str, tls: ClientTlsConfig | None, options: list[tuple[str, Any]] | None = None) -> Any:
+    """A ``grpc.aio`` channel to ``target``: TLS when ``tls`` is enabled, plain otherwise."""
+    import grpc
+
+    options = list(options or [])
+    if tls is None or not tls.enabled:
+        return grpc.aio.insecure_channel(target, options=options)
+    return grpc.aio.secure_channel(target, tls.grpc_credentials(), options=options + tls.grpc_options())

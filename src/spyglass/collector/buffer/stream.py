@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nats
 from nats.aio.client import Client
@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from spyglass.config import Settings
 from spyglass.gocompat.godur import parse_duration
+from spyglass.server.tls import ClientTlsConfig, client_tls_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class BufferConfig:
     publish_timeout: float
     fetch_batch: int
     ack_wait: float
+    tls: ClientTlsConfig = field(default_factory=lambda: ClientTlsConfig("nats"))  # --nats.tls.*
 
     @classmethod
     def from_settings(cls, s: Settings) -> BufferConfig:
@@ -50,6 +52,8 @@ class BufferConfig:
         for name in (s.nats_stream, s.nats_consumer):
             if not name or any(c in name for c in " .*>\t"):
                 raise ValueError(f"--nats.stream / --nats.consumer {name!r}: no spaces, '.', '*' or '>'")
+        tls = client_tls_from_settings(s, "nats")
+        tls.validate()
         if s.nats_replicas < 1 or s.nats_max_bytes < 1 or s.nats_fetch_batch < 1:
             raise ValueError("--nats.replicas, --nats.max-bytes and --nats.fetch-batch must be positive")
         return cls(
@@ -63,6 +67,7 @@ class BufferConfig:
             publish_timeout=_seconds("nats.publish-timeout", s.nats_publish_timeout) or 5.0,
             fetch_batch=s.nats_fetch_batch,
             ack_wait=_seconds("nats.ack-wait", s.nats_ack_wait) or 30.0,
+            tls=tls,
         )
 
     def stream_config(self) -> StreamConfig:
@@ -86,7 +91,9 @@ def _seconds(flag: str, text: str) -> float:
 
 
 async def connect(config: BufferConfig, name: str) -> Client:
-    """A connection that reconnects for ever (a NATS restart is an outage, not an exit)."""
+    """A connection that reconnects for ever (a NATS restart is an outage, not an exit).
+    With ``--nats.tls.enabled`` (or ``tls://`` URLs) it is TLS, verified against
+    ``--nats.tls.ca``, with a client certificate when the server asks for one."""
     nc: Client | None = None
 
     async def on_error(exc: Exception) -> None:
@@ -99,7 +106,13 @@ async def connect(config: BufferConfig, name: str) -> Client:
     async def on_reconnect() -> None:
         log.info("reconnected to NATS")
 
+    tls: dict[str, object] = {}
+    if config.tls.enabled:
+        tls["tls"] = config.tls.ssl_context()
+        if config.tls.server_name:
+            tls["tls_hostname"] = config.tls.server_name
     nc = await nats.connect(
+        **tls,  # type: ignore[arg-type]
         servers=config.servers,
         name=name,
         allow_reconnect=True,
