@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass, field
 
 import nats
@@ -95,8 +96,15 @@ async def connect(config: BufferConfig, name: str) -> Client:
     With ``--nats.tls.enabled`` (or ``tls://`` URLs) it is TLS, verified against
     ``--nats.tls.ca``, with a client certificate when the server asks for one."""
     nc: Client | None = None
+    said: list[str] = []
 
     async def on_error(exc: Exception) -> None:
+        if isinstance(exc, ssl.SSLError):  # a certificate problem does not cure itself: say so, once
+            text = f"nats: TLS handshake with {','.join(config.servers)} failed: {exc}"
+            if text not in said:
+                said.append(text)
+                log.error("%s (check --nats.tls.*)", text)
+            return
         log.debug("nats: %s", exc)
 
     async def on_disconnect() -> None:
@@ -111,7 +119,9 @@ async def connect(config: BufferConfig, name: str) -> Client:
         tls["tls"] = config.tls.ssl_context()
         if config.tls.server_name:
             tls["tls_hostname"] = config.tls.server_name
-    nc = await nats.connect(
+    # nats-py retries a first connection for ever with max_reconnect_attempts=-1; bound it so
+    # the caller can go on (and retry in the background) while NATS is away or refuses us
+    nc = await asyncio.wait_for(nats.connect(
         **tls,  # type: ignore[arg-type]
         servers=config.servers,
         name=name,
@@ -122,7 +132,7 @@ async def connect(config: BufferConfig, name: str) -> Client:
         error_cb=on_error,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
-    )
+    ), timeout=10)
     return nc
 
 
