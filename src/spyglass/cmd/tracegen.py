@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from spyglass.config import Settings, _argument_type
 
 if TYPE_CHECKING:
-    from spyglass.server.tls import client_tls_from_settings
     from spyglass.tracegen.run import Options
 
 JAEGER_ALIASES = {
@@ -42,6 +41,7 @@ def options_from_settings(settings: Settings) -> Options:
     """The run ``settings`` describe (imports lazily: keeps ``--help`` quick)."""
     from spyglass.gocompat.godur import parse_duration
     from spyglass.tracegen.generator import TraceShape
+    from spyglass.server.tls import client_tls_from_settings
     from spyglass.tracegen.run import Options
 
     def seconds(text: str) -> float:
