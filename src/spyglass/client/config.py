@@ -31,7 +31,6 @@ over the config's ``tags``, as jaeger-client does.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -289,7 +288,7 @@ class Config:
         tls = {name: conf.get(name) for name in ("ca_file", "client_cert", "client_key")}
         if kind == "otlp_http":
             for name, var in (("ca_file", "CERTIFICATE"), ("client_cert", "CLIENT_CERTIFICATE"), ("client_key", "CLIENT_KEY")):
-                tls[name] = tls[name] or os.environ.get(f"OTEL_EXPORTER_OTLP_TRACES_{var}") or os.environ.get(f"OTEL_EXPORTER_OTLP_{var}")
+                tls[name] = tls[name] or self._env(f"OTEL_EXPORTER_OTLP_TRACES_{var}") or self._env(f"OTEL_EXPORTER_OTLP_{var}")
         if kind == "http":
             kwargs: dict[str, Any] = {**tls,
                 "username": conf.get("username") or self._env(env.JAEGER_USER),
