@@ -17,7 +17,8 @@ these additions, all optional:
   ``OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`` and ``OTEL_EXPORTER_OTLP_CLIENT_KEY``.
 * ``sampler.sampling_server_url`` (or ``JAEGER_SAMPLING_ENDPOINT``): the sampling server
   when it is not the agent's ``http://{reporting_host}:{sampling_port}/sampling``;
-  ``sampler.type`` may also be ``remote`` with ``param`` as the initial probability.
+  ``sampler.type`` may also be ``remote`` with ``param`` as the initial probability, and
+  ``sampler.ca_file`` the CA of an ``https://`` sampling server.
 * ``propagation``: a comma list or list of ``jaeger``, ``b3``, ``b3single``,
   ``tracecontext``, ``baggage``, ``w3c`` (jaeger-client knew only ``b3``).
 * ``id_generator``: ``"random"`` (default), ``"snowflake"`` or an ``IdGenerator``.
@@ -264,6 +265,7 @@ class Config:
             initial_sampler=initial,
             sampling_refresh_interval=self.sampling_refresh_interval,
             max_operations=self.max_operations,
+            ca_file=conf.get("ca_file") if isinstance(conf, Mapping) else None,
         )
 
     def id_generator(self) -> IdGenerator:

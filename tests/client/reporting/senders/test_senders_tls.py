@@ -77,3 +77,23 @@ def test_wrong_ca_and_missing_client_certificate_are_sender_errors(server: Runni
     assert server.app.storage.trace_reader().get_trace(0x52) == []
     with pytest.raises(ValueError, match="needs an https:// endpoint"):
         HTTPSender("http://localhost:14268/api/traces", ca_file=pki.ca)
+
+
+def test_remote_sampler_asks_an_https_agent_with_a_ca_file(pki: Pki) -> None:
+    running = RunningAllInOne(agent_sampling_tls_enabled=True, agent_sampling_tls_cert=pki.server.cert,
+                              agent_sampling_tls_key=pki.server.key, sampling_default_sampling_probability=0.25)
+    try:
+        url = f"https://localhost:{running.ports['agent_sampling']}/sampling"
+        tracer = Config({"sampler": {"type": "remote", "sampling_server_url": url, "ca_file": pki.ca}},
+                        service_name="remote-tls").new_tracer()
+        sampler = tracer.sampler
+        wait_for(lambda: sampler.updates >= 1)
+        assert sampler.errors == 0
+        tracer.close()
+        untrusted = Config({"sampler": {"type": "remote", "sampling_server_url": url, "ca_file": pki.other_ca}},
+                           service_name="remote-tls").new_tracer()
+        wait_for(lambda: untrusted.sampler.errors >= 1)
+        assert "CERTIFICATE_VERIFY_FAILED" in (untrusted.sampler.last_error or "")
+        untrusted.close()
+    finally:
+        running.close()
