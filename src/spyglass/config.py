@@ -191,7 +191,7 @@ class Settings:
     # -- server limits (every HTTP and gRPC listener; README "Operations: limits") ------------
     server_max_connections: int = _opt(1024, "server.max-connections", "open connections per listener; more are answered 503 and closed at once (gRPC: refused)", check="positive")
     server_header_timeout: str = _opt("10s", "server.header-timeout", "a request's headers must arrive within this (Go duration) or the connection is closed; gRPC: the handshake deadline; 0s disables it", check="duration")
-    server_idle_timeout: str = _opt("60s", "server.idle-timeout", "an idle keep-alive connection is closed after this (Go duration); 0s disables it", check="duration")
+    server_idle_timeout: str = _opt("60s", "server.idle-timeout", "an idle keep-alive connection, or one whose client reads nothing of its answer, is closed after this (Go duration); 0s disables it", check="duration")
     server_max_body_memory: int = _opt(256 * 1024 * 1024, "server.max-body-memory", "bytes of request bodies all HTTP receivers may hold at once; past it a request gets 503 and Retry-After", check="positive")
     server_max_concurrent_rpcs: int = _opt(1000, "server.max-concurrent-rpcs", "calls in progress per gRPC listener; more get RESOURCE_EXHAUSTED", check="positive")
     # -- analytics: RED metrics and dependency rollups (issue 13) ------------------------

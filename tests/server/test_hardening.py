@@ -118,3 +118,41 @@ def test_no_secret_reaches_the_log() -> None:
     log = "".join(lines)
     assert "nats://***@127.0.0.1" in log  # the warning is there, without the password
     assert "s3cretpass" not in log and "t0psecrettoken" not in log
+
+
+def test_a_client_that_reads_nothing_of_a_large_answer_is_dropped() -> None:
+    """A slow reader holds the connection and the unsent answer; after --server.idle-timeout
+    without taking any of it, the connection is closed and counted."""
+    import json
+
+    running = RunningAllInOne(server_idle_timeout="1s")
+    try:
+        spans = [{"traceId": "ab" * 16, "spanId": f"{i + 1:016x}", "name": "op" * 2000,
+                  "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000000001000"} for i in range(3000)]
+        body = json.dumps({"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "big"}}]},
+                                              "scopeSpans": [{"spans": spans}]}]}).encode()
+        request = urllib.request.Request(running.url("otlp_http", "/v1/traces"), body, {"Content-Type": "application/json"})
+        assert urllib.request.urlopen(request, timeout=30).status == 200
+        reader = running.app.storage.trace_reader()
+        deadline = time.monotonic() + 20
+        while len(reader.get_trace(int("ab" * 16, 16))) < 3000:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", running.ports["query_http"]))
+            s.sendall(f"GET /api/traces/{'ab' * 16} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            time.sleep(3)  # read nothing for longer than the idle timeout
+            s.settimeout(10)
+            received = 0
+            try:
+                while chunk := s.recv(1 << 16):
+                    received += len(chunk)
+            except ConnectionResetError:
+                pass
+        assert 0 < received < 10_000_000  # cut short: the answer is ~12 MB
+        stalled = running.app.metrics.registry.get_sample_value("spyglass_connections_write_stalled_total",
+                                                                {"listener": "query_http"})
+        assert stalled == 1
+    finally:
+        running.close()
