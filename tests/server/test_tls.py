@@ -79,7 +79,7 @@ def span(service: str, name: str = "op") -> Any:
 
 def curl(*args: str) -> subprocess.CompletedProcess[str]:
     if CURL is None:
-        pytest.skip("curl is not installed")
+        pytest.fail("curl is missing: `make curl` (or apt-get install curl) installs it")
     return subprocess.run([CURL, "-sS", "--max-time", "10", *args], capture_output=True, text=True, timeout=30)
 
 
@@ -178,7 +178,7 @@ def test_jaeger_thrift_http_with_curl_and_ca_file(tls_server: RunningAllInOne, p
     sp = Span(trace_id=7, span_id=7, name="op", start_time_ns=time.time_ns(), duration_ns=5000,
               resource=Resource("curl-thrift"))
     if CURL is None:
-        pytest.skip("curl is not installed")
+        pytest.fail("curl is missing: `make curl` (or apt-get install curl) installs it")
     proc = subprocess.run([CURL, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", pki.ca,
                            "-H", "Content-Type: application/x-thrift", "--data-binary", "@-",
                            f"https://127.0.0.1:{tls_server.ports['collector_http']}/api/traces"],
