@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 LOCK   := requirements.lock
 DATA   ?= ./data
 
-.PHONY: setup setup-run run test bench bench-ui generate clean chromium lock clickhouse-servers nats-server
+.PHONY: setup setup-run run test bench bench-ui generate clean chromium lock clickhouse-servers nats-server curl
 
 # Everything (runtime, test extras, Chromium): what `make test` and the benchmarks need.
 setup: $(STAMP) chromium
@@ -34,6 +34,13 @@ nats-server:
 	@if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nats-server; \
 	  else echo "The pipeline tests need Debian's nats-server: sudo apt-get install -y nats-server"; fi; \
+	fi
+
+# The TLS tests (tests/server/test_tls.py) use curl with --cacert and --cert as a client.
+curl:
+	@if ! command -v curl >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq curl; \
+	  else echo "The TLS tests need curl: sudo apt-get install -y curl"; fi; \
 	fi
 
 # Versions come from $(LOCK) (pip constraints: exact pins of what passed the tests). A
@@ -66,7 +73,7 @@ lock:
 	  .lock-venv/bin/pip freeze --exclude-editable ) > $(LOCK)
 	rm -rf .lock-venv
 
-test: setup clickhouse-servers nats-server podman
+test: setup clickhouse-servers nats-server podman curl
 	$(BIN)/python -m pytest -q
 
 bench: setup

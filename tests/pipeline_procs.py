@@ -35,8 +35,10 @@ def require_nats() -> None:
 class NatsServer:
     """``nats-server -js`` on a free port with its store in ``root``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra: tuple[str, ...] = ()) -> None:
+        """``extra``: more nats-server arguments (the TLS tests' ``--tls ...``)."""
         require_nats()
+        self.extra = list(extra)
         self.root = root
         self.port = free_port()
         self.store = root / "jetstream"
@@ -49,7 +51,7 @@ class NatsServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
+            [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store), *self.extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(self._ready, timeout=20)
 

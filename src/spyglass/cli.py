@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable
 
@@ -49,14 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from_args(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     from spyglass.security import redact
 
-    redact.install()  # no credential in any log line (docs/security.md)
+    redact.install(settings.log_level.upper(), sys.stderr)  # no credential in any log line (docs/security.md)
     if args.command == "clickhouse-schema":
         from spyglass.cmd import clickhouse_schema
 

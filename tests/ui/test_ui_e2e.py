@@ -302,6 +302,10 @@ class Page:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        # the page's Content-Security-Policy allows no inline script or style: Chromium reports
+        # each thing it blocked on the console ("Refused to ... Content Security Policy ...")
+        self.csp_violations: list[str] = []
+        self.page.on("console", lambda m: self.csp_violations.append(m.text) if "Content Security Policy" in m.text else None)
 
     def goto(self, path: str, base: str | None = None) -> Any:
         self.page.goto((base or self.server.base) + path)
@@ -330,6 +334,7 @@ def ui(browser: Any, server: UiServer) -> Iterator[Page]:
     yield page
     page.close()
     assert not page.errors, f"uncaught errors in the page: {page.errors}"
+    assert not page.csp_violations, f"Content-Security-Policy violations: {page.csp_violations}"
 
 
 def expect(locator: Any) -> Any:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import grpc
 
+from spyglass.server.tls import ClientTlsConfig, grpc_channel
+
 POST_SPANS = "/jaeger.api_v2.CollectorService/PostSpans"
 GET_SAMPLING_STRATEGY = "/jaeger.api_v2.SamplingManager/GetSamplingStrategy"
 
@@ -67,8 +69,15 @@ class Collector:
 
 
 class CollectorPool:
-    def __init__(self, targets: list[str], *, backoff_base: float = 0.1, backoff_cap: float = 5.0) -> None:
+    def __init__(self, targets: list[str], *, backoff_base: float = 0.1, backoff_cap: float = 5.0,
+                 tls: ClientTlsConfig | None = None) -> None:
+        """``tls``: ``--reporter.grpc.tls.*`` (checked now, so a bad file stops start-up)."""
         self.targets = targets
+        self.tls = tls
+        if tls is not None:
+            tls.validate()
+            if tls.enabled:
+                tls.grpc_credentials()
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.collectors: list[Collector] = []
@@ -82,7 +91,7 @@ class CollectorPool:
         from spyglass.codecs.proto.jaeger.api_v2 import sampling_pb2
 
         for target in self.targets:
-            channel = grpc.aio.insecure_channel(target, options=options)
+            channel = grpc_channel(target, self.tls, options)
             self.collectors.append(Collector(
                 target,
                 channel,

@@ -10,11 +10,15 @@ The constructor, the config keys and ``initialize_tracer`` / ``new_tracer`` /
 these additions, all optional:
 
 * ``sender``: ``{"type": "udp" | "http" | "otlp_http", "endpoint": url, "username",
-  "password", "auth_token", "headers", "max_packet_size"}``; ``JAEGER_ENDPOINT`` selects
-  ``http``. Default: UDP Thrift compact to the agent, as jaeger-client.
+  "password", "auth_token", "headers", "max_packet_size", "ca_file", "client_cert",
+  "client_key"}``; ``JAEGER_ENDPOINT`` selects ``http``. Default: UDP Thrift compact to the
+  agent, as jaeger-client. The TLS keys apply to ``https://`` endpoints; for ``otlp_http``
+  they default to the OTel SDK's ``OTEL_EXPORTER_OTLP_CERTIFICATE``,
+  ``OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`` and ``OTEL_EXPORTER_OTLP_CLIENT_KEY``.
 * ``sampler.sampling_server_url`` (or ``JAEGER_SAMPLING_ENDPOINT``): the sampling server
   when it is not the agent's ``http://{reporting_host}:{sampling_port}/sampling``;
-  ``sampler.type`` may also be ``remote`` with ``param`` as the initial probability.
+  ``sampler.type`` may also be ``remote`` with ``param`` as the initial probability, and
+  ``sampler.ca_file`` the CA of an ``https://`` sampling server.
 * ``propagation``: a comma list or list of ``jaeger``, ``b3``, ``b3single``,
   ``tracecontext``, ``baggage``, ``w3c`` (jaeger-client knew only ``b3``).
 * ``id_generator``: ``"random"`` (default), ``"snowflake"`` or an ``IdGenerator``.
@@ -261,6 +265,7 @@ class Config:
             initial_sampler=initial,
             sampling_refresh_interval=self.sampling_refresh_interval,
             max_operations=self.max_operations,
+            ca_file=conf.get("ca_file") if isinstance(conf, Mapping) else None,
         )
 
     def id_generator(self) -> IdGenerator:
@@ -282,15 +287,20 @@ class Config:
         if kind == "udp":
             return UDPSender(self.local_agent_reporting_host, self.local_agent_reporting_port,
                              int(conf.get("max_packet_size", UDP_MAX_PACKET_SIZE)))
+        tls = {name: conf.get(name) for name in ("ca_file", "client_cert", "client_key")}
+        if kind == "otlp_http":
+            for name, var in (("ca_file", "CERTIFICATE"), ("client_cert", "CLIENT_CERTIFICATE"), ("client_key", "CLIENT_KEY")):
+                tls[name] = tls[name] or self._env(f"OTEL_EXPORTER_OTLP_TRACES_{var}") or self._env(f"OTEL_EXPORTER_OTLP_{var}")
         if kind == "http":
-            kwargs: dict[str, Any] = {
+            kwargs: dict[str, Any] = {**tls,
                 "username": conf.get("username") or self._env(env.JAEGER_USER),
                 "password": conf.get("password") or self._env(env.JAEGER_PASSWORD),
                 "auth_token": conf.get("auth_token") or self._env(env.JAEGER_AUTH_TOKEN),
             }
             return HTTPSender(endpoint, **kwargs) if endpoint else HTTPSender(**kwargs)
         if kind == "otlp_http":
-            return OTLPHTTPSender(endpoint, conf.get("headers")) if endpoint else OTLPHTTPSender(headers=conf.get("headers"))
+            return (OTLPHTTPSender(endpoint, conf.get("headers"), **tls) if endpoint
+                    else OTLPHTTPSender(headers=conf.get("headers"), **tls))
         raise ValueError(f"Unknown sender type {kind!r}; expected 'udp', 'http' or 'otlp_http'")
 
     # -- building the tracer ---------------------------------------------------------------

@@ -20,6 +20,8 @@ from spyglass.config import Settings
 from spyglass.gocompat.godur import parse_duration
 from spyglass.security.client_token import bearer_metadata
 from spyglass.server import HttpServer, Listener
+from spyglass.server.settings import apply_tls
+from spyglass.server.tls import client_tls_from_settings
 
 log = logging.getLogger("spyglass")
 
@@ -49,7 +51,7 @@ class Agent:
         tags = parse_agent_tags(s.agent_tags)
         timeout = parse_duration(s.reporter_grpc_timeout) / 1e9
         self.metrics = IngestMetrics()
-        self.pool = CollectorPool(targets)
+        self.pool = CollectorPool(targets, tls=client_tls_from_settings(s, "reporter.grpc"))
         self.forwarder = Forwarder(
             self.pool,
             self.metrics,
@@ -66,6 +68,7 @@ class Agent:
             HttpServer("admin", s.listen_host, s.admin_port, build_admin_app(self.metrics.registry, lambda: self.ready)),
             HttpServer("agent_sampling", s.listen_host, s.agent_sampling_port, self.sampling.build_app()),
         ]
+        apply_tls(s, self.serving)
 
     @property
     def ports(self) -> dict[str, int]:

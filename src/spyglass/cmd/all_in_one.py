@@ -30,7 +30,7 @@ from spyglass.query.service import QueryService
 from spyglass.security import setup as auth_setup
 from spyglass.security.authenticator import AuthMetrics
 from spyglass.server import GrpcServer, HttpServer, Listener
-from spyglass.server.settings import apply_server_limits
+from spyglass.server.settings import apply_server_limits, apply_tls
 from spyglass.storage.api import ArchiveCapable
 from spyglass.storage.api import health as storage_health
 from spyglass.storage.api.health import Health, StorageUnavailable
@@ -88,6 +88,7 @@ class AllInOne:
         self.ingest: list[Listener] = self._ingest_listeners() if collector else []
         self.serving: list[Listener] = self._serving_listeners()
         apply_server_limits(settings, self.metrics.registry, [*self.ingest, *self.serving])
+        apply_tls(settings, [*self.ingest, *self.serving])
 
     # -- assembly -----------------------------------------------------------------------
     def _sampling_provider(self) -> StrategyProvider:
@@ -264,7 +265,8 @@ class AllInOne:
         self.ready = True
         for listener in [*self.ingest, *self.serving]:
             if not isinstance(listener, UdpServer):  # each UDP server logs itself, with its buffer
-                log.info("%s listening on %s:%d", listener.name, listener.host, listener.port)
+                tls = " (TLS)" if getattr(listener, "tls", None) is not None else ""
+                log.info("%s listening on %s:%d%s", listener.name, listener.host, listener.port, tls)
         log.info("%s", self.summary())
 
     def summary(self) -> str:
@@ -274,7 +276,8 @@ class AllInOne:
         if self.roles["query"]:
             host = "127.0.0.1" if s.listen_host in ("0.0.0.0", "::", "") else s.listen_host
             base = s.query_base_path.strip("/")
-            parts.append(f"UI: http://{host}:{self.ports['query_http']}/{base + '/' if base else ''}")
+            scheme = "https" if s.query_http_tls_enabled else "http"
+            parts.append(f"UI: {scheme}://{host}:{self.ports['query_http']}/{base + '/' if base else ''}")
         parts.append(f"storage: {describe_storage(s, self.storage)}")
         return "; ".join(parts)
 

@@ -19,6 +19,7 @@ from spyglass.ingester.metrics import IngesterMetrics
 from spyglass.server import HttpServer
 from spyglass.storage.api import health as storage_health
 from spyglass.storage.api.health import StorageUnavailable
+from spyglass.server.settings import apply_tls
 from spyglass.storage.registry import create_storage
 from spyglass.tenancy import setup as tenancy_setup
 
@@ -43,6 +44,7 @@ class Ingester:
                                        insert_spans=insert_spans, linger=linger)
         self.admin = HttpServer("admin", settings.listen_host, settings.admin_port,
                                 build_admin_app(self.metrics.registry, lambda: self.consumer.connected))
+        apply_tls(settings, [self.admin])
         self._task: asyncio.Task[None] | None = None
 
     @property

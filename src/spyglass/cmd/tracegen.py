@@ -41,6 +41,7 @@ def options_from_settings(settings: Settings) -> Options:
     """The run ``settings`` describe (imports lazily: keeps ``--help`` quick)."""
     from spyglass.gocompat.godur import parse_duration
     from spyglass.tracegen.generator import TraceShape
+    from spyglass.server.tls import client_tls_from_settings
     from spyglass.tracegen.run import Options
 
     def seconds(text: str) -> float:
@@ -61,6 +62,7 @@ def options_from_settings(settings: Settings) -> Options:
         concurrency=settings.tracegen_concurrency, shape=shape, seed=settings.tracegen_seed or None,
         verify_url=settings.tracegen_verify, verify_timeout=seconds(settings.tracegen_verify_timeout),
         verify_delay=seconds(settings.tracegen_verify_delay),
+        tls=client_tls_from_settings(settings, ""),
     )
 
 
@@ -78,6 +80,10 @@ def run(settings: Settings) -> int:
         from spyglass.tracegen.senders import endpoint_host_port
 
         endpoint_host_port(options.protocol, options.endpoint)
+        if options.tls is not None:
+            options.tls.validate()
+            if options.tls.enabled and options.protocol == "jaeger-udp":
+                raise ValueError("--tls.enabled: the jaeger-udp protocol has no TLS")
     except ValueError as exc:
         print(f"spyglass tracegen: error: {exc}", file=sys.stderr)
         return 2

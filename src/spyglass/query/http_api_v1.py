@@ -19,6 +19,7 @@ from spyglass.codecs.jaeger_ui_json import dependencies_to_ui, operations_to_ui,
 from spyglass.model import DependencyLink, Trace, format_trace_id
 from spyglass.query import http_params as hp
 from spyglass.query.http_api import (
+    MAX_REQUEST_BODY,
     PRETTY_INDENT,
     ApiContext,
     ApiRouter,
@@ -164,7 +165,21 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
 
     async def transform(request: web.Request, params: Params) -> web.StreamResponse:
         service = ctx.service_for(request)
-        body = await request.read()
+        # bounded in size and time like a receiver's body (a trickled body would hold the
+        # connection for ever), and never inflated whole by aiohttp
+        from spyglass.collector.receivers import body as bodies
+
+        encoding = request.headers.get("Content-Encoding", "").strip().lower()
+        if encoding not in bodies.ENCODINGS:
+            return error_response(415, f"unsupported content encoding {encoding!r}")
+        try:
+            body = await bodies.read_body(request, MAX_REQUEST_BODY)
+        except bodies.BodyTooLarge:
+            return error_response(413, f"body exceeds {MAX_REQUEST_BODY} bytes")
+        except bodies.BodyTimeout:
+            return error_response(408, "request body stalled or too slow")
+        except (bodies.ClientGone, DecodeError) as e:
+            return error_response(400, f"cannot read body: {e}")
         try:
             from spyglass.codecs.otlp_json import decode_export_request
         except ImportError:  # the codec ships separately; say so rather than crash

@@ -10,6 +10,7 @@ from grpc_reflection.v1alpha import reflection
 
 from spyglass.server.base import Listener
 from spyglass.server.limits import ConnectionLimits, grpc_options
+from spyglass.server.tls import ServerTls
 
 # Jaeger's collector accepts gRPC messages up to 4 MiB; we allow more for large batches.
 DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
@@ -19,7 +20,8 @@ Registration = Callable[[grpc.aio.Server], None]
 
 class GrpcServer(Listener):
     """``registrations`` add servicers to the server; ``service_names`` are the full names
-    announced by reflection and reported SERVING by the health service."""
+    announced by reflection and reported SERVING by the health service; with ``tls`` the
+    port serves TLS only (certificates reloaded when their files change)."""
 
     def __init__(
         self,
@@ -40,6 +42,7 @@ class GrpcServer(Listener):
         self.max_message_bytes = max_message_bytes
         self.interceptors = list(interceptors)
         self.limits = limits or ConnectionLimits()
+        self.tls: ServerTls | None = None
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> None:
@@ -64,7 +67,11 @@ class GrpcServer(Listener):
             [*self.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             server,
         )
-        bound = server.add_insecure_port(f"{self.host}:{self.port}")
+        address = f"{self.host}:{self.port}"
+        if self.tls is not None:
+            bound = server.add_secure_port(address, self.tls.grpc_credentials())
+        else:
+            bound = server.add_insecure_port(address)
         if bound == 0:
             raise OSError(f"{self.name}: cannot bind {self.host}:{self.port}")
         self.port = bound

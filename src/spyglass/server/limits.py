@@ -10,7 +10,9 @@ every file descriptor of the process: each port stopped answering, and asyncio l
 * a header timeout: a request's headers must be complete within ``header_timeout`` seconds
   of the connection opening (or of the first byte of a later request), or the connection
   is closed (aiohttp has no such timeout of its own);
-* an idle timeout between requests (aiohttp's ``keepalive_timeout``);
+* an idle timeout between requests (aiohttp's ``keepalive_timeout``), and the same timeout
+  for a client that stops reading its answer (a slow reader would otherwise hold the
+  connection and the unsent part of the answer for ever);
 * request-line and header-field size limits (aiohttp's, 8 KiB), whose errors are one
   throttled WARNING line and a counter instead of an ERROR traceback per request.
 
@@ -76,6 +78,12 @@ class ConnectionMetrics:
             ["listener"],
             registry=registry,
         )
+        self.write_stalled = Counter(
+            "spyglass_connections_write_stalled",
+            "Connections closed because the client read nothing of its answer for --server.idle-timeout",
+            ["listener"],
+            registry=registry,
+        )
         self.bad_requests = Counter(
             "spyglass_http_bad_requests",
             "Requests aiohttp could not parse (URL or header too long, malformed) or whose client hung up",
@@ -110,6 +118,7 @@ class _Guard(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.in_request = False
         self._timer: asyncio.TimerHandle | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         st = self.state
@@ -172,13 +181,32 @@ class _Guard(asyncio.Protocol):
     def pause_writing(self) -> None:
         if self.inner is not None:
             self.inner.pause_writing()
+        if self._write_timer is None and self.state.limits.idle_timeout > 0:
+            loop = asyncio.get_running_loop()
+            self._write_timer = loop.call_later(self.state.limits.idle_timeout, self._write_stalled)
 
     def resume_writing(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
         if self.inner is not None:
             self.inner.resume_writing()
 
+    def _write_stalled(self) -> None:
+        """The client took nothing of its answer for the idle timeout: drop it."""
+        self._write_timer = None
+        if self.transport is None or self.transport.is_closing():
+            return
+        st = self.state
+        if st.metrics is not None:
+            st.metrics.write_stalled.labels(st.name).inc()
+        self.transport.abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
         if self.inner is None:
             return
         st = self.state

@@ -1,5 +1,5 @@
-"""Applying the ``--server.*`` settings to a process's listeners (one place, so every
-command gets the same limits)."""
+"""Applying the ``--server.*`` and ``--<listener>.tls.*`` settings to a process's listeners
+(one place, so every command gets the same limits and the same TLS)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,20 @@ from spyglass.server.base import Listener
 from spyglass.server.grpc_server import GrpcServer
 from spyglass.server.http_server import HttpServer
 from spyglass.server.limits import ConnectionLimits, ConnectionMetrics
+from spyglass.server.tls import ServerTls, server_tls_from_settings
+
+# Listener name -> the prefix of its --<prefix>.tls.* flags (config.TLS_LISTENERS).
+LISTENER_TLS = {
+    "otlp_grpc": "collector.otlp.grpc",
+    "otlp_http": "collector.otlp.http",
+    "collector_grpc": "collector.grpc",
+    "collector_http": "collector.http",
+    "zipkin_http": "collector.zipkin",
+    "agent_sampling": "agent.sampling",
+    "query_http": "query.http",
+    "query_grpc": "query.grpc",
+    "admin": "admin.http",
+}
 
 
 def limits_from_settings(settings: Settings) -> ConnectionLimits:
@@ -36,3 +50,21 @@ def apply_server_limits(settings: Settings, registry: CollectorRegistry, listene
         elif isinstance(listener, GrpcServer):
             listener.limits = limits
     body.PROCESS_BUDGET.limit = settings.server_max_body_memory
+
+
+def apply_tls(settings: Settings, listeners: Iterable[Listener]) -> None:
+    """Give each listener whose ``--<prefix>.tls.enabled`` is set its certificate (loaded
+    now: a missing or mismatched file is a ``TlsError`` naming the flag before anything
+    listens)."""
+    for listener in listeners:
+        prefix = LISTENER_TLS.get(listener.name)
+        if prefix is None or not isinstance(listener, (HttpServer, GrpcServer)):
+            continue
+        config = server_tls_from_settings(settings, prefix)
+        config.validate()
+        if not config.enabled:
+            continue
+        tls = ServerTls(config)
+        if isinstance(listener, GrpcServer):
+            tls.check_grpc()
+        listener.tls = tls

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from spyglass.model import format_span_id, format_trace_id
 from spyglass.tracegen.generator import TraceGenerator, TraceShape
+from spyglass.server.tls import ClientTlsConfig
 from spyglass.tracegen.senders import Outcome, make_sender
 from spyglass.tracegen.verify import Acked, Verifier
 
@@ -43,6 +44,7 @@ class Options:
     verify_url: str = ""
     verify_timeout: float = 10.0
     verify_delay: float = 0.0  # first read no sooner than this after the acknowledgement
+    tls: ClientTlsConfig | None = None  # --tls.*: to the endpoint and the --verify URL
     interval: float = 1.0  # report every
 
     def __post_init__(self) -> None:
@@ -78,7 +80,7 @@ class _Worker:
         started = time.monotonic()
         made = traces = 0
         try:
-            sender = make_sender(o.protocol, o.endpoint)
+            sender = make_sender(o.protocol, o.endpoint, o.tls)
             while True:
                 if o.duration and time.monotonic() - started >= o.duration:
                     break
@@ -188,7 +190,8 @@ class Report:
 async def run(options: Options, out: TextIO = sys.stdout) -> Report:
     """Run the load described by ``options``, printing one line per interval to ``out``."""
     report = Report(options)
-    verifier = Verifier(options.verify_url, options.verify_timeout, delay=options.verify_delay) if options.verify_url else None
+    verifier = (Verifier(options.verify_url, options.verify_timeout, delay=options.verify_delay, tls=options.tls)
+                if options.verify_url else None)
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     finished = 0

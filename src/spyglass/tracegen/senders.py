@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from spyglass.model import Span
+from spyglass.server.tls import ClientTlsConfig, grpc_channel
 
 PROTOCOLS = ("otlp-grpc", "otlp-http", "jaeger-grpc", "jaeger-http", "jaeger-udp", "zipkin")
 DEFAULT_PORTS = {
@@ -66,14 +67,15 @@ class HttpSender(Sender):
     """POST one encoded body per request; 2xx is acknowledged, 429/503 retried."""
 
     def __init__(self, url: str, content_type: str, encode: Callable[[Sequence[Span]], list[bytes]],
-                 otlp: bool = False) -> None:
+                 otlp: bool = False, tls: ClientTlsConfig | None = None) -> None:
         import aiohttp
 
         self.otlp = otlp
         self.url = url
         self.content_type = content_type
         self.encode = encode
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        connector = aiohttp.TCPConnector(ssl=tls.ssl_context()) if tls is not None and tls.enabled else None
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), connector=connector)
         self._errors = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
     async def send(self, spans: Sequence[Span]) -> Outcome:
@@ -104,12 +106,13 @@ class HttpSender(Sender):
 class GrpcSender(Sender):
     """One unary call per request on a grpcio channel; UNAVAILABLE/RESOURCE_EXHAUSTED retried."""
 
-    def __init__(self, target: str, method: str, encode: Callable[[Sequence[Span]], bytes], otlp: bool = False) -> None:
+    def __init__(self, target: str, method: str, encode: Callable[[Sequence[Span]], bytes], otlp: bool = False,
+                 tls: ClientTlsConfig | None = None) -> None:
         import grpc
 
         self.otlp = otlp
         self._grpc = grpc
-        self._channel = grpc.aio.insecure_channel(target, options=[("grpc.max_send_message_length", 64 << 20)])
+        self._channel = grpc_channel(target, tls, [("grpc.max_send_message_length", 64 << 20)])
         self._call = self._channel.unary_unary(method, request_serializer=None, response_deserializer=None)
         self.encode = encode
         self._retryable = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}
@@ -198,20 +201,27 @@ def endpoint_host_port(protocol: str, endpoint: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", port or DEFAULT_PORTS[protocol]
 
 
-def make_sender(protocol: str, endpoint: str) -> Sender:
-    """The sender of ``protocol`` (one of ``PROTOCOLS``) to ``endpoint`` (``host[:port]``)."""
+def make_sender(protocol: str, endpoint: str, tls: ClientTlsConfig | None = None) -> Sender:
+    """The sender of ``protocol`` (one of ``PROTOCOLS``) to ``endpoint`` (``host[:port]``);
+    TLS (``--tls.*``) when ``tls`` is enabled or the endpoint is an ``https://`` URL."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; one of {', '.join(PROTOCOLS)}")
     host, port = endpoint_host_port(protocol, endpoint)
-    base = f"http://{host}:{port}"
+    if endpoint.startswith("https://") and (tls is None or not tls.enabled):
+        tls = ClientTlsConfig("", enabled=True)  # the system's CAs
+    secure = tls is not None and tls.enabled
+    if secure and protocol == "jaeger-udp":
+        raise ValueError("--tls.enabled: the jaeger-udp protocol has no TLS")
+    base = f"{'https' if secure else 'http'}://{host}:{port}"
     if protocol == "otlp-grpc":
-        return GrpcSender(f"{host}:{port}", "/opentelemetry.proto.collector.trace.v1.TraceService/Export", _otlp_proto, otlp=True)
+        return GrpcSender(f"{host}:{port}", "/opentelemetry.proto.collector.trace.v1.TraceService/Export", _otlp_proto,
+                          otlp=True, tls=tls)
     if protocol == "jaeger-grpc":
-        return GrpcSender(f"{host}:{port}", "/jaeger.api_v2.CollectorService/PostSpans", _jaeger_post_spans)
+        return GrpcSender(f"{host}:{port}", "/jaeger.api_v2.CollectorService/PostSpans", _jaeger_post_spans, tls=tls)
     if protocol == "otlp-http":
-        return HttpSender(base + "/v1/traces", "application/x-protobuf", lambda s: [_otlp_proto(s)], otlp=True)
+        return HttpSender(base + "/v1/traces", "application/x-protobuf", lambda s: [_otlp_proto(s)], otlp=True, tls=tls)
     if protocol == "jaeger-http":
-        return HttpSender(base + "/api/traces", "application/x-thrift", _jaeger_thrift_batches)
+        return HttpSender(base + "/api/traces", "application/x-thrift", _jaeger_thrift_batches, tls=tls)
     if protocol == "zipkin":
-        return HttpSender(base + "/api/v2/spans", "application/json", _zipkin_json)
+        return HttpSender(base + "/api/v2/spans", "application/json", _zipkin_json, tls=tls)
     return UdpSender(host, port)

@@ -19,8 +19,11 @@ import asyncio
 import heapq
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
+
+from spyglass.server.tls import ClientTlsConfig
 
 
 @dataclass(slots=True)
@@ -73,11 +76,17 @@ class _Pending:
         self.pause = 0.01  # the delay's resolution: polls at +10, 25, 47, 81 ms ... (x1.5, up to 0.25 s)
 
 
+def _ssl(tls: ClientTlsConfig | None) -> dict[str, Any]:
+    """aiohttp's ``ssl`` argument for an ``https://`` query URL, from ``--tls.*``."""
+    return {"ssl": tls.ssl_context()} if tls is not None and tls.enabled else {}
+
+
 class Verifier:
     """Checks traces handed to ``add``: ``concurrency`` readers take the trace due soonest from
     one heap, so memory is a small object per trace in flight, not a task each."""
 
-    def __init__(self, query_url: str, timeout: float = 10.0, concurrency: int = 8, delay: float = 0.0) -> None:
+    def __init__(self, query_url: str, timeout: float = 10.0, concurrency: int = 8, delay: float = 0.0,
+                 tls: ClientTlsConfig | None = None) -> None:
         self.base = query_url.rstrip("/")
         self.timeout = timeout
         self.delay = delay
@@ -87,7 +96,7 @@ class Verifier:
         self._wakeup = asyncio.Event()
         self._closing = False
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10),
-                                              connector=aiohttp.TCPConnector(limit=concurrency))
+                                              connector=aiohttp.TCPConnector(limit=concurrency, **_ssl(tls)))
         self._readers = [asyncio.ensure_future(self._reader()) for _ in range(concurrency)]
         self._busy = 0
 

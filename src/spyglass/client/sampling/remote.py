@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import random
+import ssl
 import threading
 import urllib.parse
 import urllib.request
@@ -43,15 +44,19 @@ class StrategyFetcher:
     dependency, and it runs on the poller's own thread). Instrumentation is suppressed
     so the polls are not traced themselves."""
 
-    def __init__(self, sampling_server_url: str, service_name: str, timeout: float = 5.0) -> None:
+    def __init__(self, sampling_server_url: str, service_name: str, timeout: float = 5.0,
+                 ca_file: str | None = None) -> None:
+        """``ca_file``: the CA that signed an ``https://`` sampling server's certificate
+        (``--agent.sampling.tls.*`` on the agent); the system's CAs otherwise."""
         self.url = sampling_server_url
+        self.context = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self.service_name = service_name
         self.timeout = timeout
         sep = "&" if urllib.parse.urlsplit(sampling_server_url).query else "?"
         self.request_url = f"{sampling_server_url}{sep}{urllib.parse.urlencode({'service': service_name})}"
 
     def fetch(self) -> Any:
-        with suppressed(), urllib.request.urlopen(self.request_url, timeout=self.timeout) as resp:
+        with suppressed(), urllib.request.urlopen(self.request_url, timeout=self.timeout, context=self.context) as resp:
             body = resp.read(MAX_RESPONSE_BYTES + 1)
         if len(body) > MAX_RESPONSE_BYTES:
             raise ValueError("sampling strategy response is larger than 1 MiB")
@@ -70,12 +75,13 @@ class RemoteControlledSampler(Sampler):
         max_operations: int = DEFAULT_MAX_OPERATIONS,
         timeout: float = 5.0,
         start: bool = True,
+        ca_file: str | None = None,
     ) -> None:
         self.service_name = service_name
         self.sampler: Sampler = initial_sampler or ProbabilisticSampler(DEFAULT_SAMPLING_PROBABILITY)
         self.sampling_refresh_interval = float(sampling_refresh_interval)
         self.max_operations = max_operations
-        self.fetcher = StrategyFetcher(sampling_server_url, service_name, timeout)
+        self.fetcher = StrategyFetcher(sampling_server_url, service_name, timeout, ca_file)
         self.updates = 0
         self.errors = 0
         self.last_error: str | None = None

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
 
 import nats
 from nats.aio.client import Client
@@ -25,6 +26,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from spyglass.config import Settings
 from spyglass.gocompat.godur import parse_duration
+from spyglass.server.tls import ClientTlsConfig, client_tls_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class BufferConfig:
     publish_timeout: float
     fetch_batch: int
     ack_wait: float
+    tls: ClientTlsConfig = field(default_factory=lambda: ClientTlsConfig("nats"))  # --nats.tls.*
 
     @classmethod
     def from_settings(cls, s: Settings) -> BufferConfig:
@@ -50,6 +53,8 @@ class BufferConfig:
         for name in (s.nats_stream, s.nats_consumer):
             if not name or any(c in name for c in " .*>\t"):
                 raise ValueError(f"--nats.stream / --nats.consumer {name!r}: no spaces, '.', '*' or '>'")
+        tls = client_tls_from_settings(s, "nats")
+        tls.validate()
         if s.nats_replicas < 1 or s.nats_max_bytes < 1 or s.nats_fetch_batch < 1:
             raise ValueError("--nats.replicas, --nats.max-bytes and --nats.fetch-batch must be positive")
         return cls(
@@ -63,6 +68,7 @@ class BufferConfig:
             publish_timeout=_seconds("nats.publish-timeout", s.nats_publish_timeout) or 5.0,
             fetch_batch=s.nats_fetch_batch,
             ack_wait=_seconds("nats.ack-wait", s.nats_ack_wait) or 30.0,
+            tls=tls,
         )
 
     def stream_config(self) -> StreamConfig:
@@ -86,10 +92,19 @@ def _seconds(flag: str, text: str) -> float:
 
 
 async def connect(config: BufferConfig, name: str) -> Client:
-    """A connection that reconnects for ever (a NATS restart is an outage, not an exit)."""
+    """A connection that reconnects for ever (a NATS restart is an outage, not an exit).
+    With ``--nats.tls.enabled`` (or ``tls://`` URLs) it is TLS, verified against
+    ``--nats.tls.ca``, with a client certificate when the server asks for one."""
     nc: Client | None = None
+    said: list[str] = []
 
     async def on_error(exc: Exception) -> None:
+        if isinstance(exc, ssl.SSLError):  # a certificate problem does not cure itself: say so, once
+            text = f"nats: TLS handshake with {','.join(config.servers)} failed: {exc}"
+            if text not in said:
+                said.append(text)
+                log.error("%s (check --nats.tls.*)", text)
+            return
         log.debug("nats: %s", exc)
 
     async def on_disconnect() -> None:
@@ -99,7 +114,15 @@ async def connect(config: BufferConfig, name: str) -> Client:
     async def on_reconnect() -> None:
         log.info("reconnected to NATS")
 
-    nc = await nats.connect(
+    tls: dict[str, object] = {}
+    if config.tls.enabled:
+        tls["tls"] = config.tls.ssl_context()
+        if config.tls.server_name:
+            tls["tls_hostname"] = config.tls.server_name
+    # nats-py retries a first connection for ever with max_reconnect_attempts=-1; bound it so
+    # the caller can go on (and retry in the background) while NATS is away or refuses us
+    nc = await asyncio.wait_for(nats.connect(
+        **tls,  # type: ignore[arg-type]
         servers=config.servers,
         name=name,
         allow_reconnect=True,
@@ -109,7 +132,7 @@ async def connect(config: BufferConfig, name: str) -> Client:
         error_cb=on_error,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
-    )
+    ), timeout=10)
     return nc
 
 

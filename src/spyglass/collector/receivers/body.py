@@ -13,7 +13,9 @@ eight times the limit), so every body being read or decoded also holds a share o
 process-wide ``BodyBudget``; a body that would take the budget past its size is refused
 with 503 and ``Retry-After`` (``BudgetExhausted``), exactly like a full span queue.
 
-A body that stops arriving for ``stall_timeout`` seconds is abandoned (``BodyTimeout``), and
+A body that stops arriving for ``stall_timeout`` seconds, or is not complete
+``total_timeout`` seconds after its headers (a client trickling a byte now and then would
+otherwise hold its connection for ever), is abandoned (``BodyTimeout``), and
 a client that goes away mid-body is ``ClientGone``: the connection is dead, there is nobody
 to answer, and it is not an error of ours (counted, never a traceback).
 """
@@ -32,6 +34,7 @@ ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
 
 _OUT_CHUNK = 256 * 1024  # most bytes one inflate step may produce
 DEFAULT_STALL_TIMEOUT = 30.0
+DEFAULT_TOTAL_TIMEOUT = 300.0  # a 64 MiB body needs ~220 KB/s to make it
 
 
 class BodyTooLarge(Exception):
@@ -152,7 +155,8 @@ class _Inflater:
 
 
 async def read_body(
-    request: web.Request, limit: int, lease: Lease | None = None, stall_timeout: float | None = None
+    request: web.Request, limit: int, lease: Lease | None = None, stall_timeout: float | None = None,
+    total_timeout: float | None = None,
 ) -> bytes:
     """The request's body, inflated per its ``Content-Encoding`` (one of ``ENCODINGS``; the
     caller refuses others first), at most ``limit`` bytes, each byte taken from ``lease``
@@ -161,6 +165,8 @@ async def read_body(
     compressed stream)."""
     if stall_timeout is None:
         stall_timeout = DEFAULT_STALL_TIMEOUT
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (DEFAULT_TOTAL_TIMEOUT if total_timeout is None else total_timeout)
     encoding = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
     inflater = _Inflater(encoding, limit, lease) if encoding not in ("", "identity") else None
     declared = request.content_length
@@ -171,7 +177,7 @@ async def read_body(
     received = 0
     try:
         while True:
-            async with asyncio.timeout(stall_timeout):
+            async with asyncio.timeout(min(stall_timeout, max(0.0, deadline - loop.time()))):
                 data = await stream.readany()
             if not data:
                 break

@@ -71,7 +71,10 @@ def wrap_sink(s: Settings, sink: Any, provider: StrategyProvider) -> Any:
             config = load_tail_config(s.sampling_tail_policies)
         except ValueError as exc:
             raise ValueError(f"--sampling.tail.policies: {exc}") from None
-        router = PeerRouter(parse_peers(s.sampling_tail_peers)) if s.sampling_tail_peers else None
+        from spyglass.server.tls import client_tls_from_settings
+
+        router = (PeerRouter(parse_peers(s.sampling_tail_peers), tls=client_tls_from_settings(s, "sampling.tail.peers"))
+                  if s.sampling_tail_peers else None)
         if router is not None:
             router.tenant_header = s.multi_tenancy_header.strip().lower()
         return TailSamplingSink(sink, config, router=router, observe=observe)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import grpc
 
+from spyglass.server.tls import ClientTlsConfig, grpc_channel
 from spyglass.codecs.jaeger_proto import batch_from_spans
 from spyglass.codecs.proto.jaeger.api_v2 import collector_pb2
 from spyglass.collector.processor import ServerBusy
@@ -38,11 +39,14 @@ def owner_index(trace_id: int, n: int) -> int:
 
 
 class PeerRouter:
-    def __init__(self, peers: list[str], timeout_s: float = 5.0) -> None:
+    def __init__(self, peers: list[str], timeout_s: float = 5.0, tls: ClientTlsConfig | None = None) -> None:
         if not peers:
             raise ValueError("--sampling.tail.peers: no addresses")
         self.peers = [_normal(p) for p in peers]
         self.timeout_s = timeout_s
+        self.tls = tls  # --sampling.tail.peers.tls.*: the peers' --collector.grpc.tls.*
+        if tls is not None:
+            tls.validate()
         self.self_index = -1
         self._channels: dict[int, grpc.aio.Channel] = {}
         self.forwarded = 0
@@ -75,7 +79,7 @@ class PeerRouter:
         for i, peer_spans in remote.items():
             channel = self._channels.get(i)
             if channel is None:
-                channel = self._channels[i] = grpc.aio.insecure_channel(self.peers[i])
+                channel = self._channels[i] = grpc_channel(self.peers[i], self.tls)
             by_tenant: dict[str, list[Span]] = {}
             for s in peer_spans:
                 by_tenant.setdefault(s.tenant, []).append(s)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from spyglass.server.tls import ClientTlsConfig
+
 _NS = 1_000_000_000
 
 
@@ -61,9 +63,17 @@ class ClickHouseConfig:
     buffer_size: int = 1_000_000
     create_schema: bool = True
     timeout: str = "30s"
+    # --clickhouse.tls.*: the native protocol over TLS (the servers' tcp_port_secure, 9440)
+    tls_enabled: bool = False
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_server_name: str = ""
+    tls_skip_host_verify: bool = False
 
     def validate(self) -> None:
         parse_addresses(self.addresses)
+        self.tls.validate()
         if not self.database.replace("_", "").isalnum():
             raise ValueError("--clickhouse.database must be letters, digits and _")
         if self.cluster and not self.cluster.replace("_", "").replace("-", "").isalnum():
@@ -78,6 +88,11 @@ class ClickHouseConfig:
             raise ValueError("--clickhouse.flush-interval must be more than 0 and at most 1h")
         if not 0 < self.timeout_seconds <= 3600:
             raise ValueError("--clickhouse.timeout must be more than 0 and at most 1h")
+
+    @property
+    def tls(self) -> ClientTlsConfig:
+        return ClientTlsConfig("clickhouse", self.tls_enabled, self.tls_ca, self.tls_cert, self.tls_key,
+                               self.tls_server_name, self.tls_skip_host_verify)
 
     @property
     def hosts(self) -> list[tuple[str, int]]:

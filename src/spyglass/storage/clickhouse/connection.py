@@ -61,6 +61,11 @@ class Connector:
             "strings_as_bytes": as_bytes,
         }
         kwargs: dict[str, Any] = {}
+        tls = c.tls
+        if tls.enabled:  # clickhouse-driver's own TLS options (it builds the SSL context)
+            kwargs.update(secure=True, verify=not tls.skip_host_verify)
+            kwargs.update({k: v for k, v in (("ca_certs", tls.ca), ("certfile", tls.cert), ("keyfile", tls.key),
+                                              ("server_hostname", tls.server_name)) if v})
         if rest:
             kwargs["alt_hosts"] = ",".join(f"{h}:{p}" for h, p in rest)
         return Client(

@@ -1,10 +1,14 @@
 """A minimal keep-alive HTTP POST client for the HTTP senders (stdlib ``http.client``:
-one connection reused across flushes, reopened once when the server closed it)."""
+one connection reused across flushes, reopened once when the server closed it).
+
+``https://`` endpoints are verified against ``ca_file`` (the system's CAs when None), and
+``client_cert``/``client_key`` are presented when the collector wants mutual TLS."""
 
 from __future__ import annotations
 
 import base64
 import http.client
+import ssl
 import urllib.parse
 from collections.abc import Mapping
 
@@ -21,6 +25,9 @@ class HttpPoster:
         username: str | None = None,
         password: str | None = None,
         auth_token: str | None = None,
+        ca_file: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
     ) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -38,11 +45,21 @@ class HttpPoster:
             creds = base64.b64encode(f"{username}:{password or ''}".encode()).decode("ascii")
             self.headers["Authorization"] = f"Basic {creds}"
         self._conn: http.client.HTTPConnection | None = None
+        self._ssl: ssl.SSLContext | None = None
+        if (ca_file or client_cert) and not self.https:
+            raise ValueError(f"a CA file or client certificate needs an https:// endpoint, not {url!r}")
+        if self.https:
+            self._ssl = ssl.create_default_context(cafile=ca_file or None)
+            self._ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+            if client_cert:
+                self._ssl.load_cert_chain(client_cert, client_key or None)
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
-            cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-            self._conn = cls(self.host, self.port, timeout=self.timeout)
+            if self.https:
+                self._conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self._ssl)
+            else:
+                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         return self._conn
 
     def post(self, body: bytes) -> None:

@@ -27,10 +27,16 @@ class HTTPSender(Sender):
         auth_token: str | None = None,
         timeout: float = 10.0,
         max_spans_per_request: int = 1000,
+        ca_file: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
     ) -> None:
+        """``ca_file``, ``client_cert``, ``client_key``: TLS to an ``https://`` endpoint
+        (``--collector.http.tls.*`` on the collector)."""
         self.endpoint = endpoint
         self.max_spans_per_request = max_spans_per_request
-        self._poster = HttpPoster(endpoint, "application/x-thrift", timeout, None, username, password, auth_token)
+        self._poster = HttpPoster(endpoint, "application/x-thrift", timeout, None, username, password, auth_token,
+                                  ca_file, client_cert, client_key)
 
     def send(self, spans: Sequence[Span]) -> int:
         step = self.max_spans_per_request

@@ -21,10 +21,16 @@ class OTLPHTTPSender(Sender):
         headers: Mapping[str, str] | None = None,
         timeout: float = 10.0,
         max_spans_per_request: int = 1000,
+        ca_file: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
     ) -> None:
+        """``ca_file``, ``client_cert``, ``client_key``: TLS to an ``https://`` endpoint, as
+        the OTel SDK's ``OTEL_EXPORTER_OTLP_CERTIFICATE`` / ``_CLIENT_CERTIFICATE`` / ``_CLIENT_KEY``."""
         self.endpoint = endpoint
         self.max_spans_per_request = max_spans_per_request
-        self._poster = HttpPoster(endpoint, "application/x-protobuf", timeout, headers)
+        self._poster = HttpPoster(endpoint, "application/x-protobuf", timeout, headers,
+                                  ca_file=ca_file, client_cert=client_cert, client_key=client_key)
 
     def send(self, spans: Sequence[Span]) -> int:
         step = self.max_spans_per_request
