@@ -20,7 +20,7 @@ _HEADER = re.compile(r"(?i)\b(?P<name>(?:proxy-)?authorization|cookie|set-cookie
 # Bearer abc / Basic dXNlcjpw (wherever they appear)
 _SCHEME = re.compile(r"\b(?P<name>Bearer|Basic|bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
 # password=..., token=... in query strings, flags and key=value text
-_KV = re.compile(r"(?i)\b(?P<name>password|passwd|pwd|secret|token|access_token|api[_-]?key|client[_-]?secret|spyglass_session)(?P<sep>\s*[=:]\s*)(?P<q>['\"]?)[^\s&,;'\"]+")
+_KV = re.compile(r"(?i)\b(?P<name>password|passwd|pwd|secret|token|access_token|api[_-]?key|client[_-]?secret|spyglass_session)(?P<sep>['\"]?\s*[=:]\s*)(?P<q>['\"]?)[^\s&,;'\"]+")
 
 # a JWT anywhere (three base64url parts, the first a JSON object: "eyJ")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
