@@ -172,19 +172,24 @@ class BasicAuth(Authenticator):
         return self.htpasswd.still_valid(credential.ref.decode(), credential.principal)
 
 
-class BearerAuth(Authenticator):
-    mode = "bearer"
-    scheme = "Bearer"
-    enabled = True
+class _BearerScheme(Authenticator):
+    """``Authorization: Bearer <secret>``, checked by the subclass's ``login``."""
 
-    def __init__(self, tokens: TokenFile) -> None:
-        self.tokens = tokens
+    scheme = "Bearer"
 
     async def authenticate(self, authorization: str | None, peer: str = "") -> Credential:
         scheme, rest = split_authorization(authorization)
         if scheme != "bearer":
             raise Unauthenticated("not the Bearer scheme")
         return await self.login("", rest)
+
+
+class BearerAuth(_BearerScheme):
+    mode = "bearer"
+    enabled = True
+
+    def __init__(self, tokens: TokenFile) -> None:
+        self.tokens = tokens
 
     async def login(self, user: str, secret: str, peer: str = "") -> Credential:
         principal = self.tokens.lookup(secret)
@@ -196,19 +201,12 @@ class BearerAuth(Authenticator):
         return self.tokens.lookup_digest(credential.ref) == credential.principal
 
 
-class OidcAuth(Authenticator):
+class OidcAuth(_BearerScheme):
     mode = "oidc"
-    scheme = "Bearer"
     enabled = True
 
     def __init__(self, verifier: OidcVerifier) -> None:
         self.verifier = verifier
-
-    async def authenticate(self, authorization: str | None, peer: str = "") -> Credential:
-        scheme, rest = split_authorization(authorization)
-        if scheme != "bearer":
-            raise Unauthenticated("not the Bearer scheme")
-        return await self.login("", rest)
 
     async def login(self, user: str, secret: str, peer: str = "") -> Credential:
         known = self.verifier.cached(secret)
