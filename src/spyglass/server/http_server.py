@@ -17,8 +17,9 @@ DEFAULT_MAX_BODY = 64 * 1024 * 1024
 class _GuardedSite(web.TCPSite):
     """aiohttp's TCP site with each connection's protocol wrapped by ``limits._Guard``."""
 
-    def __init__(self, runner: web.AppRunner, host: str, port: int, state: lim._ListenerState) -> None:
-        super().__init__(runner, host, port, reuse_address=True)
+    def __init__(self, runner: web.AppRunner, host: str, port: int, state: lim._ListenerState,
+                 reuse_port: bool = False) -> None:
+        super().__init__(runner, host, port, reuse_address=True, reuse_port=reuse_port)
         self._state = state
 
     async def start(self) -> None:
@@ -28,7 +29,7 @@ class _GuardedSite(web.TCPSite):
         assert server is not None
         self._server = await loop.create_server(
             lim.guarded_factory(self._state, server), self._host, self._port,
-            backlog=self._backlog, reuse_address=self._reuse_address,
+            backlog=self._backlog, reuse_address=self._reuse_address, reuse_port=self._reuse_port,
         )
 
 
@@ -57,6 +58,7 @@ class HttpServer(Listener):
         self.state = lim.new_state(name, self.limits, metrics)
         self._runner: web.AppRunner | None = None
         self._site: _GuardedSite | None = None
+        self.reuse_port = False  # collector workers share the port (SO_REUSEPORT)
 
     def set_limits(self, limits: ConnectionLimits, metrics: ConnectionMetrics | None) -> None:
         """Replace the limits and metrics given at construction (before ``start``)."""
@@ -84,7 +86,7 @@ class HttpServer(Listener):
             logger=lim.ServerLog(self.state),
         )
         await self._runner.setup()
-        site = _GuardedSite(self._runner, self.host, self.port, self.state)
+        site = _GuardedSite(self._runner, self.host, self.port, self.state, self.reuse_port)
         await site.start()
         self._site = site
         server = site._server  # the asyncio server; aiohttp does not expose the bound port
