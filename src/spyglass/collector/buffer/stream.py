@@ -85,8 +85,16 @@ def _seconds(flag: str, text: str) -> float:
         raise ValueError(f"--{flag}: {exc}") from None
 
 
+# Attempts per server of the *first* connect. nats-py applies ``max_reconnect_attempts`` to
+# the first connect too, and with -1 (for ever) ``nats.connect`` never returned while no
+# server answered: the process hung before its listeners opened, and SIGTERM could not stop
+# it (the stop waits for the start). Callers retry a failed first connect themselves.
+FIRST_CONNECT_ATTEMPTS = 2
+
+
 async def connect(config: BufferConfig, name: str) -> Client:
-    """A connection that reconnects for ever (a NATS restart is an outage, not an exit)."""
+    """A connection that, once made, reconnects for ever (a NATS restart is an outage, not
+    an exit); the first connect gives up after a few seconds (``NoServersError``)."""
     nc: Client | None = None
 
     async def on_error(exc: Exception) -> None:
@@ -103,13 +111,14 @@ async def connect(config: BufferConfig, name: str) -> Client:
         servers=config.servers,
         name=name,
         allow_reconnect=True,
-        max_reconnect_attempts=-1,
+        max_reconnect_attempts=FIRST_CONNECT_ATTEMPTS,
         reconnect_time_wait=0.5,
         connect_timeout=2,
         error_cb=on_error,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
     )
+    nc.options["max_reconnect_attempts"] = -1  # read at each reconnect: from now on, for ever
     return nc
 
 
