@@ -18,9 +18,10 @@ from collections.abc import Sequence
 
 from spyglass.collector.buffer.encoding import encode_batch
 from spyglass.collector.metrics import IngestMetrics
-from spyglass.collector.processor import ServerBusy, StorageUnhealthy, Submitted
+from spyglass.collector.processor import ServerBusy, StorageUnhealthy, Submitted, screen, submitted
 from spyglass.collector.workers.channel import frame
 from spyglass.model import Span
+from spyglass.storage.sqlite.prepared import Preparer
 from spyglass.storage.sqlite.rows import encode_chunk
 
 log = logging.getLogger(__name__)
@@ -31,15 +32,20 @@ MAX_IN_FLIGHT = 1024
 
 
 class ForwardingSink:
-    def __init__(self, metrics: IngestMetrics, writer: asyncio.StreamWriter | None = None) -> None:
+    def __init__(self, metrics: IngestMetrics, writer: asyncio.StreamWriter | None = None,
+                 prepare: bool = False) -> None:
         self.metrics = metrics
         self.writer = writer
+        # sqlite: validate, count and prepare the writer's rows here (storage.sqlite.prepared)
+        self.preparer = Preparer() if prepare else None
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Submitted]] = {}
         self._closed = False
 
     # -- SpanSink -----------------------------------------------------------------------
     async def accept(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
+        if self.preparer is not None:
+            return await self._accept_prepared(spans, receiver, fmt, nbytes)
         if not spans:
             return Submitted(0)
         payload, unencodable = self._encode(spans, receiver, fmt)
@@ -65,8 +71,55 @@ class ForwardingSink:
                              "; ".join(e for e in (answer.error, "spans cannot be stored (values out of range)") if e))
         return answer
 
+    async def _accept_prepared(self, spans: Sequence[Span], receiver: str, fmt: str, nbytes: int) -> Submitted:
+        good, checked = screen(self.metrics, spans, receiver, fmt, nbytes)
+        payload = self._prepare(good)
+        if payload is None:
+            return submitted(0, checked)
+        answer = await self._send(payload, receiver, fmt, len(good), counted=True)
+        return submitted(answer.accepted, checked)
+
+    def _prepare(self, spans: Sequence[Span]) -> bytes | None:
+        assert self.preparer is not None
+        if not spans:
+            return None
+        try:
+            return self.preparer.prepare(spans)
+        except (OverflowError, ValueError, TypeError):  # validation lets no such value through
+            log.exception("cannot prepare %d span(s) for storage", len(spans))
+            self.metrics.spans_dropped.labels("unencodable").inc(len(spans))
+            return None
+
+    async def _send(self, payload: bytes, receiver: str, fmt: str, n: int, counted: bool) -> Submitted:
+        if self._closed or self.writer is None or self.writer.is_closing():
+            self._refuse(n, receiver, fmt, "shutting_down", counted)
+            raise ServerBusy("shutting down")
+        if len(self._waiting) >= MAX_IN_FLIGHT:
+            self._refuse(n, receiver, fmt, "queue_full", counted)
+            raise ServerBusy(f"worker has {MAX_IN_FLIGHT} requests waiting for the writer")
+        rid = next(self._ids)
+        future: asyncio.Future[Submitted] = asyncio.get_running_loop().create_future()
+        self._waiting[rid] = future
+        try:
+            self.writer.write(frame("prep", rid, receiver, fmt, 0, payload, True))
+            await self.writer.drain()
+            return await future
+        finally:
+            self._waiting.pop(rid, None)
+
     def submit(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
         """UDP: sent without waiting (the parent counts what it refuses)."""
+        if self.preparer is not None:
+            good, checked = screen(self.metrics, spans, receiver, fmt, nbytes)
+            payload = self._prepare(good)
+            if payload is None:
+                return submitted(0, checked)
+            if self._closed or self.writer is None or self.writer.is_closing() \
+                    or self.writer.transport.get_write_buffer_size() > 64 * 1024 * 1024:
+                self._refuse(len(good), receiver, fmt, "queue_full", True)
+                raise ServerBusy("the writer is not keeping up")
+            self.writer.write(frame("prep", 0, receiver, fmt, 0, payload, False))
+            return submitted(len(good), checked)
         if not spans:
             return Submitted(0)
         payload, unencodable = self._encode(spans, receiver, fmt)
@@ -121,9 +174,10 @@ class ForwardingSink:
             m.spans_dropped.labels("unencodable").inc(bad)
             return (encode_batch(good) if good else None), bad
 
-    def _refuse(self, n: int, receiver: str, fmt: str, reason: str) -> None:
+    def _refuse(self, n: int, receiver: str, fmt: str, reason: str, counted: bool = False) -> None:
         m = self.metrics
-        m.spans_received.labels(receiver, fmt).inc(n)
+        if not counted:
+            m.spans_received.labels(receiver, fmt).inc(n)
         m.spans_rejected.labels(receiver, fmt, reason).inc(n)
         m.spans_dropped.labels(reason).inc(n)
         m.batches_rejected.labels(receiver, fmt).inc()

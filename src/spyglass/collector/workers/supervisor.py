@@ -36,6 +36,7 @@ from spyglass.collector.workers.channel import ChannelClosed, frame, read_frame
 from spyglass.collector.workers.child import SPEC_ENV
 from spyglass.config import Settings
 from spyglass.storage.api.health import HEALTHY, Health
+from spyglass.storage.sqlite.prepared import PreparedSpans
 
 log = logging.getLogger("spyglass")
 
@@ -77,6 +78,18 @@ def resolve_workers(settings: Settings, command: str) -> int:
     return max(1, cores - 1 if command == "all-in-one" else cores)
 
 
+def pool_mode(s: Settings) -> str:
+    """``direct``: workers publish to NATS; ``prepared``: sqlite, workers validate and
+    prepare the writer's rows (``storage.sqlite.prepared``), the parent only inserts them;
+    ``forward``: the parent's sink gets the spans themselves (other backends, tail
+    sampling, which needs the spans in the parent)."""
+    if s.collector_buffer == "nats":
+        return "direct"
+    if s.storage == "sqlite" and not s.sampling_tail_policies:
+        return "prepared"
+    return "forward"
+
+
 @dataclass(eq=False)
 class _Slot:
     """One worker position: restarted in place when its process dies."""
@@ -99,7 +112,7 @@ class WorkerPool:
     def __init__(self, settings: Settings, count: int, *, sink: Any, registry: CollectorRegistry) -> None:
         self.settings = settings
         self.count = count
-        self.mode = "direct" if settings.collector_buffer == "nats" else "forward"
+        self.mode = pool_mode(settings)
         self.sink = sink
         self.ports: dict[str, int] = {}
         self._reserved: list[socket.socket] = []
@@ -198,9 +211,9 @@ class WorkerPool:
             while True:
                 message = await read_frame(reader)
                 kind = message[0]
-                if kind == "batch":
+                if kind == "batch" or kind == "prep":
                     self.requests.labels(str(slot.index)).inc()
-                    self._spawn_task(self._batch(writer, *message[1:]))
+                    self._spawn_task(self._batch(writer, *message[1:], prepared=kind == "prep"))
                 elif kind == "status":
                     slot.snapshot = list(text_string_to_metric_families(message[1]))
                     slot.healthy, slot.reason = bool(message[2]), str(message[3])
@@ -242,8 +255,11 @@ class WorkerPool:
         task.add_done_callback(self._tasks.discard)
 
     async def _batch(self, writer: asyncio.StreamWriter, rid: int, receiver: str, fmt: str, nbytes: int,
-                     payload: bytes, wait: bool) -> None:
+                     payload: bytes, wait: bool, prepared: bool = False) -> None:
         """One request of a worker through the parent's sink; the answer goes back."""
+        if prepared:
+            await self._prepared(writer, rid, receiver, fmt, payload, wait)
+            return
         try:
             spans = decode_batch(payload)
         except BatchDecodeError as exc:  # our own encoding: only a bug gets here
@@ -258,6 +274,31 @@ class WorkerPool:
                 return
             try:
                 done = await self.sink.accept(spans, receiver=receiver, fmt=fmt, nbytes=nbytes)
+                reply = frame("ok", rid, done.accepted, done.rejected, done.error)
+            except StorageUnhealthy as exc:
+                reply = frame("busy", rid, True, str(exc))
+            except ServerBusy as exc:
+                reply = frame("busy", rid, False, str(exc))
+        if not writer.is_closing():
+            writer.write(reply)
+
+    async def _prepared(self, writer: asyncio.StreamWriter, rid: int, receiver: str, fmt: str, payload: bytes,
+                        wait: bool) -> None:
+        """A batch the worker validated, counted and prepared: queued (or logged) as it is."""
+        try:
+            prepared = PreparedSpans(payload)
+        except ValueError as exc:  # our own encoding: only a bug gets here
+            log.error("undecodable prepared batch from a collector worker: %s", exc)
+            reply = frame("busy", rid, False, "internal error")
+        else:
+            if not wait:
+                try:
+                    self.sink.submit_prepared(prepared, receiver=receiver, fmt=fmt)
+                except ServerBusy:
+                    pass  # counted by the sink
+                return
+            try:
+                done = await self.sink.accept_prepared(prepared, receiver=receiver, fmt=fmt)
                 reply = frame("ok", rid, done.accepted, done.rejected, done.error)
             except StorageUnhealthy as exc:
                 reply = frame("busy", rid, True, str(exc))
