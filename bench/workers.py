@@ -65,23 +65,28 @@ def _sender(port: int, payloads: list[bytes], seconds: float, concurrency: int, 
             out: mp.Queue) -> None:
     async def run() -> int:
         acked = 0
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            call = channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
-            await asyncio.sleep(max(0.0, start_at - time.time()))
-            end = time.monotonic() + seconds
+        # One connection per call in flight (a local subchannel pool: otherwise channels to
+        # one target share a connection), so the kernel spreads them over the workers.
+        channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
+                    for _ in range(concurrency)]
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        end = time.monotonic() + seconds
 
-            async def one(k: int) -> None:
-                nonlocal acked
-                i = k
-                while time.monotonic() < end:
-                    try:
-                        await call(payloads[i % len(payloads)], timeout=60)
-                        acked += batch
-                    except grpc.aio.AioRpcError:
-                        await asyncio.sleep(0.05)
-                    i += concurrency
+        async def one(k: int) -> None:
+            nonlocal acked
+            call = channels[k].unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
+            i = k
+            while time.monotonic() < end:
+                try:
+                    await call(payloads[i % len(payloads)], timeout=60)
+                    acked += batch
+                except grpc.aio.AioRpcError:
+                    await asyncio.sleep(0.05)
+                i += concurrency
 
-            await asyncio.gather(*(one(k) for k in range(concurrency)))
+        await asyncio.gather(*(one(k) for k in range(concurrency)))
+        for channel in channels:
+            await channel.close()
         return acked
 
     out.put(asyncio.run(run()))
