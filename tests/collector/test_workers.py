@@ -202,3 +202,28 @@ def test_port_zero_is_chosen_once_for_every_worker(tmp_path: Path) -> None:
             assert aio.metric("spyglass_collector_worker_requests_total", worker=worker) > 0
     finally:
         assert aio.stop() == 0
+
+
+def test_unhealthy_storage_makes_the_parent_unhealthy_and_workers_refuse(tmp_path: Path) -> None:
+    import fcntl
+
+    aio = start(tmp_path, "--workers", "2")
+    try:
+        lock = aio.data_dir / "writer.lock"
+        lock.unlink()  # another process takes the data directory's lock: storage cannot be written
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+        def unhealthy() -> bool:
+            status, body = get_json(aio.url("admin.port", "/"))
+            return status == 503 and "storage unhealthy" in body.get("reason", "")
+
+        wait_for(unhealthy, timeout=20, interval=0.2)
+        url = aio.url("collector.otlp-http-port", "/v1/traces")
+        wait_for(lambda: post(url, otlp_json(0xD001, 2, "refused"), "application/json") == 503, timeout=20)
+        assert aio.metric("spyglass_spans_dropped_total", reason="storage_unavailable") >= 2
+        os.close(fd)  # released: the writer takes the lock again
+        wait_for(lambda: get_json(aio.url("admin.port", "/"))[0] == 200, timeout=20, interval=0.2)
+        wait_for(lambda: post(url, otlp_json(0xD002, 2, "accepted"), "application/json") == 200, timeout=20)
+    finally:
+        assert aio.stop() == 0
