@@ -75,6 +75,8 @@ class ForwardingSink:
         good, checked = screen(self.metrics, spans, receiver, fmt, nbytes)
         payload = self._prepare(good)
         if payload is None:
+            if good:  # never reported as accepted: the client hears they were refused
+                return Submitted(0, len(spans), "spans cannot be stored (values out of range)")
             return submitted(0, checked)
         answer = await self._send(payload, receiver, fmt, len(good), counted=True)
         return submitted(answer.accepted, checked)
