@@ -227,3 +227,34 @@ def test_unhealthy_storage_makes_the_parent_unhealthy_and_workers_refuse(tmp_pat
         wait_for(lambda: post(url, otlp_json(0xD002, 2, "accepted"), "application/json") == 200, timeout=20)
     finally:
         assert aio.stop() == 0
+
+
+def test_workers_publish_to_nats_themselves(tmp_path: Path) -> None:
+    from tests.pipeline_procs import NatsServer
+
+    nats = NatsServer(tmp_path)
+    nats.start()
+    procs: list[Spyglass] = []
+    try:
+        flags = ("--nats.url", nats.url, "--nats.stream", "workers")
+        collector = Spyglass(tmp_path, "collector", "collector", "--workers", "2", "--collector.buffer", "nats", *flags,
+                             "--storage", "memory")
+        data = tmp_path / "storage"
+        ingester = Spyglass(tmp_path, "ingester", "ingester", *flags, "--storage", "sqlite", data_dir=data)
+        query = Spyglass(tmp_path, "query", "query", *UNCAPPED_QUERY, data_dir=data)
+        for p in (collector, ingester, query):
+            procs.append(p.start())
+        for k in range(20):
+            assert post(collector.url("collector.otlp-http-port", "/v1/traces"), otlp_json(0xE000 + k, 3, "via-nats"),
+                        "application/json") == 200
+        wait_for(lambda: len(traces_by_id(query, "via-nats")) == 20, timeout=30)
+        assert all(len(s) == 3 for s in traces_by_id(query, "via-nats").values())
+        wait_for(lambda: collector.metric("spyglass_buffer_published_messages_total") == 20, timeout=10)
+        # The workers published (their counts reach the parent's admin port); nothing went
+        # through the parent.
+        assert collector.metric("spyglass_spans_received_total") == 60
+        assert collector.metric("spyglass_collector_worker_requests_total") == 0
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        nats.close()
