@@ -83,11 +83,15 @@ PORT_FLAGS = {
 
 
 class ServerProcess:
-    """``spyglass all-in-one`` in a child process on free ports."""
+    """``spyglass all-in-one`` (or ``command``: collector, ingester) in a child process on free ports."""
 
-    def __init__(self, *extra: str) -> None:
+    def __init__(self, *extra: str, command: str = "all-in-one") -> None:
         self.ports = {flag: free_port(kind) for flag, kind in PORT_FLAGS.items()}
-        args = [sys.executable, "-m", "spyglass.cli", "all-in-one", "--log-level", "warning", *extra]
+        if command == "ingester":
+            self.ports = {"admin.port": self.ports["admin.port"]}
+        elif command == "collector":  # each command takes the flags of its own listeners only
+            self.ports = {f: p for f, p in self.ports.items() if not f.startswith("query.")}
+        args = [sys.executable, "-m", "spyglass.cli", command, "--log-level", "warning", *extra]
         for flag, port in self.ports.items():
             args += [f"--{flag}", str(port)]
         self.proc = subprocess.Popen(args, cwd=ROOT)

@@ -64,8 +64,8 @@ class Settings:
     clickhouse_username: str = _opt("default", "clickhouse.username", "clickhouse backend: user")
     clickhouse_password: str = _opt("", "clickhouse.password", "clickhouse backend: password")
     clickhouse_retention: str = _opt("72h", "clickhouse.retention", "clickhouse backend: age (Go duration) after which spans are deleted (TTL, or day partitions dropped on old servers); 0 keeps everything", check="duration")
-    clickhouse_batch_size: int = _opt(10_000, "clickhouse.batch-size", "clickhouse backend: spans per insert", check="positive", roles=COLLECTOR)
-    clickhouse_flush_interval: str = _opt("1s", "clickhouse.flush-interval", "clickhouse backend: longest a span waits for its insert (Go duration)", check="duration", roles=COLLECTOR)
+    clickhouse_batch_size: int = _opt(10_000, "clickhouse.batch-size", "clickhouse backend: spans per insert (ingesters: combine fetches up to this many)", check="positive", roles=COLLECTOR + INGESTER)
+    clickhouse_flush_interval: str = _opt("1s", "clickhouse.flush-interval", "clickhouse backend: longest a span waits for its insert (Go duration)", check="duration", roles=COLLECTOR + INGESTER)
     clickhouse_buffer_size: int = _opt(1_000_000, "clickhouse.buffer-size", "clickhouse backend: spans held for retry while the servers fail; more are refused until they are sent", check="positive", roles=COLLECTOR)
     clickhouse_timeout: str = _opt("30s", "clickhouse.timeout", "clickhouse backend: longest wait for any request to the servers (Go duration)", check="duration")
     clickhouse_create_schema: bool = _opt(True, "clickhouse.create-schema", "clickhouse backend: create the database and tables at start (off: see spyglass clickhouse-schema)")
@@ -108,6 +108,7 @@ class Settings:
     reporter_grpc_timeout: str = _opt("5s", "reporter.grpc.timeout", "agent: deadline of one PostSpans call (Go duration)", check="duration", roles=AGENT)
     reporter_queue_size: int = _opt(100_000, "reporter.queue-size", "agent: spans that may wait to be forwarded; beyond this they are dropped and counted", check="positive", roles=AGENT)
     reporter_batch_size: int = _opt(1_000, "reporter.batch-size", "agent: most spans per PostSpans call", check="positive", roles=AGENT)
+    agent_tenant: str = _opt("", "agent.tenant", "agent: tenant its UDP spans are forwarded as (in --multi-tenancy.header), for collectors with --multi-tenancy.enabled; empty: none", roles=AGENT)
     agent_tags: str = _opt("", "agent.tags", "agent: key=value,... added to every span's process; ${ENV} or ${ENV:default} reads the environment", roles=AGENT)
     # -- collectors on every core (docs/pipeline.md) --------------------------------------
     collector_workers: int = _opt(0, "workers", "receiving processes sharing the collector ports (SO_REUSEPORT), each decoding on its own core; 0: one per core (collector) or the cores but one (all-in-one); 1: in-process", check="non-negative", roles=COLLECTOR)
@@ -125,6 +126,12 @@ class Settings:
     nats_publish_timeout: str = _opt("5s", "nats.publish-timeout", "collectors: longest wait for JetStream's acknowledgement before answering a retryable error", check="duration", roles=COLLECTOR + INGESTER)
     nats_fetch_batch: int = _opt(100, "nats.fetch-batch", "ingesters: most messages (one per client request) per fetch, stored and committed together", check="positive", roles=COLLECTOR + INGESTER)
     nats_ack_wait: str = _opt("30s", "nats.ack-wait", "ingesters: a fetched message not acknowledged within this is redelivered", check="duration", roles=COLLECTOR + INGESTER)
+    # -- multi-tenancy (docs/security.md "Multi-tenancy") -----------------------------
+    multi_tenancy_enabled: bool = _opt(False, "multi-tenancy.enabled", "keep tenants apart: every span and query needs a tenant (the --multi-tenancy.header, or the credential's tenant) and sees only that tenant's data; UDP spans are dropped and counted", roles=COLLECTOR + QUERY + INGESTER)
+    multi_tenancy_header: str = _opt("x-tenant", "multi-tenancy.header", "HTTP header (gRPC metadata key) that names the tenant", roles=COLLECTOR + QUERY + INGESTER + AGENT)
+    multi_tenancy_tenants: str = _opt("", "multi-tenancy.tenants", "tenants allowed, comma-separated; empty: any tenant name (letters, digits, _ and -)", roles=COLLECTOR + QUERY + INGESTER)
+    multi_tenancy_retention: str = _opt("", "multi-tenancy.retention", "per-tenant retention overriding the backend's, TENANT=DURATION,... (e.g. a=24h,b=168h)", roles=COLLECTOR + QUERY + INGESTER)
+    multi_tenancy_ingest_rate: str = _opt("", "multi-tenancy.ingest-rate", "per-tenant ingest limit in spans/s, TENANT=RATE,... (*=RATE for the others); a request over it is refused whole (HTTP 429, gRPC RESOURCE_EXHAUSTED)", roles=COLLECTOR)
     # -- query -----------------------------------------------------------------------
     query_http_port: int = _opt(ports.QUERY_HTTP, "query.http-port", "query HTTP API and web UI", roles=QUERY)
     query_grpc_port: int = _opt(ports.QUERY_GRPC, "query.grpc-port", "query gRPC API (api_v2, api_v3)", roles=QUERY)

@@ -78,3 +78,47 @@ async def test_refused_batches_come_back_and_poison_is_terminated(tmp_path: Path
         assert sample("spyglass_ingester_standby") == 0
     finally:
         server.close()
+
+
+class SizeRecorder(SpanWriter):
+    """Stores everything; remembers the size of each ``write_spans`` call (one insert each)."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def write_spans(self, spans: Sequence[Span]) -> None:
+        self.sizes.append(len(spans))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("insert_spans, expected", [(0, [10] * 10), (50, [50, 50])])
+async def test_fetches_are_combined_into_inserts_of_insert_spans(tmp_path: Path, insert_spans: int,
+                                                                 expected: list[int]) -> None:
+    """Fetches of 2 messages (10 spans): without ``insert_spans`` each is one write; with 50,
+    five fetches make one write (ClickHouse pays per insert, so it gets few large ones)."""
+    server = NatsServer(tmp_path)
+    server.start()
+    try:
+        config = BufferConfig.from_settings(Settings.from_env({}, nats_url=server.url, nats_stream="big",
+                                                              nats_fetch_batch=2))
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        await ensure_stream(js, config)
+        for trace in range(1, 21):
+            await js.publish(config.subject, encode_batch([Span(trace, i + 1, "op", 0, 1, R) for i in range(5)]))
+        writer = SizeRecorder()
+        consumer = BufferConsumer(config, writer, IngesterMetrics(), insert_spans=insert_spans, linger=5.0)
+        task = asyncio.create_task(consumer.run())
+        try:
+            async def drained() -> None:
+                while sum(writer.sizes) < 100 or (await js.stream_info("big")).state.messages:
+                    await asyncio.sleep(0.1)
+
+            await asyncio.wait_for(drained(), 30)
+        finally:
+            await consumer.stop()
+            await asyncio.wait_for(task, 10)
+        await nc.close()
+        assert writer.sizes == expected
+    finally:
+        server.close()

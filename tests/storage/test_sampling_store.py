@@ -77,3 +77,26 @@ def test_clickhouse_lease_fold_is_the_same_for_every_reader():
     assert fold_lease(claims) == ("a", 110.0) == fold_lease(list(reversed(claims)))
     assert fold_lease(claims + [("a", 115.0, 105.0)]) == ("a", 115.0)  # renewed by its holder
     assert fold_lease(claims + [("b", 120.0, 110.0)]) == ("b", 120.0)  # taken once expired
+
+
+def test_throughput_and_probabilities_of_two_tenants_stay_apart(stores):
+    """Multi-tenancy keys adaptive sampling by the tenant-qualified service
+    (``spyglass.tenancy.sampling``): every store keeps the key as it was written."""
+    from spyglass.collector.sampling.adaptive.aggregator import Aggregator
+    from spyglass.model import KeyValue, Resource, Span
+    from spyglass.tenancy.sampling import qualify
+
+    agg = Aggregator()
+    tags = [KeyValue("sampler.type", "probabilistic"), KeyValue("sampler.param", 0.5)]
+    spans = [Span(i, 1, "GET /", 1, 1, Resource("shop"), attributes=tags, tenant=t)
+             for i, t in enumerate(["acme", "acme", "acme", "globex"], start=1)]
+    agg.observe(spans)
+    a, b = stores
+    a.insert_throughput(agg.flush(), 100.0)
+    got = {(t.service, t.operation): t.count for t in b.get_throughput(99.0, 101.0)}
+    assert got == {(qualify("acme", "shop"), "GET /"): 3, (qualify("globex", "shop"), "GET /"): 1}
+    a.insert_probabilities_and_qps("h", {qualify("acme", "shop"): {"GET /": 0.1}, qualify("globex", "shop"): {"GET /": 0.9}},
+                                   {qualify("acme", "shop"): {"GET /": 3.0}}, 101.0)
+    latest = b.get_latest_probabilities()
+    assert latest[qualify("acme", "shop")] == {"GET /": 0.1} and latest[qualify("globex", "shop")] == {"GET /": 0.9}
+    assert "shop" not in latest

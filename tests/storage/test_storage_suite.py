@@ -167,3 +167,45 @@ def test_dependencies_add_uninstrumented_peers(store: StorageFactory) -> None:
 def test_large_trace_comes_back_whole(store: StorageFactory) -> None:
     write(store, *[span(7, i + 1, start=T0 + i * S) for i in range(10_008)])
     assert len(store.trace_reader().get_trace(7)) == 10_008
+
+
+def test_two_tenants_are_kept_apart(store: StorageFactory) -> None:
+    """Multi-tenancy: the same trace ID, services and operations written for two tenants
+    through the routing writer; each tenant's readers see only their own, and the root
+    store (tenant "") sees neither."""
+    from spyglass.storage.api import ArchiveCapable
+    from spyglass.storage.api.tenants import TenantRoutingWriter, for_tenant
+
+    def tenant_span(tenant: str, *args: object, **kwargs: object) -> Span:
+        s = span(*args, **kwargs)  # type: ignore[arg-type]
+        s.tenant = tenant
+        return s
+
+    TenantRoutingWriter(store).write_spans([
+        tenant_span("a", 1, 1, svc="front-a", op="get-a"),
+        tenant_span("b", 1, 1, svc="front-b", op="get-b"),
+        tenant_span("a", 1, 2, svc="back-a", op="db-a", parent=1, kind=SpanKind.CLIENT),
+        tenant_span("b", 2, 1, svc="front-b", op="put-b", start=T0 + S),
+    ])
+    a, b = for_tenant(store, "a"), for_tenant(store, "b")
+    assert sorted(s.span_id for s in a.trace_reader().get_trace(1)) == [1, 2]
+    assert {s.service_name for s in a.trace_reader().get_trace(1)} == {"front-a", "back-a"}
+    assert [s.service_name for s in b.trace_reader().get_trace(1)] == ["front-b"]
+    assert a.trace_reader().get_trace(2) == []
+    assert a.trace_reader().get_services() == ["back-a", "front-a"]
+    assert b.trace_reader().get_services() == ["front-b"]
+    assert store.trace_reader().get_services() == [] and store.trace_reader().get_trace(1) == []
+    assert a.trace_reader().get_operations("front-b") == []
+    assert b.trace_reader().get_operations("front-b") == [Operation("get-b", "server"), Operation("put-b", "server")]
+    assert a.trace_reader().find_trace_ids(TraceQuery(service_name="front-b")) == []
+    assert b.trace_reader().find_trace_ids(TraceQuery(service_name="front-b")) == [2, 1]
+    assert a.trace_reader().find_trace_ids(TraceQuery(attributes={"span.kind": "server"})) == [1]
+    found = b.trace_reader().find_traces(TraceQuery(service_name="front-b"))
+    assert {s.service_name for trace in found for s in trace} == {"front-b"}
+    deps_a = a.dependency_reader().get_dependencies(T0 + 3600 * S, 7200 * S)
+    assert [(d.parent, d.child) for d in deps_a] == [("front-a", "back-a")]
+    assert b.dependency_reader().get_dependencies(T0 + 3600 * S, 7200 * S) == []
+    if isinstance(a, ArchiveCapable) and isinstance(b, ArchiveCapable):
+        a.archive_writer().write_spans(a.trace_reader().get_trace(1))
+        assert len(a.archive_reader().get_trace(1)) == 2
+        assert b.archive_reader().get_trace(1) == []

@@ -51,6 +51,7 @@ class ForwarderConfig:
     flush_interval: float = 0.2  # a partial batch waits at most this long
     backoff_base: float = 0.1
     backoff_cap: float = 5.0
+    metadata: tuple[tuple[str, str], ...] | None = None  # sent with every PostSpans (the tenant header)
 
     def validate(self) -> None:
         if self.queue_size < 1 or self.batch_size < 1 or self.senders < 1:
@@ -208,7 +209,8 @@ class Forwarder:
         rm = self.reporter
         started = time.perf_counter()
         try:
-            await collector.post_spans(payload, timeout=self.config.timeout, wait_for_ready=False)
+            await collector.post_spans(payload, timeout=self.config.timeout, wait_for_ready=False,
+                                       metadata=self.config.metadata)
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             rm.batches.labels(collector.target, code.name).inc()

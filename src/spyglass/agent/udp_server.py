@@ -84,8 +84,12 @@ class UdpServer(Listener):
         receive_buffer_bytes: int = DEFAULT_RECEIVE_BUFFER,
         max_packet_size: int = DEFAULT_MAX_PACKET,
         reuse_port: bool = False,
+        refuse: Callable[[str, str, int], None] | None = None,
     ) -> None:
         self.name = name
+        # Multi-tenancy: a datagram carries no tenant, so its spans are counted and dropped
+        # by ``refuse(receiver, fmt, spans)`` instead of being submitted (spyglass.tenancy).
+        self.refuse = refuse
         self.host = host
         self.port = port
         self.decode = decode
@@ -144,6 +148,9 @@ class UdpServer(Listener):
         except Exception:  # a decoder bug must not stop the server
             metrics.reject_request(self.name, self.fmt, "decode_error")
             log.exception("%s: decoder failed on a packet of %d bytes", self.name, len(data))
+            return
+        if self.refuse is not None:
+            self.refuse(self.name, self.fmt, len(spans))
             return
         try:
             self.processor.submit(spans, receiver=self.name, fmt=self.fmt, nbytes=len(data))

@@ -25,6 +25,19 @@ log = logging.getLogger("spyglass")
 AGENT_ADMIN_HTTP = ports.AGENT_ADMIN_HTTP
 
 
+def tenant_metadata(s: Settings) -> tuple[tuple[str, str], ...] | None:
+    """``--agent.tenant`` as gRPC metadata: UDP carries no tenant, so an agent (one per
+    team, say) forwards everything it receives as its configured tenant."""
+    from spyglass.tenancy.config import valid_tenant
+
+    tenant = s.agent_tenant.strip()
+    if not tenant:
+        return None
+    if not valid_tenant(tenant):
+        raise ValueError(f"--agent.tenant: {tenant!r} is not a valid tenant name (letters, digits, _ and -, at most 64)")
+    return ((s.multi_tenancy_header.strip().lower(), tenant),)
+
+
 class Agent:
     """Builds the agent from ``settings`` (raises ``ValueError`` on a bad flag);
     ``start``/``stop`` run it; ``ports`` tells the bound ports after ``start``."""
@@ -40,7 +53,8 @@ class Agent:
             self.pool,
             self.metrics,
             ForwarderConfig(queue_size=s.reporter_queue_size, batch_size=s.reporter_batch_size,
-                            retry_max=s.reporter_grpc_retry_max, timeout=timeout),
+                            retry_max=s.reporter_grpc_retry_max, timeout=timeout,
+                            metadata=tenant_metadata(s)),
             process_tags=tags,
         )
         self.sampling = SamplingProxy(self.pool, self.forwarder.reporter)

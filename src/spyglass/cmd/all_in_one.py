@@ -36,6 +36,8 @@ from spyglass.storage.api import health as storage_health
 from spyglass.storage.api.health import Health, StorageUnavailable
 from spyglass.storage.api.metrics import MetricsCapable
 from spyglass.storage.registry import create_storage
+from spyglass.storage.api.tenants import check_all as storage_check_all
+from spyglass.tenancy import setup as tenancy_setup
 from spyglass.ui import build_ui_app
 
 log = logging.getLogger("spyglass")
@@ -73,10 +75,12 @@ class AllInOne:
         command = "all-in-one" if collector and query else "collector"
         self.workers = resolve_workers(settings, command) if collector else 1
         self.storage = create_storage(settings.storage, storage_options(settings))
+        tenancy_setup.prepare_storage(self.storage, settings)
         self.metrics = IngestMetrics()
+        self.tenancy = tenancy_setup.gate(settings, self.metrics.registry)  # None: multi-tenancy off
         self.sampling = self._sampling_provider()
-        self.processor = sampling_setup.wrap_sink(settings, build_sink(settings, self.storage.span_writer(), self.metrics,
-                                    health=lambda: storage_health.check(self.storage)), self.sampling)
+        self.processor = sampling_setup.wrap_sink(settings, build_sink(settings, tenancy_setup.writer(self.storage), self.metrics,
+                                    health=lambda: storage_check_all(self.storage)), self.sampling)
         self.ready = False  # health answers 503 until every listener is bound
         self.query_service: QueryService | None = None
         self.pool: WorkerPool | None = None
@@ -105,7 +109,7 @@ class AllInOne:
         return provider
 
     def _ingest_listeners(self) -> list[Listener]:
-        return build_ingest_listeners(self.settings, self.processor, self.sampling)
+        return build_ingest_listeners(self.settings, self.processor, self.sampling, self.tenancy, self.metrics)
 
     def _serving_listeners(self) -> list[Listener]:
         s, host = self.settings, self.settings.listen_host
@@ -116,7 +120,7 @@ class AllInOne:
         ]
         if self.roles["collector"]:
             listeners.append(
-                HttpServer("agent_sampling", host, s.agent_sampling_port, sampling.build_sampling_app(self.sampling))
+                HttpServer("agent_sampling", host, s.agent_sampling_port, sampling.build_sampling_app(self.sampling, self.tenancy))
             )
         if self.roles["query"]:
             listeners.extend(self._query_listeners())
@@ -134,6 +138,8 @@ class AllInOne:
             limits=query_limits(s),
             registry=self.metrics.registry,
             metrics=self.storage.metrics_reader() if isinstance(self.storage, MetricsCapable) else None,
+            tenants=tenancy_setup.readers(self.storage, archive is not None) if self.tenancy else None,
+            tenancy=self.tenancy,
         )
         self.query_service = service
         http_app = build_app(service, base_path=s.query_base_path, ui=build_ui_app(), archive_enabled=archive is not None)
@@ -281,9 +287,10 @@ class AllInOne:
             self.metrics.spans_dropped.labels("storage_unavailable").inc(lost)
 
 
-def build_ingest_listeners(s: Settings, p: Any, provider: StrategyProvider) -> list[Listener]:
+def build_ingest_listeners(s: Settings, p: Any, provider: StrategyProvider, tenancy: Any = None,
+                           metrics: IngestMetrics | None = None) -> list[Listener]:
     """The receivers of the collector role, handing spans to the sink ``p`` (also what each
-    ``--workers`` process runs)."""
+    ``--workers`` process runs); ``tenancy``: the gate, None with multi-tenancy off."""
     host = s.listen_host
 
     def udp(name: str, port: int, decode: Callable[[bytes], list[Span]], fmt: str) -> UdpServer:
@@ -296,10 +303,11 @@ def build_ingest_listeners(s: Settings, p: Any, provider: StrategyProvider) -> l
             processor=p,
             receive_buffer_bytes=s.agent_socket_buffer_size,
             max_packet_size=s.agent_max_packet_size,
+            refuse=tenancy.udp_refuser(metrics) if tenancy else None,
         )
 
-    collector_app = jaeger_http.build_app(p)
-    sampling.add_routes(collector_app, provider)
+    collector_app = jaeger_http.build_app(p, tenancy=tenancy)
+    sampling.add_routes(collector_app, provider, tenancy)
     return [
         udp("agent_jaeger_compact", s.agent_jaeger_compact_port,
             lambda b: jaeger_thrift.decode_agent_message(b, "compact"), "jaeger_thrift_compact"),
@@ -309,12 +317,12 @@ def build_ingest_listeners(s: Settings, p: Any, provider: StrategyProvider) -> l
             zipkin_thrift.decode_agent_zipkin_batch, "zipkin_thrift_compact"),
         HttpServer("collector_http", host, s.collector_http_port, collector_app),
         GrpcServer("collector_grpc", host, s.collector_grpc_port,
-                   [lambda srv: jaeger_grpc.register(srv, p), lambda srv: sampling.register(srv, provider)],
+                   [lambda srv: jaeger_grpc.register(srv, p, tenancy), lambda srv: sampling.register(srv, provider, tenancy)],
                    [*jaeger_grpc.SERVICE_NAMES, *sampling.SERVICE_NAMES]),
         GrpcServer("otlp_grpc", host, s.collector_otlp_grpc_port,
-                   [lambda srv: otlp_grpc.register(srv, p)], otlp_grpc.SERVICE_NAMES),
-        HttpServer("otlp_http", host, s.collector_otlp_http_port, otlp_http.build_app(p)),
-        HttpServer("zipkin_http", host, s.collector_zipkin_port, zipkin_http.build_app(p)),
+                   [lambda srv: otlp_grpc.register(srv, p, tenancy)], otlp_grpc.SERVICE_NAMES),
+        HttpServer("otlp_http", host, s.collector_otlp_http_port, otlp_http.build_app(p, tenancy=tenancy)),
+        HttpServer("zipkin_http", host, s.collector_zipkin_port, zipkin_http.build_app(p, tenancy=tenancy)),
     ]
 
 

@@ -5,6 +5,7 @@ not ``Settings`` of a running process."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -41,5 +42,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"spyglass capacity: error: {exc}", file=sys.stderr)
         return 2
-    print(format_plan(result))
+    try:
+        print(format_plan(result))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (``| head -1``): the answer was not wanted whole, which is
+        # no error. Point stdout at /dev/null so the interpreter's own flush at exit is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

@@ -8,6 +8,13 @@ any point leaves its unacknowledged messages to be redelivered after ``--nats.ac
 at-least-once. The copy stored twice that way is equal in every field (the encoding is
 lossless) and the query's dedupe adjuster shows it once.
 
+With ``insert_spans`` (ClickHouse: ``--clickhouse.batch-size``, 10,000) the ingester keeps
+fetching until that many spans are in hand or ``linger`` (``--clickhouse.flush-interval``)
+has passed since the first fetch, and stores them as one batch: a fetch holds what arrived
+since the last one (often a few client requests), and ClickHouse spends more CPU per span on
+small inserts (each is a part per table to write and merge later; bench/capacity.py
+insert-size). ``linger`` stays far below ``--nats.ack-wait``.
+
 When storage refuses a batch (disk full, or for sqlite another ingester holding the one
 writer lock on the data directory) the messages are negatively acknowledged with a delay,
 so another ingester (or this one, later) gets them, and this ingester backs off, fetching
@@ -40,9 +47,12 @@ _MAX_BACKOFF = 2.0  # also how soon a standby notices the writing ingester is go
 
 
 class BufferConsumer:
-    def __init__(self, config: BufferConfig, writer: SpanWriter, metrics: IngesterMetrics) -> None:
+    def __init__(self, config: BufferConfig, writer: SpanWriter, metrics: IngesterMetrics, *,
+                 insert_spans: int = 0, linger: float = 0.0) -> None:
         self.config = config
         self.writer = writer
+        self.insert_spans = insert_spans
+        self.linger = min(linger, config.ack_wait / 4)
         self.sync: Callable[[], bool] = getattr(writer, "sync", None) or (lambda: True)
         self.metrics = metrics
         self.gauges = StreamGauges(metrics.registry, config, consumer=True)
@@ -104,24 +114,40 @@ class BufferConsumer:
             pass
 
     # -- consuming -------------------------------------------------------------------------------
+    async def _fetch(self, sub: JetStreamContext.PullSubscription, batch: int, timeout: float) -> list[Any]:
+        """Up to ``batch`` messages, waiting at most ``timeout`` for the first; [] when none."""
+        try:
+            return list(await sub.fetch(batch=batch, timeout=timeout))
+        except (asyncio.TimeoutError, nats.errors.TimeoutError):
+            return []
+        except nats.errors.Error as exc:  # disconnected: the client reconnects by itself
+            log.debug("fetch failed: %s", exc)
+            await self._sleep(0.5)
+            return []
+
     async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             batch = 1 if self._backoff else self.config.fetch_batch
-            try:
-                msgs = await sub.fetch(batch=batch, timeout=_FETCH_WAIT)
-            except asyncio.TimeoutError:
+            msgs = await self._fetch(sub, batch, _FETCH_WAIT)
+            if not msgs:
                 continue
-            except nats.errors.TimeoutError:
-                continue
-            except nats.errors.Error as exc:  # disconnected: the client reconnects by itself
-                log.debug("fetch failed: %s", exc)
-                await self._sleep(0.5)
-                continue
-            if msgs:
-                await self.handle(msgs)
+            decoded = await self._decode(msgs)
+            if self.insert_spans and not self._backoff:
+                deadline = loop.time() + self.linger
+                while len(decoded[0]) < self.insert_spans and not self._stopping.is_set():
+                    left = deadline - loop.time()
+                    if left <= 0.001:
+                        break
+                    more = await self._fetch(sub, batch, left)
+                    if more:
+                        spans, good, newest = await self._decode(more)
+                        decoded = (decoded[0] + spans, decoded[1] + good, max(decoded[2], newest))
+            await self._store_and_ack(*decoded)
 
-    async def handle(self, msgs: Sequence[Any]) -> None:
-        """Store the spans of ``msgs`` and acknowledge them, or hand them back."""
+    async def _decode(self, msgs: Sequence[Any]) -> tuple[list[Span], list[Any], float]:
+        """The spans of ``msgs``, the messages they came from, the newest publish time;
+        messages that are not span batches are terminated and counted."""
         m = self.metrics
         spans: list[Span] = []
         good = []
@@ -142,6 +168,11 @@ class BufferConsumer:
                 await self._reply(msg.term())
                 continue
             good.append(msg)
+        return spans, good, newest
+
+    async def _store_and_ack(self, spans: list[Span], good: list[Any], newest: float) -> None:
+        """Store ``spans`` and acknowledge the messages they came from, or hand them back."""
+        m = self.metrics
         started = time.perf_counter()
         stored = await asyncio.to_thread(self._store, spans)
         m.write_seconds.observe(time.perf_counter() - started)

@@ -116,6 +116,9 @@ class Span:
     ``flags`` holds Jaeger's flags (1 sampled, 2 debug, 8 firehose) for spans that came in
     through a Jaeger format, and OTLP's span flags (W3C trace flags in the low byte) for the
     others. ``warnings`` are Jaeger's span warnings, added by clients or by query adjusters.
+    ``tenant`` is the tenant the receiver took the span for (``spyglass.tenancy``; ``""``
+    without multi-tenancy): it travels with the span through the queue, the write-ahead log
+    and the NATS buffer to the writer, which stores the span in that tenant's store.
     """
 
     trace_id: int
@@ -137,6 +140,7 @@ class Span:
     dropped_attributes_count: int = 0
     dropped_events_count: int = 0
     dropped_links_count: int = 0
+    tenant: str = ""
 
     @property
     def end_time_ns(self) -> int:
@@ -177,4 +181,5 @@ class Span:
             dropped_attributes_count=self.dropped_attributes_count,
             dropped_events_count=self.dropped_events_count,
             dropped_links_count=self.dropped_links_count,
+            tenant=self.tenant,
         )

@@ -105,6 +105,12 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     def __init__(self, service: QueryService) -> None:
         self.service = service
 
+    async def _service_for(self, context: grpc.aio.ServicerContext) -> QueryService:
+        """The service over the stores of the call's tenant (metadata, ``spyglass.tenancy``)."""
+        from spyglass.tenancy import rpc as tenancy_rpc
+
+        return self.service.for_tenant(await tenancy_rpc.tenant_of(self.service.tenancy, context, "query_grpc_v2"))
+
     async def _trace_id_or_abort(self, raw: bytes, context: grpc.aio.ServicerContext) -> int:
         trace_id = _trace_id(raw)
         if trace_id is None:
@@ -118,9 +124,10 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     async def GetTrace(
         self, request: query_pb2.GetTraceRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[query_pb2.SpansResponseChunk]:
+        service = await self._service_for(context)
         trace_id = await self._trace_id_or_abort(request.trace_id, context)
         try:
-            trace = await self.service.get_trace(
+            trace = await service.get_trace(
                 trace_id,
                 raw=request.raw_traces,
                 start_ns=timestamp_ns(request, "start_time"),
@@ -138,9 +145,10 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     async def ArchiveTrace(
         self, request: query_pb2.ArchiveTraceRequest, context: grpc.aio.ServicerContext
     ) -> query_pb2.ArchiveTraceResponse:
+        service = await self._service_for(context)
         trace_id = await self._trace_id_or_abort(request.trace_id, context)
         try:
-            await self.service.archive_trace(
+            await service.archive_trace(
                 trace_id, timestamp_ns(request, "start_time"), timestamp_ns(request, "end_time")
             )
         except TraceNotFoundError as e:
@@ -154,6 +162,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     async def FindTraces(
         self, request: query_pb2.FindTracesRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[query_pb2.SpansResponseChunk]:
+        service = await self._service_for(context)
         if not request.HasField("query"):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "missing query")
         q = request.query
@@ -168,7 +177,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             num_traces=q.search_depth,  # <= 0: the service's default depth
         )
         try:
-            traces = await self.service.find_traces(query, raw=q.raw_traces)
+            traces = await service.find_traces(query, raw=q.raw_traces)
         except Exception as e:
             await abort_if_limited(context, e)
             log.error("failed when searching for traces", exc_info=e)
@@ -180,8 +189,9 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     async def GetServices(
         self, request: query_pb2.GetServicesRequest, context: grpc.aio.ServicerContext
     ) -> query_pb2.GetServicesResponse:
+        service = await self._service_for(context)
         try:
-            services = await self.service.get_services()
+            services = await service.get_services()
         except Exception as e:
             await abort_if_limited(context, e)
             log.error("failed to fetch services", exc_info=e)
@@ -193,8 +203,9 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     async def GetOperations(
         self, request: query_pb2.GetOperationsRequest, context: grpc.aio.ServicerContext
     ) -> query_pb2.GetOperationsResponse:
+        service = await self._service_for(context)
         try:
-            operations = await self.service.get_operations(request.service, request.span_kind)
+            operations = await service.get_operations(request.service, request.span_kind)
         except Exception as e:
             await abort_if_limited(context, e)
             log.error("failed to fetch operations", exc_info=e)
@@ -210,12 +221,13 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     async def GetDependencies(
         self, request: query_pb2.GetDependenciesRequest, context: grpc.aio.ServicerContext
     ) -> query_pb2.GetDependenciesResponse:
+        service = await self._service_for(context)
         start = timestamp_ns(request, "start_time")
         end = timestamp_ns(request, "end_time")
         if not start or not end:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "StartTime and EndTime must be initialized.")
         try:
-            links = await self.service.get_dependencies(end, end - start)
+            links = await service.get_dependencies(end, end - start)
         except Exception as e:
             await abort_if_limited(context, e)
             log.error("failed to fetch dependencies", exc_info=e)

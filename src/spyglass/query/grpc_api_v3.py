@@ -80,6 +80,12 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
     def __init__(self, service: QueryService) -> None:
         self.service = service
 
+    async def _service_for(self, context: grpc.aio.ServicerContext) -> QueryService:
+        """The service over the stores of the call's tenant (metadata, ``spyglass.tenancy``)."""
+        from spyglass.tenancy import rpc as tenancy_rpc
+
+        return self.service.for_tenant(await tenancy_rpc.tenant_of(self.service.tenancy, context, "query_grpc_v3"))
+
     async def _trace_query(self, request: Any, context: grpc.aio.ServicerContext) -> tuple[TraceQuery, bool]:
         """The storage query of a FindTraces/FindTraceSummaries request and its raw flag;
         aborts the call when the request is invalid."""
@@ -107,12 +113,13 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
         return query, q.raw_traces
 
     async def GetTrace(self, request: pb.GetTraceRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        service = await self._service_for(context)
         try:
             trace_id = parse_trace_id(request.trace_id)
         except ValueError as e:
             await context.abort(grpc.StatusCode.UNKNOWN, f"malform trace ID: {e}")
         try:
-            trace = await self.service.get_trace(
+            trace = await service.get_trace(
                 trace_id,
                 raw=request.raw_traces,
                 start_ns=timestamp_ns(request, "start_time"),
@@ -124,25 +131,27 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
             await abort_if_limited(context, e)
             log.error("failed to fetch trace", exc_info=e)
             await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch trace: {e}")
-        yield await _traces_data(self.service, trace.spans)
+        yield await _traces_data(service, trace.spans)
 
     async def FindTraces(self, request: pb.FindTracesRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        service = await self._service_for(context)
         query, raw = await self._trace_query(request, context)
         try:
-            traces = await self.service.find_traces(query, raw=raw)
+            traces = await service.find_traces(query, raw=raw)
         except Exception as e:
             await abort_if_limited(context, e)
             log.error("failed when searching for traces", exc_info=e)
             await context.abort(grpc.StatusCode.INTERNAL, f"failed when searching for traces: {e}")
         for trace in traces:
-            yield await _traces_data(self.service, trace.spans)
+            yield await _traces_data(service, trace.spans)
 
     async def FindTraceSummaries(
         self, request: pb.FindTraceSummariesRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.FindTraceSummariesResponse]:
+        service = await self._service_for(context)
         query, _ = await self._trace_query(request, context)  # summaries are of adjusted traces
         try:
-            summaries = await self.service.find_trace_summaries(query)
+            summaries = await service.find_trace_summaries(query)
         except Exception as e:
             await abort_if_limited(context, e)
             log.error("failed when searching for trace summaries", exc_info=e)
@@ -156,8 +165,9 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
     async def GetServices(
         self, request: pb.GetServicesRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetServicesResponse:
+        service = await self._service_for(context)
         try:
-            services = await self.service.get_services()
+            services = await service.get_services()
         except Exception as e:
             await abort_if_limited(context, e)
             log.error("failed to fetch services", exc_info=e)
@@ -169,8 +179,9 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
     async def GetOperations(
         self, request: pb.GetOperationsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetOperationsResponse:
+        service = await self._service_for(context)
         try:
-            operations = await self.service.get_operations(request.service, request.span_kind)
+            operations = await service.get_operations(request.service, request.span_kind)
         except Exception as e:
             await abort_if_limited(context, e)
             log.error("failed to fetch operations", exc_info=e)
@@ -185,6 +196,7 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
     async def GetDependencies(
         self, request: pb.GetDependenciesRequest, context: grpc.aio.ServicerContext
     ) -> pb.DependenciesResponse:
+        service = await self._service_for(context)
         start = timestamp_ns(request, "start_time")
         end = timestamp_ns(request, "end_time")
         if not start or not end:
@@ -192,7 +204,7 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
         if end < start:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "end_time must be after start_time")
         try:
-            links = await self.service.get_dependencies(end, end - start)
+            links = await service.get_dependencies(end, end - start)
         except Exception as e:
             await abort_if_limited(context, e)
             log.error("failed to fetch dependencies", exc_info=e)

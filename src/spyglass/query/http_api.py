@@ -182,6 +182,12 @@ class ApiContext:
     service: QueryService
     now_ns: Callable[[], int] = time.time_ns
 
+    def service_for(self, request: web.Request) -> QueryService:
+        """The service over the stores of the request's tenant (``spyglass.tenancy``)."""
+        from spyglass.tenancy.web import tenant_of
+
+        return self.service.for_tenant(tenant_of(request))
+
 
 def _normalize_base(base_path: str) -> str:
     base = base_path.strip()
@@ -208,6 +214,7 @@ def build_app(
     and metrics answer 501 as Jaeger does without a metrics store (``service.metrics`` None).
     """
     from spyglass.query import http_api_v1, http_api_v3
+    from spyglass.tenancy.web import refuse_or_bind
 
     base = _normalize_base(base_path)
     ctx = ApiContext(service)
@@ -229,6 +236,9 @@ def build_app(
             return not_found()
         handler, params = found
         request[ROUTE] = route_template(segments, params)  # for query.metrics
+        refused = refuse_or_bind(service.tenancy, request, "query_http", as_json=True)  # every /api route
+        if refused is not None:
+            return refused
         try:
             return await handler(request, params)
         except web.HTTPException:

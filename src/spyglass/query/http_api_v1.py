@@ -80,9 +80,9 @@ async def _traces_response(
 
 def register(router: ApiRouter, ctx: ApiContext) -> None:
     """Add every ``/api`` route Jaeger v2.20 serves (spec A.1) to ``router``."""
-    service = ctx.service
 
     async def get_trace(request: web.Request, params: Params) -> web.StreamResponse:
+        service = ctx.service_for(request)
         try:
             p = hp.parse_get_trace(params["traceID"], request.query)
         except hp.ParamError as e:
@@ -96,6 +96,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
         return await _traces_response(request, service, [trace], None)
 
     async def archive_trace(request: web.Request, params: Params) -> web.StreamResponse:
+        service = ctx.service_for(request)
         try:
             p = hp.parse_get_trace(params["traceID"], request.query)
         except hp.ParamError as e:
@@ -111,6 +112,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
         return json_response(envelope([], errors=[]), hp.pretty_print(request.query))
 
     async def search(request: web.Request, params: Params) -> web.StreamResponse:
+        service = ctx.service_for(request)
         try:
             p = hp.parse_search(request.query, ctx.now_ns())
         except hp.ParamError as e:
@@ -131,6 +133,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
         return await _traces_response(request, service, traces, errors)
 
     async def services(request: web.Request, params: Params) -> web.StreamResponse:
+        service = ctx.service_for(request)
         try:
             names = await service.get_services()
         except Exception as e:
@@ -138,6 +141,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
         return json_response(envelope(list(names), len(names)), hp.pretty_print(request.query))
 
     async def operations(request: web.Request, params: Params) -> web.StreamResponse:
+        service = ctx.service_for(request)
         name = request.query.get("service", "")
         if not name:
             return error_response(400, hp.ERR_SERVICE_REQUIRED)
@@ -148,6 +152,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
         return json_response(envelope(operations_to_ui(ops), len(ops)), hp.pretty_print(request.query))
 
     async def operations_legacy(request: web.Request, params: Params) -> web.StreamResponse:
+        service = ctx.service_for(request)
         # Jaeger unescapes the (already path-unescaped) segment once more, as a query value.
         name = go_unescape(params["service"], plus_is_space=True) or ""
         try:
@@ -158,6 +163,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
         return json_response(envelope(names or None, len(names)), hp.pretty_print(request.query))
 
     async def transform(request: web.Request, params: Params) -> web.StreamResponse:
+        service = ctx.service_for(request)
         body = await request.read()
         try:
             from spyglass.codecs.otlp_json import decode_export_request
@@ -170,6 +176,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
         return await _traces_response(request, service, aggregate([spans]), None)
 
     async def dependencies(request: web.Request, params: Params) -> web.StreamResponse:
+        service = ctx.service_for(request)
         try:
             end_ns, lookback_ns = hp.parse_dependencies(request.query, ctx.now_ns())
         except hp.ParamError as e:
@@ -189,6 +196,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
         return json_response(envelope(dependencies_to_ui(merged)), hp.pretty_print(request.query))
 
     async def deep_dependencies(request: web.Request, params: Params) -> web.StreamResponse:
+        service = ctx.service_for(request)
         # Jaeger answers with made-up sample paths; Spyglass computes them from stored traces.
         from spyglass.query.deep_dependencies import deep_dependencies_response
 
@@ -196,6 +204,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
 
     def metrics(kind: str) -> Callable[[web.Request, Params], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request, params: Params) -> web.StreamResponse:
+            service = ctx.service_for(request)
             try:
                 p = hp.parse_metrics(request.query, ctx.now_ns(), kind == "latencies")
             except hp.ParamError as e:
@@ -231,6 +240,6 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
     router.add("GET", "api/metrics/latencies", metrics("latencies"))
     router.add("GET", "api/metrics/calls", metrics("calls"))
     router.add("GET", "api/metrics/errors", metrics("errors"))
-    if service.metrics is not None:  # v1's route; v2 (and Spyglass without a metrics store) answer 404
+    if ctx.service.metrics is not None:  # v1's route; v2 (and Spyglass without a metrics store) answer 404
         router.add("GET", "api/metrics/minstep", min_step)
     router.add("GET", "api/quality-metrics", quality_metrics)

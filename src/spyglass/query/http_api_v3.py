@@ -127,9 +127,9 @@ async def _traces_response(request: web.Request, service: QueryService, traces: 
 
 def register(router: ApiRouter, ctx: ApiContext) -> None:
     """Add the ``/api/v3`` routes Jaeger's HTTP gateway serves to ``router``."""
-    service = ctx.service
 
     async def get_trace(request: web.Request, params: Params) -> web.StreamResponse:
+        service = ctx.service_for(request)
         try:
             p = hp.parse_v3_get_trace(params["trace_id"], request.query)
         except hp.ParamError as e:
@@ -143,6 +143,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
         return await _traces_response(request, service, [trace])
 
     async def find_traces(request: web.Request, params: Params) -> web.StreamResponse:
+        service = ctx.service_for(request)
         try:
             p = hp.parse_v3_search(request.query)
         except hp.ParamError as e:
@@ -154,6 +155,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
         return await _traces_response(request, service, traces)
 
     async def trace_summaries(request: web.Request, params: Params) -> web.StreamResponse:
+        service = ctx.service_for(request)
         try:
             p = hp.parse_v3_search(request.query)
         except hp.ParamError as e:
@@ -165,6 +167,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
         return json_response({"summaries": [summary_to_json(s) for s in summaries]})
 
     async def services(request: web.Request, params: Params) -> web.StreamResponse:
+        service = ctx.service_for(request)
         try:
             names = await service.get_services()
         except Exception as e:
@@ -172,6 +175,7 @@ def register(router: ApiRouter, ctx: ApiContext) -> None:
         return json_response({"services": list(names)})
 
     async def operations(request: web.Request, params: Params) -> web.StreamResponse:
+        service = ctx.service_for(request)
         name, kind = hp.parse_v3_operations(request.query)
         try:
             ops = await service.get_operations(name, kind)

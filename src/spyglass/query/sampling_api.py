@@ -22,13 +22,19 @@ from aiohttp import web
 from spyglass.collector.sampling.json_forms import proto_json
 from spyglass.collector.sampling.provider import StrategyProvider
 from spyglass.config import Settings
+from spyglass.tenancy.sampling import qualify
+from spyglass.tenancy.web import refuse_or_bind, tenant_of
 
 
-def _summary(provider: StrategyProvider | None, settings: Settings, service: str, storage: Any) -> dict[str, Any]:
+def _summary(provider: StrategyProvider | None, settings: Settings, service: str, storage: Any,
+             tenant: str = "") -> dict[str, Any]:
+    """How ``service`` of ``tenant`` is sampled (adaptive probabilities are per tenant)."""
+    key = qualify(tenant, service)
     if provider is not None:
         describe = getattr(provider, "describe", None)
-        out: dict[str, Any] = describe(service) if callable(describe) else {"type": "file", "service": service}
-        out["strategy"] = json.loads(proto_json(provider.get_strategy(service)))
+        out: dict[str, Any] = describe(key) if callable(describe) else {"type": "file"}
+        out["service"] = service
+        out["strategy"] = json.loads(proto_json(provider.get_tenant_strategy(tenant, service)))
         return out
     store: Any = None
     if settings.storage == "sqlite" and os.path.exists(os.path.join(settings.data_dir, "sampling.db")):
@@ -47,7 +53,7 @@ def _summary(provider: StrategyProvider | None, settings: Settings, service: str
         store.close()
     if not latest:  # no collector computes adaptive probabilities here
         return {"type": "unknown", "service": service}
-    return {"type": "adaptive", "service": service, "operations": dict(sorted(latest.get(service, {}).items()))}
+    return {"type": "adaptive", "service": service, "operations": dict(sorted(latest.get(key, {}).items()))}
 
 
 def add_sampling_routes(app: web.Application, provider: StrategyProvider | None, settings: Settings,
@@ -63,13 +69,21 @@ def add_sampling_routes(app: web.Application, provider: StrategyProvider | None,
             return await handler(request)
         if request.method != "GET":
             return web.Response(status=405, text="method not allowed\n")
+        from spyglass.query.http_api import QUERY_SERVICE
+
+        service_obj = request.app.get(QUERY_SERVICE)
+        refused = refuse_or_bind(getattr(service_obj, "tenancy", None), request, "query_http", as_json=True)
+        if refused is not None:
+            return refused
         services = request.query.getall("service", [])
         if len(services) != 1:
             return web.Response(status=400, text="'service' parameter must be provided once\n")
         if request.path == summary_path:
-            return web.json_response({"data": await asyncio.to_thread(_summary, provider, settings, services[0], storage)})
+            return web.json_response({"data": await asyncio.to_thread(_summary, provider, settings, services[0], storage,
+                                                                      tenant_of(request))})
         if provider is None:
             return web.Response(status=404, text="sampling strategies are served by the collector\n")
-        return web.Response(body=proto_json(provider.get_strategy(services[0])), content_type="application/json")
+        strategy = provider.get_tenant_strategy(tenant_of(request), services[0])
+        return web.Response(body=proto_json(strategy), content_type="application/json")
 
     app.middlewares.append(sampling_routes)

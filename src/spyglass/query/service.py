@@ -17,8 +17,10 @@ integer columns cannot hold.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -99,8 +101,24 @@ def share_resources(trace: Trace) -> None:
             span.resource = resource
 
 
+@dataclasses.dataclass(slots=True)
+class TenantReaders:
+    """One tenant's stores, as the query service reads them (``spyglass.tenancy``)."""
+
+    reader: TraceReader
+    dependencies: DependencyReader
+    archive_reader: TraceReader | None = None
+    archive_writer: SpanWriter | None = None
+    metrics: MetricsReader | None = None
+
+
 class QueryService:
     """Reads, aggregates and adjusts traces for the query APIs.
+
+    With multi-tenancy, ``tenants`` gives each tenant's readers and ``tenancy`` (a
+    ``TenancyGate``) tells the APIs how to find a request's tenant; each API then works on
+    ``for_tenant(tenant)``, a view of this service over that tenant's stores only (sharing
+    the limits, pools and adjusters).
 
     ``adjusters`` defaults to ``standard_adjusters(max_clock_skew_ns)``; ``limits`` and
     ``registry`` (for the ``spyglass_query_*`` metrics) go to its ``QueryRunner``. The archive reader
@@ -119,7 +137,13 @@ class QueryService:
         limits: QueryLimits | None = None,
         registry: CollectorRegistry | None = None,
         metrics: MetricsReader | None = None,
+        tenants: Callable[[str], TenantReaders] | None = None,
+        tenancy: Any = None,
     ) -> None:
+        self.tenants = tenants
+        self.tenancy = tenancy  # spyglass.tenancy.gate.TenancyGate, None without multi-tenancy
+        self._views: dict[str, QueryService] = {}
+        self._views_lock = threading.Lock()
         self.metrics = metrics  # RED rollups (``spyglass.analytics``); None: /api/metrics answers 501
         self.runner = QueryRunner(limits, registry)
         self.limits = self.runner.limits
@@ -130,6 +154,26 @@ class QueryService:
         self.adjusters: list[Adjuster] = (
             list(adjusters) if adjusters is not None else standard_adjusters(max_clock_skew_ns)
         )
+
+    def for_tenant(self, tenant: str) -> QueryService:
+        """This service over ``tenant``'s stores; ``""`` (no tenancy) is this service."""
+        if not tenant:
+            return self
+        if self.tenants is None:  # never fall back to the shared stores: that would leak
+            raise RuntimeError(f"no stores for tenant {tenant!r}: multi-tenancy is not configured")
+        view = self._views.get(tenant)
+        if view is None:
+            with self._views_lock:
+                view = self._views.get(tenant)
+                if view is None:
+                    readers = self.tenants(tenant)
+                    view = copy.copy(self)
+                    view.reader, view.dependencies = readers.reader, readers.dependencies
+                    view.archive_reader, view.archive_writer = readers.archive_reader, readers.archive_writer
+                    view.metrics = readers.metrics
+                    view.tenants, view._views = None, {}
+                    self._views[tenant] = view
+        return view
 
     @property
     def archive_enabled(self) -> bool:

@@ -18,6 +18,9 @@ from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_proto import decode_post_spans
 from spyglass.collector.processor import ServerBusy, SpanProcessor, StorageUnhealthy, rejection_text
 from spyglass.collector.receivers.offload import decode_payload
+from spyglass.tenancy import gate as tenancy_gate
+from spyglass.tenancy import rpc as tenancy_rpc
+from spyglass.tenancy.gate import RateLimited, TenancyGate
 
 RECEIVER = "jaeger_grpc"
 FORMAT = "jaeger_proto"
@@ -28,18 +31,23 @@ _EMPTY_RESPONSE = b""  # PostSpansResponse has no fields
 
 
 class _PostSpans:
-    def __init__(self, processor: SpanProcessor) -> None:
+    def __init__(self, processor: SpanProcessor, tenancy: TenancyGate | None = None) -> None:
         self.processor = processor
+        self.tenancy = tenancy
 
     async def handle(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         metrics = self.processor.metrics
+        tenant = await tenancy_rpc.tenant_of(self.tenancy, context, RECEIVER)
         try:
             spans = await decode_payload(decode_post_spans, request)
         except DecodeError as exc:
             metrics.reject_request(RECEIVER, FORMAT, "decode_error")
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode PostSpansRequest: {exc}")
         try:
-            submitted = await self.processor.accept(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(request))
+            submitted = await tenancy_gate.accept(self.tenancy, self.processor, spans, tenant,
+                                                  receiver=RECEIVER, fmt=FORMAT, nbytes=len(request))
+        except RateLimited as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except StorageUnhealthy as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"retry later: {exc}")
         except ServerBusy as exc:
@@ -49,11 +57,11 @@ class _PostSpans:
         return _EMPTY_RESPONSE
 
 
-def register(server: grpc.aio.Server, processor: SpanProcessor) -> None:
+def register(server: grpc.aio.Server, processor: SpanProcessor, tenancy: TenancyGate | None = None) -> None:
     """Add ``CollectorService/PostSpans`` to ``server`` (before it starts)."""
     handlers = {
         "PostSpans": grpc.unary_unary_rpc_method_handler(
-            _PostSpans(processor).handle, request_deserializer=None, response_serializer=None
+            _PostSpans(processor, tenancy).handle, request_deserializer=None, response_serializer=None
         )
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))

@@ -20,6 +20,9 @@ from aiohttp import hdrs, web
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_thrift import decode_batch
 from spyglass.collector.processor import ServerBusy, SpanProcessor, rejection_text
+from spyglass.tenancy import gate as tenancy_gate
+from spyglass.tenancy import web as tenancy_web
+from spyglass.tenancy.gate import RateLimited, TenancyGate
 from spyglass.collector.receivers import body as body_mod
 from spyglass.collector.receivers.body import BudgetExhausted, Lease, ENCODINGS, BodyTimeout, BodyTooLarge, ClientGone, read_body
 from spyglass.collector.receivers.offload import THREAD_DECODE_BYTES, decode_payload
@@ -44,8 +47,10 @@ def _decode_binary_batch(body: bytes) -> list[Span]:
 
 
 class _TracesHandler:
-    def __init__(self, processor: SpanProcessor, max_body_bytes: int, thread_decode_bytes: int) -> None:
+    def __init__(self, processor: SpanProcessor, max_body_bytes: int, thread_decode_bytes: int,
+                 tenancy: TenancyGate | None = None) -> None:
         self.processor = processor
+        self.tenancy = tenancy
         self.max_body_bytes = max_body_bytes
         self.thread_decode_bytes = thread_decode_bytes
 
@@ -55,6 +60,9 @@ class _TracesHandler:
 
     async def _handle(self, request: web.Request, lease: Lease) -> web.Response:
         metrics = self.processor.metrics
+        refused = tenancy_web.refuse_or_bind(self.tenancy, request, RECEIVER)
+        if refused is not None:
+            return refused
         raw_type = request.headers.get(hdrs.CONTENT_TYPE, "")
         media_type = raw_type.split(";", 1)[0].strip().lower()
         if not media_type:
@@ -90,7 +98,10 @@ class _TracesHandler:
             metrics.reject_request(RECEIVER, FORMAT, "decode_error")
             return _error(400, f"Unable to process request body: {exc}")
         try:
-            submitted = await self.processor.accept(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(body))
+            submitted = await tenancy_gate.accept(self.tenancy, self.processor, spans, tenancy_web.tenant_of(request),
+                                                  receiver=RECEIVER, fmt=FORMAT, nbytes=len(body))
+        except RateLimited as exc:
+            return _error(429, str(exc), **{hdrs.RETRY_AFTER: "1"})
         except ServerBusy as exc:
             return _error(503, f"Server busy, retry later: {exc}", **{hdrs.RETRY_AFTER: "1"})
         if submitted.rejected:
@@ -103,10 +114,11 @@ def add_routes(
     processor: SpanProcessor,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     thread_decode_bytes: int = THREAD_DECODE_BYTES,
+    tenancy: TenancyGate | None = None,
 ) -> None:
     """Add ``POST /api/traces`` to ``app`` (whose ``client_max_size`` should be at least
-    ``max_body_bytes``)."""
-    handler = _TracesHandler(processor, max_body_bytes, thread_decode_bytes)
+    ``max_body_bytes``). The app's other routes (sampling) need no tenant."""
+    handler = _TracesHandler(processor, max_body_bytes, thread_decode_bytes, tenancy)
     app.router.add_post("/api/traces", handler.handle)
 
 
@@ -114,9 +126,10 @@ def build_app(
     processor: SpanProcessor,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     thread_decode_bytes: int = THREAD_DECODE_BYTES,
+    tenancy: TenancyGate | None = None,
 ) -> web.Application:
     """The collector's Thrift-over-HTTP application; other methods on the route get 405.
     Bodies larger than ``thread_decode_bytes`` are decoded in a worker thread."""
     app = web.Application(client_max_size=max_body_bytes)
-    add_routes(app, processor, max_body_bytes, thread_decode_bytes)
+    add_routes(app, processor, max_body_bytes, thread_decode_bytes, tenancy)
     return app

@@ -17,6 +17,9 @@ from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.otlp_proto import decode_export_request_partial, export_response
 from spyglass.collector.processor import ServerBusy, SpanProcessor, partial_success
 from spyglass.collector.receivers.offload import decode_payload
+from spyglass.tenancy import gate as tenancy_gate
+from spyglass.tenancy import rpc as tenancy_rpc
+from spyglass.tenancy.gate import RateLimited, TenancyGate
 
 RECEIVER = "otlp_grpc"
 FORMAT = "otlp_proto"
@@ -27,11 +30,13 @@ _OK_RESPONSE = export_response()
 
 
 class _Export:
-    def __init__(self, processor: SpanProcessor) -> None:
+    def __init__(self, processor: SpanProcessor, tenancy: TenancyGate | None = None) -> None:
         self.processor = processor
+        self.tenancy = tenancy
 
     async def handle(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         metrics = self.processor.metrics
+        tenant = await tenancy_rpc.tenant_of(self.tenancy, context, RECEIVER)
         try:
             decoded = await decode_payload(decode_export_request_partial, request)
         except DecodeError as exc:
@@ -42,17 +47,20 @@ class _Export:
             metrics.spans_rejected.labels(RECEIVER, FORMAT, "invalid_span").inc(rejected)
             metrics.spans_dropped.labels("invalid_span").inc(rejected)
         try:
-            submitted = await self.processor.accept(spans, receiver=RECEIVER, fmt=FORMAT, nbytes=len(request))
+            submitted = await tenancy_gate.accept(self.tenancy, self.processor, spans, tenant,
+                                                  receiver=RECEIVER, fmt=FORMAT, nbytes=len(request))
+        except RateLimited as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except ServerBusy as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"server busy, retry later: {exc}")
         rejected, error = partial_success(rejected, error, submitted)
         return export_response(rejected, error) if rejected else _OK_RESPONSE
 
 
-def register(server: grpc.aio.Server, processor: SpanProcessor) -> None:
+def register(server: grpc.aio.Server, processor: SpanProcessor, tenancy: TenancyGate | None = None) -> None:
     """Add ``TraceService/Export`` to ``server`` (before it starts)."""
     handlers = {
-        "Export": grpc.unary_unary_rpc_method_handler(_Export(processor).handle, request_deserializer=None, response_serializer=None)
+        "Export": grpc.unary_unary_rpc_method_handler(_Export(processor, tenancy).handle, request_deserializer=None, response_serializer=None)
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     if hasattr(server, "add_registered_method_handlers"):

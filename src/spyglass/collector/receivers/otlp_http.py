@@ -30,6 +30,9 @@ from spyglass.collector.receivers.body import BudgetExhausted, Lease, ENCODINGS,
 from spyglass.collector.receivers.offload import decode_payload
 from spyglass.model import Span
 from spyglass.server.http_server import DEFAULT_MAX_BODY
+from spyglass.tenancy import gate as tenancy_gate
+from spyglass.tenancy import web as tenancy_web
+from spyglass.tenancy.gate import RateLimited, TenancyGate
 
 RECEIVER = "otlp_http"
 FORMAT_PROTO = "otlp_proto"
@@ -48,8 +51,9 @@ def _status_body(json: bool, code: int, message: str) -> bytes:
 
 
 class _TracesHandler:
-    def __init__(self, processor: SpanProcessor, max_body_bytes: int) -> None:
+    def __init__(self, processor: SpanProcessor, max_body_bytes: int, tenancy: TenancyGate | None = None) -> None:
         self.processor = processor
+        self.tenancy = tenancy
         self.max_body_bytes = max_body_bytes
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -58,6 +62,9 @@ class _TracesHandler:
 
     async def _handle(self, request: web.Request, lease: Lease) -> web.Response:
         metrics = self.processor.metrics
+        refused = tenancy_web.refuse_or_bind(self.tenancy, request, RECEIVER)
+        if refused is not None:
+            return refused
         media_type = request.headers.get(hdrs.CONTENT_TYPE, "").split(";", 1)[0].strip().lower()
         if media_type == PROTOBUF:
             is_json, fmt = False, FORMAT_PROTO
@@ -109,7 +116,10 @@ class _TracesHandler:
             metrics.spans_rejected.labels(RECEIVER, fmt, "invalid_span").inc(rejected)
             metrics.spans_dropped.labels("invalid_span").inc(rejected)
         try:
-            submitted = await self.processor.accept(spans, receiver=RECEIVER, fmt=fmt, nbytes=len(body))
+            submitted = await tenancy_gate.accept(self.tenancy, self.processor, spans, tenancy_web.tenant_of(request),
+                                                  receiver=RECEIVER, fmt=fmt, nbytes=len(body))
+        except RateLimited as exc:
+            return reply(429, code_pb2.RESOURCE_EXHAUSTED, str(exc), **{hdrs.RETRY_AFTER: "1"})
         except ServerBusy as exc:
             return reply(503, code_pb2.UNAVAILABLE, f"server busy, retry later: {exc}", **{hdrs.RETRY_AFTER: "1"})
         rejected, error = partial_success(rejected, error, submitted)
@@ -119,14 +129,16 @@ class _TracesHandler:
         )
 
 
-def add_routes(app: web.Application, processor: SpanProcessor, max_body_bytes: int = DEFAULT_MAX_BODY) -> None:
+def add_routes(app: web.Application, processor: SpanProcessor, max_body_bytes: int = DEFAULT_MAX_BODY,
+               tenancy: TenancyGate | None = None) -> None:
     """Add ``POST /v1/traces`` to ``app`` (whose ``client_max_size`` should be at least
     ``max_body_bytes``; it also bounds the inflated size of compressed bodies)."""
-    app.router.add_post(PATH, _TracesHandler(processor, max_body_bytes).handle)
+    app.router.add_post(PATH, _TracesHandler(processor, max_body_bytes, tenancy).handle)
 
 
-def build_app(processor: SpanProcessor, max_body_bytes: int = DEFAULT_MAX_BODY) -> web.Application:
-    """The OTLP/HTTP receiver application."""
+def build_app(processor: SpanProcessor, max_body_bytes: int = DEFAULT_MAX_BODY,
+              tenancy: TenancyGate | None = None) -> web.Application:
+    """The OTLP/HTTP receiver application (with ``tenancy``: each request's tenant)."""
     app = web.Application(client_max_size=max_body_bytes)
-    add_routes(app, processor, max_body_bytes)
+    add_routes(app, processor, max_body_bytes, tenancy)
     return app

@@ -36,6 +36,9 @@ from spyglass.codecs.zipkin_json_v2 import decode_zipkin_json_v2
 from spyglass.codecs.zipkin_proto import decode_zipkin_proto
 from spyglass.codecs.zipkin_thrift import decode_zipkin_thrift
 from spyglass.collector.processor import ServerBusy, SpanProcessor, rejection_text
+from spyglass.tenancy import gate as tenancy_gate
+from spyglass.tenancy import web as tenancy_web
+from spyglass.tenancy.gate import RateLimited, TenancyGate
 from spyglass.collector.receivers import body as body_mod
 from spyglass.collector.receivers.body import BudgetExhausted, Lease, BodyTimeout, BodyTooLarge, ClientGone, read_body
 from spyglass.collector.receivers.offload import decode_payload
@@ -80,8 +83,10 @@ def _error(status: int, text: str, close: bool = False, **headers: str) -> web.R
 
 
 class _SpansHandler:
-    def __init__(self, processor: SpanProcessor, max_body_bytes: int, formats: dict[str, tuple[str, Decoder]]) -> None:
+    def __init__(self, processor: SpanProcessor, max_body_bytes: int, formats: dict[str, tuple[str, Decoder]],
+                 tenancy: TenancyGate | None = None) -> None:
         self.processor = processor
+        self.tenancy = tenancy
         self.max_body_bytes = max_body_bytes
         self.formats = formats
 
@@ -91,6 +96,9 @@ class _SpansHandler:
 
     async def _handle(self, request: web.Request, lease: Lease) -> web.Response:
         metrics = self.processor.metrics
+        refused = tenancy_web.refuse_or_bind(self.tenancy, request, RECEIVER)
+        if refused is not None:
+            return refused
         media_type = request.headers.get(hdrs.CONTENT_TYPE, "").split(";", 1)[0].strip().lower()
         chosen = self.formats.get(media_type)
         if chosen is None:
@@ -124,7 +132,10 @@ class _SpansHandler:
             metrics.reject_request(RECEIVER, fmt, "decode_error")
             return _error(400, f"Unable to process request body: {exc}")
         try:
-            submitted = await self.processor.accept(spans, receiver=RECEIVER, fmt=fmt, nbytes=len(body))
+            submitted = await tenancy_gate.accept(self.tenancy, self.processor, spans, tenancy_web.tenant_of(request),
+                                                  receiver=RECEIVER, fmt=fmt, nbytes=len(body))
+        except RateLimited as exc:
+            return _error(429, str(exc), **{hdrs.RETRY_AFTER: "1"})
         except ServerBusy as exc:
             return _error(503, f"Server busy, retry later: {exc}", **{hdrs.RETRY_AFTER: "1"})
         if submitted.rejected:
@@ -132,15 +143,17 @@ class _SpansHandler:
         return web.Response(status=202)
 
 
-def add_routes(app: web.Application, processor: SpanProcessor, max_body_bytes: int = DEFAULT_MAX_BODY) -> None:
+def add_routes(app: web.Application, processor: SpanProcessor, max_body_bytes: int = DEFAULT_MAX_BODY,
+               tenancy: TenancyGate | None = None) -> None:
     """Add both Zipkin span routes to ``app`` (whose ``client_max_size`` should equal
     ``max_body_bytes``: it is what bounds inflated gzip bodies)."""
     for path, formats in ROUTES.items():
-        app.router.add_post(path, _SpansHandler(processor, max_body_bytes, formats).handle)
+        app.router.add_post(path, _SpansHandler(processor, max_body_bytes, formats, tenancy).handle)
 
 
-def build_app(processor: SpanProcessor, max_body_bytes: int = DEFAULT_MAX_BODY) -> web.Application:
+def build_app(processor: SpanProcessor, max_body_bytes: int = DEFAULT_MAX_BODY,
+              tenancy: TenancyGate | None = None) -> web.Application:
     """The Zipkin collector application for port 9411; other methods get 405."""
     app = web.Application(client_max_size=max_body_bytes)
-    add_routes(app, processor, max_body_bytes)
+    add_routes(app, processor, max_body_bytes, tenancy)
     return app

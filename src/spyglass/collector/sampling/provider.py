@@ -41,6 +41,11 @@ class StrategyProvider(abc.ABC):
     def get_strategy(self, service: str) -> pb.SamplingStrategyResponse:
         """The strategy for ``service`` (shared; do not modify)."""
 
+    def get_tenant_strategy(self, tenant: str, service: str) -> pb.SamplingStrategyResponse:
+        """The strategy for ``service`` of ``tenant`` (multi-tenancy); a strategies file
+        or the default probability is the same for every tenant."""
+        return self.get_strategy(service)
+
     def close(self) -> None:
         """Stop reloading."""
 

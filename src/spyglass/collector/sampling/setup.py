@@ -72,6 +72,8 @@ def wrap_sink(s: Settings, sink: Any, provider: StrategyProvider) -> Any:
         except ValueError as exc:
             raise ValueError(f"--sampling.tail.policies: {exc}") from None
         router = PeerRouter(parse_peers(s.sampling_tail_peers)) if s.sampling_tail_peers else None
+        if router is not None:
+            router.tenant_header = s.multi_tenancy_header.strip().lower()
         return TailSamplingSink(sink, config, router=router, observe=observe)
     if observe is not None:
         from spyglass.collector.observing import ObservingSink

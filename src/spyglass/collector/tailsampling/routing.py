@@ -68,18 +68,25 @@ class PeerRouter:
                 remote.setdefault(i, []).append(s)
         return local, remote
 
+    tenant_header = "x-tenant"  # --multi-tenancy.header: spans keep their tenant on the peer
+
     async def forward(self, remote: dict[int, list[Span]]) -> None:
-        for i, spans in remote.items():
+        for i, peer_spans in remote.items():
             channel = self._channels.get(i)
             if channel is None:
                 channel = self._channels[i] = grpc.aio.insecure_channel(self.peers[i])
-            request = collector_pb2.PostSpansRequest(batch=batch_from_spans(spans)).SerializeToString()
-            call = channel.unary_unary(_METHOD, request_serializer=None, response_deserializer=None)
-            try:
-                await call(request, timeout=self.timeout_s)
-            except grpc.aio.AioRpcError as exc:
-                raise ServerBusy(f"tail sampling peer {self.peers[i]} cannot take spans: {exc.code().name}") from None
-            self.forwarded += len(spans)
+            by_tenant: dict[str, list[Span]] = {}
+            for s in peer_spans:
+                by_tenant.setdefault(s.tenant, []).append(s)
+            for tenant, spans in by_tenant.items():
+                request = collector_pb2.PostSpansRequest(batch=batch_from_spans(spans)).SerializeToString()
+                call = channel.unary_unary(_METHOD, request_serializer=None, response_deserializer=None)
+                metadata = ((self.tenant_header, tenant),) if tenant else None
+                try:
+                    await call(request, timeout=self.timeout_s, metadata=metadata)
+                except grpc.aio.AioRpcError as exc:
+                    raise ServerBusy(f"tail sampling peer {self.peers[i]} cannot take spans: {exc.code().name}") from None
+                self.forwarded += len(spans)
 
     async def close(self) -> None:
         for channel in self._channels.values():

@@ -62,9 +62,11 @@ class TailSamplingSink:
         self.observe = observe
         self.clock = clock
         self.max_spans = config.max_spans or config.num_traces * 1000
-        self.held: OrderedDict[int, _Held] = OrderedDict()
+        # Keyed by trace ID, or (tenant, trace ID) for tenants' spans: two tenants' traces
+        # that share an ID are held and decided apart (spyglass.tenancy).
+        self.held: OrderedDict[int | tuple[str, int], _Held] = OrderedDict()
         self.held_spans = 0
-        self.decided: OrderedDict[int, bool] = OrderedDict()
+        self.decided: OrderedDict[int | tuple[str, int], bool] = OrderedDict()
         self._release: list[Span] = []
         self._task: asyncio.Task[None] | None = None
         self._forwards: set[asyncio.Task[None]] = set()
@@ -124,7 +126,7 @@ class TailSamplingSink:
             self.observe(spans)
         now = self.clock()
         for span in spans:
-            tid = span.trace_id
+            tid: int | tuple[str, int] = (span.tenant, span.trace_id) if span.tenant else span.trace_id
             h = self.held.get(tid)
             if h is None:
                 verdict = self.decided.get(tid)
@@ -144,7 +146,7 @@ class TailSamplingSink:
             self._decide(tid, h)
 
     # -- decisions --------------------------------------------------------------------------
-    def _decide(self, tid: int, h: _Held) -> None:
+    def _decide(self, tid: int | tuple[str, int], h: _Held) -> None:
         self.held_spans -= len(h.spans)
         keep = self.config.keep(h.spans)
         label = "kept" if keep else "dropped"

@@ -82,8 +82,11 @@ async def run(spec: dict[str, Any], fd: int) -> int:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
+        from spyglass.tenancy import setup as tenancy_setup
+
         provider = _provider(settings)
-        listeners = build_ingest_listeners(settings, sink, provider)
+        tenancy = tenancy_setup.gate(settings, metrics.registry)  # each worker checks tenants itself
+        listeners = build_ingest_listeners(settings, sink, provider, tenancy, metrics)
         apply_server_limits(settings, metrics.registry, listeners)
         await sink.open()
     except Exception as exc:  # reported to the parent, which exits with it

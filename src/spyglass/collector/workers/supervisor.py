@@ -85,8 +85,8 @@ def pool_mode(s: Settings) -> str:
     sampling, which needs the spans in the parent)."""
     if s.collector_buffer == "nats":
         return "direct"
-    if s.storage == "sqlite" and not s.sampling_tail_policies:
-        return "prepared"
+    if s.storage == "sqlite" and not s.sampling_tail_policies and not s.multi_tenancy_enabled:
+        return "prepared"  # (the prepared rows carry no tenant: with tenancy, spans travel whole)
     return "forward"
 
 

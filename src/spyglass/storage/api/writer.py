@@ -20,7 +20,17 @@ class SpanWriter(abc.ABC):
     returns, the spans are visible to readers; a backend may make them durable up to its
     documented commit interval later. It raises ``StorageWriteError`` when the batch could
     not be stored; the caller counts those spans as dropped.
+
+    ``sync`` is what a caller that keeps its own copy of the spans (the ingester's JetStream
+    messages, the collector's write-ahead log) waits for before dropping that copy.
     """
 
     @abc.abstractmethod
     def write_spans(self, spans: Sequence[Span]) -> None: ...
+
+    def sync(self) -> bool:
+        """Make every span ``write_spans`` took so far durable (commit, insert what is
+        buffered); True when it is, False when it could not be done now (the spans stay
+        pending in the backend, which retries them). A backend that buffers or commits later
+        must override this; the default is right for one that stores in ``write_spans``."""
+        return True

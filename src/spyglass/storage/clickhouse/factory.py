@@ -25,6 +25,7 @@ from spyglass.storage.api import (
     StorageFactory,
     TraceReader,
 )
+from spyglass.storage.api.tenants import MultiTenant, escape_tenant
 from spyglass.storage.clickhouse import schema
 from spyglass.storage.clickhouse.config import ClickHouseConfig
 from spyglass.storage.clickhouse.connection import ClickHouseUnavailable, Connector
@@ -41,7 +42,11 @@ def layout_for(config: ClickHouseConfig, server_version: str) -> schema.Layout:
     )
 
 
-class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable):
+class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable, MultiTenant):
+    """The clickhouse backend. A tenant's store is a database of its own,
+    ``<database>_tenant_<escaped name>``, with the same tables and its own retention (TTL, or
+    day partitions dropped on old servers); it is created on the tenant's first use."""
+
     def __init__(self, config: ClickHouseConfig | None = None, *, connect: bool = True) -> None:
         self.config = config or ClickHouseConfig()
         self.config.validate()
@@ -144,7 +149,19 @@ class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable):
     def archive_reader(self) -> TraceReader:
         return self._archive_parts()[1]
 
+    def _open_tenant(self, tenant: str, retention_seconds: float | None) -> ClickHouseFactory:
+        import dataclasses
+
+        config = dataclasses.replace(self.config, database=f"{self.config.database}_tenant_{escape_tenant(tenant)}")
+        if retention_seconds is not None:
+            config.retention = f"{retention_seconds:.0f}s"
+        factory = ClickHouseFactory(config, connect=False)
+        if self.layout is not None:  # this process uses the servers already: the schema now
+            factory.open()
+        return factory
+
     def close(self) -> None:
+        self.close_tenants()
         self.writer.close()
         if self._archive is not None:
             self._archive[0].close()

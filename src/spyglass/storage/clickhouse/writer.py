@@ -13,6 +13,12 @@ retry never inserts a table's rows twice.
 Readers in the same process call ``flush`` first, so a span is visible once ``write_spans``
 returned; another process (a separate query) sees it within ``flush_interval``.
 
+``sync`` inserts everything written before it was called and says whether that is now in
+ClickHouse: the ingester acknowledges JetStream messages, and the collector's write-ahead
+log deletes its segments, only on True. Without it they would drop their copy of spans that
+still wait in this process's buffer, and a crash (or a server outage followed by a stop)
+would lose spans a client or JetStream was told were stored.
+
 On servers without TTL (18.16), the writer also drops day partitions older than the
 retention, at start and every hour.
 """
@@ -50,6 +56,7 @@ class _Batch:
     operations: list[tuple[datetime.date, str, str, str]]
     calls: Counter[tuple[int, str, str]]
     done: set[str] = field(default_factory=set)
+    seq: int = 0  # order of ``write_spans`` calls: ``sync`` waits for the ones before it
 
 
 class ClickHouseWriter(SpanWriter):
@@ -68,6 +75,7 @@ class ClickHouseWriter(SpanWriter):
         self.dropped = 0  # spans refused because the buffer was full
         self._pending: list[_Batch] = []
         self._pending_spans = 0
+        self._appended = 0  # batches ever appended (the last one's ``seq``)
         self._seen_ops: set[tuple[int, str, str, object]] = set()  # (UTC day number, service, name, kind)
         self._lock = threading.Lock()  # guards the buffer
         self._send_lock = threading.Lock()  # one insert at a time, in order
@@ -103,7 +111,8 @@ class ClickHouseWriter(SpanWriter):
             seen.update(fresh)
             if len(self._seen_ops) > 100_000:
                 self._seen_ops.clear()
-            self._pending.append(_Batch(cols, ops, calls))
+            self._appended += 1
+            self._pending.append(_Batch(cols, ops, calls, seq=self._appended))
             self._pending_spans += len(spans)
             due = self._pending_spans >= self.batch_size
             failing = self._failing is not None
@@ -117,6 +126,25 @@ class ClickHouseWriter(SpanWriter):
         """Send everything pending now; on failure it stays pending (no error: the retry goes on)."""
         if self._pending_spans and self._failing is None:
             self._send()
+
+    def sync(self) -> bool:
+        """Insert now every batch ``write_spans`` took before this call; True once all of
+        them are in ClickHouse (the insert returned; with Distributed tables it is synchronous,
+        ``insert_distributed_sync``), False when an insert failed: they stay pending and the
+        background thread keeps retrying them, so the caller keeps its own copy (JetStream
+        redelivers, the write-ahead log keeps its segment) and may write them again; a span
+        stored twice that way is shown once by the query's dedupe adjuster.
+
+        Batches written after the call are not waited for, so a steady stream of writes from
+        other threads cannot keep it from returning True."""
+        with self._lock:
+            target = self._appended
+        while True:
+            with self._lock:
+                if not self._pending or self._pending[0].seq > target:
+                    return True
+            if not self._send_once():
+                return False
 
     def _send(self) -> bool:
         """Send pending batches until none is left or an insert fails; whether all went."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from spyglass.analytics.dependencies import DEFAULT_MIN_LOOKBACK_NS, RollupDependencyReader
 from spyglass.storage.api import ArchiveCapable, DependencyReader, SpanWriter, StorageFactory, TraceReader
 from spyglass.storage.api.metrics import MetricsCapable, MetricsReader
+from spyglass.storage.api.tenants import MultiTenant
 from spyglass.storage.memory.store import MemoryStore
 
 
@@ -22,9 +23,11 @@ class MemoryConfig:
             raise ValueError("--memory.max-traces must be at least 1")
 
 
-class MemoryFactory(StorageFactory, ArchiveCapable, MetricsCapable):
+class MemoryFactory(StorageFactory, ArchiveCapable, MetricsCapable, MultiTenant):
     """The memory backend; its archive is a second, unbounded-by-time memory store of the
-    same trace limit (archived traces live as long as the process, as in Jaeger)."""
+    same trace limit (archived traces live as long as the process, as in Jaeger). Each
+    tenant gets stores of its own with the same limit (``--memory.max-traces`` per tenant,
+    as Jaeger's per-tenant memory stores)."""
 
     def __init__(self, config: MemoryConfig | None = None) -> None:
         self.config = config or MemoryConfig()
@@ -56,3 +59,6 @@ class MemoryFactory(StorageFactory, ArchiveCapable, MetricsCapable):
     def metrics_reader(self) -> MetricsReader:
         assert self.store.rollup is not None
         return self.store.rollup
+
+    def _open_tenant(self, tenant: str, retention_seconds: float | None) -> MemoryFactory:
+        return MemoryFactory(self.config)  # memory has no retention by age: traces live as long as the process

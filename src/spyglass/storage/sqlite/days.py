@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 DAY_SECONDS = 86_400
 _DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.db$")
 _KNOWN = re.compile(
-    r"^(\d{4}-\d{2}-\d{2}\.db(\.new)?(-wal|-shm|-journal)?|index\.db(-wal|-shm|-journal)?|writer\.lock|archive|queue"
+    r"^(\d{4}-\d{2}-\d{2}\.db(\.new)?(-wal|-shm|-journal)?|index\.db(-wal|-shm|-journal)?|writer\.lock|archive|queue|tenants"
     r"|.*\.corrupt-\d+(-wal|-shm)?)$")
 _RELIST_SECONDS = 1.0
 

@@ -12,6 +12,7 @@ from spyglass.analytics.dependencies import DEFAULT_MIN_LOOKBACK_NS, RollupDepen
 from spyglass.storage.api import ArchiveCapable, DependencyReader, SpanWriter, StorageFactory, TraceReader
 from spyglass.storage.api.health import HEALTHY, Health, HealthCheckable
 from spyglass.storage.api.metrics import MetricsCapable, MetricsReader
+from spyglass.storage.api.tenants import MultiTenant
 from spyglass.storage.sqlite.store import SqliteStore
 
 _NS = 1_000_000_000
@@ -60,9 +61,10 @@ class SqliteConfig:
         return _seconds("sqlite.commit-interval", self.commit_interval)
 
 
-class SqliteFactory(StorageFactory, ArchiveCapable, HealthCheckable, MetricsCapable):
+class SqliteFactory(StorageFactory, ArchiveCapable, HealthCheckable, MetricsCapable, MultiTenant):
     """The sqlite backend. ``clock`` (Unix seconds) decides the day file and retention;
-    tests pass a fake one."""
+    tests pass a fake one. A tenant's store is a data directory of its own,
+    ``<data-dir>/tenants/<tenant>`` (day files, index, archive), with its own retention."""
 
     def __init__(self, config: SqliteConfig | None = None, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config or SqliteConfig()
@@ -118,7 +120,16 @@ class SqliteFactory(StorageFactory, ArchiveCapable, HealthCheckable, MetricsCapa
     def archive_reader(self) -> TraceReader:
         return self.archive().reader
 
+    def _open_tenant(self, tenant: str, retention_seconds: float | None) -> SqliteFactory:
+        import dataclasses
+
+        config = dataclasses.replace(self.config, data_dir=str(self.root / "tenants" / tenant))
+        if retention_seconds is not None:
+            config.retention = f"{retention_seconds:.0f}s"
+        return SqliteFactory(config, clock=self.clock)
+
     def close(self) -> None:
+        self.close_tenants()
         self.store.close()
         if self._archive is not None:
             self._archive.close()

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from spyglass.model import Span
 from spyglass.storage.api.sampling import Throughput
+from spyglass.tenancy.sampling import qualify
 
 RECOGNISED = frozenset(("probabilistic", "lowerbound", "ratelimiting", "const"))
 MAX_PROBABILITIES = 10
@@ -66,6 +67,8 @@ class Aggregator:
             service = span.resource.service_name
             if not service:
                 continue
+            if span.tenant:  # each tenant's throughput apart (spyglass.tenancy.sampling)
+                service = qualify(span.tenant, service)
             tags = sampler_tags(span)
             if tags is not None:
                 found.append((service, span.name, tags[0], tags[1]))

@@ -15,6 +15,7 @@ from spyglass.codecs.proto.jaeger.api_v2 import sampling_pb2 as pb
 from spyglass.collector.sampling.adaptive.options import AdaptiveOptions
 from spyglass.collector.sampling.adaptive.processor import AdaptiveProcessor
 from spyglass.collector.sampling.provider import StrategyProvider
+from spyglass.tenancy.sampling import qualify, unqualify
 
 _MAX_CACHED = 10_000
 
@@ -36,7 +37,11 @@ class AdaptiveStrategyProvider(StrategyProvider):
         strategies = getattr(self.pinned, "strategies", None)
         if strategies is None:
             return None
-        return strategies.services.get(service)
+        return strategies.services.get(unqualify(service)[1])  # a file pins a service for every tenant
+
+    def get_tenant_strategy(self, tenant: str, service: str) -> pb.SamplingStrategyResponse:
+        """From ``tenant``'s own probabilities (``spyglass.tenancy.sampling``)."""
+        return self.get_strategy(qualify(tenant, service))
 
     def get_strategy(self, service: str) -> pb.SamplingStrategyResponse:
         pinned = self._pinned(service)

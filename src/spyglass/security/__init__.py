@@ -1,0 +1,1 @@
+"""Security: who is calling (``principal``), shared by authentication and tenancy."""
