@@ -258,3 +258,31 @@ def test_workers_publish_to_nats_themselves(tmp_path: Path) -> None:
         for p in reversed(procs):
             p.stop()
         nats.close()
+
+
+def test_tenants_stay_apart_through_the_workers(tmp_path: Path) -> None:
+    aio = start(tmp_path, "--workers", "2", "--multi-tenancy.enabled")
+    try:
+        def send(tenant: str, tid: int) -> int:
+            req = urllib.request.Request(aio.url("collector.otlp-http-port", "/v1/traces"),
+                                         data=otlp_json(tid, 2, "shared-name"),
+                                         headers={"Content-Type": "application/json", "x-tenant": tenant})
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status
+
+        for k in range(10):  # new connections: both workers, both tenants
+            assert send("acme", 0xF100 + k) == 200
+            assert send("globex", 0xF200 + k) == 200
+
+        def traces(tenant: str) -> set[int]:
+            req = urllib.request.Request(
+                aio.url("query.http-port", "/api/traces?service=shared-name&limit=100&lookback=1h"),
+                headers={"x-tenant": tenant})
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return {int(t["traceID"], 16) for t in json.loads(resp.read())["data"] or []}
+
+        wait_for(lambda: len(traces("acme")) == 10 and len(traces("globex")) == 10, timeout=30)
+        assert traces("acme") == {0xF100 + k for k in range(10)}
+        assert traces("globex") == {0xF200 + k for k in range(10)}
+    finally:
+        assert aio.stop() == 0
