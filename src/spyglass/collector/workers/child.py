@@ -1,8 +1,9 @@
 """One collector worker process (``python -m spyglass.collector.workers.child``).
 
-Started by ``supervisor.WorkerPool`` with the channel socket as an inherited descriptor and
-its job in the ``SPYGLASS_WORKER_SPEC`` environment variable (JSON: the settings, the
-ports the parent resolved, the mode). It binds the receivers' ports with SO_REUSEPORT,
+Started by ``supervisor.WorkerPool`` as ``child FD PARENT_PID INDEX`` with the channel socket
+as the inherited descriptor FD; the first frame on it is its job (JSON: the settings, the
+ports the parent resolved, the mode). Through the socket, not the environment or the
+command line, so the settings (a ClickHouse password) are not readable in ``/proc``. It binds the receivers' ports with SO_REUSEPORT,
 decodes, and hands spans to the parent (``forward``) or to its own sink (``direct``:
 ``--collector.buffer nats``, each worker publishes itself).
 
@@ -27,13 +28,12 @@ from typing import Any
 from prometheus_client import generate_latest
 
 from spyglass.collector.metrics import IngestMetrics
-from spyglass.collector.workers.channel import ChannelClosed, frame, read_frame
+from spyglass.collector.workers.channel import ChannelClosed, _decoder, frame, read_frame
 from spyglass.collector.workers.forwarding import ForwardingSink
 from spyglass.config import Settings
 
 log = logging.getLogger("spyglass")
 
-SPEC_ENV = "SPYGLASS_WORKER_SPEC"
 STATUS_SECONDS = 1.0
 _PR_SET_PDEATHSIG = 1
 
@@ -69,11 +69,29 @@ def _provider(settings: Settings) -> Any:
                           settings.sampling_default_sampling_probability)
 
 
-async def run(spec: dict[str, Any], fd: int) -> int:
+def read_spec(sock: socket.socket) -> dict[str, Any]:
+    """The first frame, read before the event loop starts."""
+    head = _recv_exactly(sock, 4)
+    message = _decoder.decode(_recv_exactly(sock, int.from_bytes(head, "big")))
+    if not isinstance(message, list) or len(message) != 2 or message[0] != "spec":
+        raise SystemExit("collector worker: the parent sent no job")
+    return json.loads(message[1])
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise SystemExit(0)  # the parent went away before we started
+        data += chunk
+    return data
+
+
+async def run(spec: dict[str, Any], sock: socket.socket) -> int:
     from spyglass.cmd.all_in_one import build_ingest_listeners
     from spyglass.server.settings import apply_server_limits
 
-    sock = socket.socket(fileno=fd)
     reader, writer = await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
     settings = Settings(**spec["settings"])
     metrics = IngestMetrics()
@@ -150,17 +168,19 @@ async def run(spec: dict[str, Any], fd: int) -> int:
     return 0
 
 
-def main() -> int:
-    spec = json.loads(os.environ.pop(SPEC_ENV))
-    die_with_parent(int(spec["parent"]))
+def main(argv: list[str] | None = None) -> int:
+    fd, parent, _index = (int(x) for x in (argv or sys.argv[1:]))
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sock = socket.socket(fileno=fd)
+    spec = read_spec(sock)
     logging.basicConfig(level=spec["settings"]["log_level"].upper(),
                         format=f"%(asctime)s %(levelname)s %(name)s[worker {spec['index']}]: %(message)s",
                         stream=sys.stderr)
     from spyglass.cmd.runner import tune_gc
 
     tune_gc()
-    return asyncio.run(run(spec, int(spec["fd"])))
+    return asyncio.run(run(spec, sock))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from spyglass.collector.buffer.encoding import BatchDecodeError, decode_batch
 from spyglass.collector.processor import ServerBusy, StorageUnhealthy
 from spyglass.collector.workers.channel import ChannelClosed, frame, read_frame
-from spyglass.collector.workers.child import SPEC_ENV
 from spyglass.config import Settings
 from spyglass.storage.api.health import HEALTHY, Health
 from spyglass.storage.sqlite.prepared import PreparedSpans
@@ -189,15 +188,14 @@ class WorkerPool:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         settings = dataclasses.replace(self.settings, **{attr: self.ports[name]
                                                          for name, (attr, _) in INGEST_PORTS.items()})
-        spec = {"settings": dataclasses.asdict(settings), "mode": self.mode, "index": slot.index,
-                "parent": os.getpid(), "fd": theirs.fileno()}
-        env = dict(os.environ)
-        env[SPEC_ENV] = json.dumps(spec)
+        spec = {"settings": dataclasses.asdict(settings), "mode": self.mode, "index": slot.index}
         try:
-            slot.proc = subprocess.Popen([sys.executable, "-m", "spyglass.collector.workers.child"],
-                                         pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+            slot.proc = subprocess.Popen([sys.executable, "-m", "spyglass.collector.workers.child",
+                                          str(theirs.fileno()), str(os.getpid()), str(slot.index)],
+                                         pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         finally:
             theirs.close()
+        ours.sendall(frame("spec", json.dumps(spec)))  # the job: settings stay out of /proc
         slot.started_at = time.monotonic()
         slot.ready = loop.create_future()
         slot.alive = True
