@@ -129,6 +129,46 @@ def decode_reference(payloads: list[bytes], batch: int) -> float:
     return (time.process_time() - started) / (rounds * 8 * batch) * 1e6
 
 
+def writer_costs(batch: int, batches: int = 30) -> tuple[float, float, float]:
+    """CPU µs/span, in this process, of the sqlite writer's two paths on the same spans:
+    ``write_spans`` (in-process: encode, index, insert), and the parent's share with
+    workers (decode the prepared batch, ``write_prepared``), with the workers' share
+    (``Preparer.prepare``) beside it. Commits included."""
+    from spyglass.storage.sqlite import SqliteConfig, SqliteFactory
+    from spyglass.storage.sqlite.prepared import Preparer, PreparedSpans
+
+    from spyglass.cmd.runner import tune_gc
+
+    spans = [make_spans(batch, seed=100 + n) for n in range(batches)]
+    tune_gc()  # as the servers run
+    out = []
+    root = Path(tempfile.mkdtemp(prefix="spyglass-bench-writer-"))
+    try:
+        for name in ("plain", "prepared"):
+            factory = SqliteFactory(SqliteConfig(data_dir=str(root / name)))
+            writer = factory.span_writer()
+            preparer = Preparer()
+            payloads = [preparer.prepare(b) for b in spans] if name == "prepared" else []
+            if name == "prepared":
+                started = time.process_time()
+                for b in spans:
+                    preparer.prepare(b)
+                out.append((time.process_time() - started) / (batch * batches) * 1e6)
+            started = time.process_time()
+            for n in range(batches):
+                if name == "plain":
+                    writer.write_spans(spans[n])
+                else:
+                    writer.write_prepared([PreparedSpans(payloads[n])])  # type: ignore[attr-defined]
+            writer.sync()  # type: ignore[attr-defined]
+            out.append((time.process_time() - started) / (batch * batches) * 1e6)
+            factory.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    plain, prepare, prepared = out
+    return plain, prepared, prepare
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=15)
@@ -137,11 +177,19 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--write", action="store_true", help="record the table in docs/benchmarks.md")
+    parser.add_argument("--writer-only", action="store_true", help="only the writer's two paths, no server")
     parser.add_argument("server_args", nargs="*", help="extra all-in-one flags (after --)")
     args = parser.parse_args()
     payloads = bodies(args.batch, 24)
     load_before = os.getloadavg()
     decode_us = decode_reference(payloads, args.batch)
+    plain_us, prepared_us, prepare_us = writer_costs(args.batch)
+    writer_line = (f"sqlite writer alone, this process, CPU µs/span: in-process `write_spans` {plain_us:.1f}; "
+                   f"with workers, the writer process's `write_prepared` {prepared_us:.1f} "
+                   f"(the workers' `prepare` {prepare_us:.1f}, on their cores)")
+    print(writer_line, flush=True)
+    if args.writer_only:
+        return
     rows = []
     for n in [int(x) for x in args.workers.split(",")]:
         r = measure(n, args, payloads)
@@ -153,6 +201,7 @@ def main() -> None:
               f"{args.seconds:.0f} s per run, all-in-one on sqlite, {machine()}; load average "
               f"{load_before[0]:.1f} before, {load_after[0]:.1f} after; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
               f"Decode-only reference (OTLP protobuf -> model, this process): {decode_us:.1f} µs/span\n\n"
+              f"{writer_line}\n\n"
               "| --workers | acked spans/s | stored spans/s | server CPU µs/span | server cores busy | vs decode-only |\n"
               "| --- | --- | --- | --- | --- | --- |\n")
     table = header + "\n".join(rows) + "\n"
