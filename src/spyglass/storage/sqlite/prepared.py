@@ -137,10 +137,21 @@ class PreparedSpans:
                 yield names[row[0]][0]
 
     def edge_spans(self) -> list[_EdgeSpan]:
-        """Just what ``EdgePairer.edges`` reads of a span."""
-        names = self.names
-        return [_EdgeSpan(low, sid, pid, kind, names[nid][0], start, code, peer, links)
-                for low, sid, pid, kind, nid, start, code, peer, links in self.edges]
+        """Just what ``EdgePairer.edges`` reads of a span (the resources, statuses and
+        peer attributes shared, so a span costs one small object)."""
+        resources = [_Named(service) for service, _, _ in self.names]
+        peers: dict[str, list[KeyValue]] = {}
+        out = []
+        for low, sid, pid, kind, nid, start, code, peer, links in self.edges:
+            attributes = _NO_ATTRIBUTES
+            if peer:
+                attributes = peers.get(peer)  # type: ignore[assignment]
+                if attributes is None:
+                    attributes = peers[peer] = [KeyValue(PEER_SERVICE_KEY, peer)]
+            out.append(_EdgeSpan(low, sid, pid, _KINDS.get(kind, SpanKind.UNSPECIFIED), resources[nid], start,
+                                 _STATUSES.get(code, _UNSET), attributes,
+                                 [_Link(low if same else tlow, lsid) for tlow, lsid, same in links] if links else ()))
+        return out
 
 
 class PreparedRun(list):  # type: ignore[type-arg]
@@ -187,7 +198,8 @@ class _Link:
 
 
 _KINDS = {k.value: k for k in SpanKind}
-_CODES = {c.value: c for c in StatusCode}
+_STATUSES = {c.value: _Status(c) for c in StatusCode}
+_UNSET = _STATUSES[StatusCode.UNSET.value]
 _NO_ATTRIBUTES: list[KeyValue] = []
 
 
@@ -198,14 +210,14 @@ class _EdgeSpan:
     __slots__ = ("trace_id", "span_id", "parent_span_id", "kind", "resource", "start_time_ns", "status",
                  "attributes", "links")
 
-    def __init__(self, low: int, sid: int, pid: int, kind: int, service: str, start: int, code: int, peer: str,
-                 links: Any) -> None:
+    def __init__(self, low: int, sid: int, pid: int, kind: SpanKind, resource: _Named, start: int, status: _Status,
+                 attributes: list[KeyValue], links: Any) -> None:
         self.trace_id = low
         self.span_id = sid
         self.parent_span_id = pid
-        self.kind = _KINDS.get(kind, SpanKind.UNSPECIFIED)
-        self.resource = _Named(service)
+        self.kind = kind
+        self.resource = resource
         self.start_time_ns = start
-        self.status = _Status(_CODES.get(code, StatusCode.UNSET))
-        self.attributes = [KeyValue(PEER_SERVICE_KEY, peer)] if peer else _NO_ATTRIBUTES
-        self.links = [_Link(low if same else tlow, lsid) for tlow, lsid, same in links] if links else ()
+        self.status = status
+        self.attributes = attributes
+        self.links = links
