@@ -102,6 +102,7 @@ def test_workers_share_the_ports_and_store_every_span_once(tmp_path: Path) -> No
         wait_for(lambda: aio.metric("spyglass_spans_written_total") >= total, timeout=30)
         time.sleep(1.5)  # a further status report from every worker: nothing more arrives
         assert aio.metric("spyglass_spans_written_total") == total  # each span written exactly once
+        # counted by the workers (sqlite: they validate), summed on the parent's admin port
         assert aio.metric("spyglass_spans_received_total") == total
         for worker in ("0", "1"):  # both processes received requests
             assert aio.metric("spyglass_collector_worker_requests_total", worker=worker) > 0
@@ -109,9 +110,6 @@ def test_workers_share_the_ports_and_store_every_span_once(tmp_path: Path) -> No
         assert {t: len(s) for t, s in got.items()} == expected
         sdk = traces_by_id(aio, "otel-sdk")
         assert set(sdk) == sdk_traces and all(len(s) == 2 for s in sdk.values())
-        # The workers' own metrics (their HTTP connections) reach the parent's admin port.
-        assert aio.metric("spyglass_connections_accepted_total", listener="otlp_http") >= 30 or \
-            aio.metric("spyglass_connections_open", listener="otlp_http") >= 0
     finally:
         assert aio.stop() == 0
 
