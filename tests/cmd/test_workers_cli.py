@@ -60,3 +60,22 @@ def test_unreachable_nats_reports_unhealthy_and_stops_on_sigterm(tmp_path: Path,
     collector.proc.send_signal(signal.SIGTERM)
     assert collector.proc.wait(20) == 0
     assert time.monotonic() - started < 20
+
+
+def test_a_port_in_use_stops_start_up_naming_its_flag(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        zero = [x for f in ("collector.http-port", "collector.grpc-port", "collector.otlp-http-port",
+                            "collector.zipkin-port", "agent.jaeger-compact-port", "agent.jaeger-binary-port",
+                            "agent.zipkin-compact-port", "admin.port", "agent.sampling-port") for x in (f"--{f}", "0")]
+        proc = subprocess.run([sys.executable, "-m", "spyglass.cli", "collector", "--workers", "2", "--data-dir",
+                               str(tmp_path), "--collector.otlp-grpc-port", str(port), *zero],
+                              capture_output=True, timeout=60)
+    assert proc.returncode == 1
+    assert f"--collector.otlp-grpc-port: cannot listen on 127.0.0.1:{port}: Address already in use".encode() \
+        in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1  # one line, no traceback
