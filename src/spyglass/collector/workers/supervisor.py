@@ -117,6 +117,7 @@ class WorkerPool:
         self._reserved: list[socket.socket] = []
         self._slots = [_Slot(i) for i in range(count)]
         self._stopping = False
+        self._started = False  # every worker was ready once: from then on, a dead one is restarted
         self._retired: list[Metric] = []  # counters of workers that died, so totals never fall
         self._tasks: set[asyncio.Task[Any]] = set()
         self.restarts = Counter("spyglass_collector_worker_restarts", "Worker processes restarted after they died",
@@ -178,6 +179,7 @@ class WorkerPool:
             if isinstance(exc, asyncio.TimeoutError):
                 raise WorkerStartError(f"a collector worker did not start within {START_TIMEOUT:.0f}s") from None
             raise WorkerStartError(str(exc)) from None
+        self._started = True
         log.info("%d collector worker processes (pids %s) receive on the shared ports (%s mode)", self.count,
                  ",".join(str(s.proc.pid) for s in self._slots if s.proc), self.mode)
         for name, port in self.ports.items():
@@ -229,7 +231,8 @@ class WorkerPool:
         code = await asyncio.to_thread(proc.wait) if proc is not None else None
         if slot.ready is not None and not slot.ready.done():
             slot.ready.set_exception(WorkerStartError(f"collector worker {slot.index} exited at start (status {code})"))
-            return
+            if not self._started:
+                return  # the pool's start reports it and stops
         if self._stopping:
             return
         self._retire(slot)
