@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -14,6 +15,10 @@ from spyglass.collector.metrics import IngestMetrics
 from spyglass.collector.processor import ProcessorConfig, SpanProcessor
 from spyglass.config import Settings
 from spyglass.storage.memory import MemoryStore
+
+# Servers the tests start receive in-process unless a test asks for workers (--workers N):
+# the suite stays fast and its process counts predictable on any machine.
+os.environ.setdefault("SPYGLASS_WORKERS", "1")
 
 ALL_PORTS_ZERO = {
     name: 0

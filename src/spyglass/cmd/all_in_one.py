@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from typing import Any
 
 from spyglass.admin import build_admin_app
 from spyglass.agent.udp_server import UdpServer
@@ -15,6 +16,7 @@ from spyglass.codecs import jaeger_thrift, zipkin_thrift
 from spyglass.collector import sampling
 from spyglass.collector.metrics import IngestMetrics
 from spyglass.collector.sinks import build_sink
+from spyglass.collector.workers.supervisor import MergedRegistry, WorkerPool, WorkerStartError, resolve_workers
 from spyglass.collector.receivers import jaeger_grpc, jaeger_http, otlp_grpc, otlp_http, zipkin_http
 from spyglass.collector.sampling import StrategyProvider, build_provider
 from spyglass.collector.sampling.strategies import StrategiesError
@@ -28,7 +30,7 @@ from spyglass.query.limits import QueryLimits
 from spyglass.query.metrics import QueryMetrics
 from spyglass.query.service import QueryService
 from spyglass.security import setup as auth_setup
-from spyglass.security.authenticator import AuthMetrics
+from spyglass.security.authenticator import AuthMetrics, Authenticator
 from spyglass.server import GrpcServer, HttpServer, Listener
 from spyglass.server.settings import apply_server_limits, apply_tls
 from spyglass.storage.api import ArchiveCapable
@@ -75,6 +77,8 @@ class AllInOne:
         # authentication first: a credentials file that cannot be read stops the start (docs/security.md)
         self.collector_auth = auth_setup.collector_authenticator(settings) if collector else None
         self.query_auth = auth_setup.query_authenticator(settings) if query else None
+        command = "all-in-one" if collector and query else "collector"
+        self.workers = resolve_workers(settings, command) if collector else 1
         self.storage = create_storage(settings.storage, storage_options(settings))
         tenancy_setup.prepare_storage(self.storage, settings)
         self.metrics = IngestMetrics()
@@ -85,7 +89,10 @@ class AllInOne:
                                     health=lambda: storage_check_all(self.storage)), self.sampling)
         self.ready = False  # health answers 503 until every listener is bound
         self.query_service: QueryService | None = None
-        self.ingest: list[Listener] = self._ingest_listeners() if collector else []
+        self.pool: WorkerPool | None = None
+        if collector and self.workers > 1:  # receivers in worker processes (collector/workers)
+            self.pool = WorkerPool(settings, self.workers, sink=self.processor, registry=self.metrics.registry)
+        self.ingest: list[Listener] = self._ingest_listeners() if collector and self.pool is None else []
         self.serving: list[Listener] = self._serving_listeners()
         apply_server_limits(settings, self.metrics.registry, [*self.ingest, *self.serving])
         apply_tls(settings, [*self.ingest, *self.serving])
@@ -109,48 +116,15 @@ class AllInOne:
         return provider
 
     def _ingest_listeners(self) -> list[Listener]:
-        s, p, host, tenancy = self.settings, self.processor, self.settings.listen_host, self.tenancy
-
-        def udp(name: str, port: int, decode: Callable[[bytes], list[Span]], fmt: str) -> UdpServer:
-            return UdpServer(
-                name=name,
-                host=host,
-                port=port,
-                decode=decode,
-                fmt=fmt,
-                processor=p,
-                receive_buffer_bytes=s.agent_socket_buffer_size,
-                max_packet_size=s.agent_max_packet_size,
-                refuse=tenancy.udp_refuser(self.metrics) if tenancy else None,  # type: ignore[arg-type]
-            )
-
-        collector_app = jaeger_http.build_app(p, tenancy=tenancy)
-        sampling.add_routes(collector_app, self.sampling, tenancy)
-        auth, am = self.collector_auth, self.auth_metrics
-        assert auth is not None
-        protect = lambda app, name: auth_setup.protect_ingest_app(app, auth, name, am)  # noqa: E731
-        intercept = lambda name: [auth_setup.ingest_interceptor(auth, name, am)] if auth.enabled else []  # noqa: E731
-        return [
-            udp("agent_jaeger_compact", s.agent_jaeger_compact_port,
-                lambda b: jaeger_thrift.decode_agent_message(b, "compact"), "jaeger_thrift_compact"),
-            udp("agent_jaeger_binary", s.agent_jaeger_binary_port,
-                lambda b: jaeger_thrift.decode_agent_message(b, "binary"), "jaeger_thrift_binary"),
-            udp("agent_zipkin_compact", s.agent_zipkin_compact_port,
-                zipkin_thrift.decode_agent_zipkin_batch, "zipkin_thrift_compact"),
-            HttpServer("collector_http", host, s.collector_http_port, protect(collector_app, "collector_http")),
-            GrpcServer("collector_grpc", host, s.collector_grpc_port,
-                       [lambda srv: jaeger_grpc.register(srv, p, tenancy), lambda srv: sampling.register(srv, self.sampling, tenancy)],
-                       [*jaeger_grpc.SERVICE_NAMES, *sampling.SERVICE_NAMES], interceptors=intercept("collector_grpc")),
-            GrpcServer("otlp_grpc", host, s.collector_otlp_grpc_port,
-                       [lambda srv: otlp_grpc.register(srv, p, tenancy)], otlp_grpc.SERVICE_NAMES, interceptors=intercept("otlp_grpc")),
-            HttpServer("otlp_http", host, s.collector_otlp_http_port, protect(otlp_http.build_app(p, tenancy=tenancy), "otlp_http")),
-            HttpServer("zipkin_http", host, s.collector_zipkin_port, protect(zipkin_http.build_app(p, tenancy=tenancy), "zipkin_http")),
-        ]
+        return build_ingest_listeners(self.settings, self.processor, self.sampling, self.tenancy, self.metrics,
+                                      self.collector_auth, self.auth_metrics)
 
     def _serving_listeners(self) -> list[Listener]:
         s, host = self.settings, self.settings.listen_host
         listeners: list[Listener] = [
-            HttpServer("admin", host, s.admin_port, build_admin_app(self.metrics.registry, self.health)),
+            HttpServer("admin", host, s.admin_port, build_admin_app(
+                MergedRegistry(self.metrics.registry, self.pool) if self.pool else self.metrics.registry,  # type: ignore[arg-type]
+                self.health)),
         ]
         if self.roles["collector"]:
             listeners.append(
@@ -199,16 +173,27 @@ class AllInOne:
     # -- lifecycle ----------------------------------------------------------------------
     @property
     def ports(self) -> dict[str, int]:
-        return {l.name: l.port for l in [*self.ingest, *self.serving]}
+        return {**(self.pool.ports if self.pool else {}), **{l.name: l.port for l in [*self.ingest, *self.serving]}}
+
+    @property
+    def _direct_workers(self) -> bool:
+        """Workers publish to NATS themselves: the parent's own sink is never opened."""
+        return self.pool is not None and self.pool.mode == "direct"
 
     def health(self) -> Health:
         """What the admin port reports: not ready until every listener is bound; unhealthy
         while storage cannot take spans (collector roles) or cannot be read (query)."""
         if not self.ready:
             return Health(False, "starting or stopping")
-        if self.roles["collector"]:
+        if self.pool is not None:
+            state = self.pool.health()
+            if not state.healthy:
+                return state
+        if self.roles["collector"] and not self._direct_workers:
             reason = self.processor.unhealthy_reason
             return Health(False, f"storage unhealthy: {reason}") if reason else Health(True)
+        if self.roles["collector"] and not self.roles["query"]:
+            return Health(True)
         state = storage_health.check(self.storage)
         return state if state.healthy else Health(False, f"storage unhealthy: {state.reason}")
 
@@ -238,7 +223,8 @@ class AllInOne:
             self.storage.close()
             raise
         if self.roles["collector"]:
-            await self.processor.open()
+            if not self._direct_workers:
+                await self.processor.open()
             start_sampling = getattr(self.sampling, "start", None)
             if callable(start_sampling):
                 start_sampling()
@@ -256,10 +242,24 @@ class AllInOne:
                         router.bind(f"{listener.host}:{listener.port}")
                     except ValueError as exc:
                         raise StartupError(str(exc)) from None
+            if self.pool is not None:
+                try:
+                    await self.pool.start()
+                except WorkerStartError as exc:
+                    raise StartupError(str(exc)) from None
+                router = getattr(self.processor, "router", None)
+                if router is not None:
+                    try:
+                        router.bind(f"{self.settings.listen_host}:{self.pool.ports['collector_grpc']}")
+                    except ValueError as exc:
+                        raise StartupError(str(exc)) from None
         except StartupError:
+            if self.pool is not None:
+                await self.pool.stop()
             for listener in reversed(started):
                 await listener.stop()
-            await self.processor.aclose()
+            if not self._direct_workers:
+                await self.processor.aclose()
             self.sampling.close()  # adaptive sampling's thread and lease, the file's reloader
             raise
         self.ready = True
@@ -284,9 +284,12 @@ class AllInOne:
     async def stop(self) -> None:
         """Stop accepting spans, drain the queue into storage, then stop serving queries."""
         self.ready = False
+        if self.pool is not None:  # workers answer what they have in flight, then exit
+            await self.pool.stop()
         for listener in self.ingest:
             await listener.stop()
-        await self.processor.aclose()
+        if not self._direct_workers:
+            await self.processor.aclose()
         for listener in self.serving:
             await listener.stop()
         if self.query_service is not None:
@@ -296,6 +299,50 @@ class AllInOne:
         lost = getattr(self.processor.writer, "lost_spans", 0)  # held by the backend, unwritable at close
         if lost:
             self.metrics.spans_dropped.labels("storage_unavailable").inc(lost)
+
+
+def build_ingest_listeners(s: Settings, p: Any, provider: StrategyProvider, tenancy: Any = None,
+                           metrics: IngestMetrics | None = None, auth: Authenticator | None = None,
+                           auth_metrics: AuthMetrics | None = None) -> list[Listener]:
+    """The receivers of the collector role, handing spans to the sink ``p`` (also what each
+    ``--workers`` process runs); ``tenancy``: the gate, None with multi-tenancy off;
+    ``auth``: ``--collector.auth`` (None: from the settings)."""
+    host = s.listen_host
+    auth = auth if auth is not None else auth_setup.collector_authenticator(s)
+    protect = lambda app, name: auth_setup.protect_ingest_app(app, auth, name, auth_metrics)  # noqa: E731
+    intercept = lambda name: [auth_setup.ingest_interceptor(auth, name, auth_metrics)] if auth.enabled else []  # noqa: E731
+
+    def udp(name: str, port: int, decode: Callable[[bytes], list[Span]], fmt: str) -> UdpServer:
+        return UdpServer(
+            name=name,
+            host=host,
+            port=port,
+            decode=decode,
+            fmt=fmt,
+            processor=p,
+            receive_buffer_bytes=s.agent_socket_buffer_size,
+            max_packet_size=s.agent_max_packet_size,
+            refuse=tenancy.udp_refuser(metrics) if tenancy else None,
+        )
+
+    collector_app = jaeger_http.build_app(p, tenancy=tenancy)
+    sampling.add_routes(collector_app, provider, tenancy)
+    return [
+        udp("agent_jaeger_compact", s.agent_jaeger_compact_port,
+            lambda b: jaeger_thrift.decode_agent_message(b, "compact"), "jaeger_thrift_compact"),
+        udp("agent_jaeger_binary", s.agent_jaeger_binary_port,
+            lambda b: jaeger_thrift.decode_agent_message(b, "binary"), "jaeger_thrift_binary"),
+        udp("agent_zipkin_compact", s.agent_zipkin_compact_port,
+            zipkin_thrift.decode_agent_zipkin_batch, "zipkin_thrift_compact"),
+        HttpServer("collector_http", host, s.collector_http_port, protect(collector_app, "collector_http")),
+        GrpcServer("collector_grpc", host, s.collector_grpc_port,
+                   [lambda srv: jaeger_grpc.register(srv, p, tenancy), lambda srv: sampling.register(srv, provider, tenancy)],
+                   [*jaeger_grpc.SERVICE_NAMES, *sampling.SERVICE_NAMES], interceptors=intercept("collector_grpc")),
+        GrpcServer("otlp_grpc", host, s.collector_otlp_grpc_port,
+                   [lambda srv: otlp_grpc.register(srv, p, tenancy)], otlp_grpc.SERVICE_NAMES, interceptors=intercept("otlp_grpc")),
+        HttpServer("otlp_http", host, s.collector_otlp_http_port, protect(otlp_http.build_app(p, tenancy=tenancy), "otlp_http")),
+        HttpServer("zipkin_http", host, s.collector_zipkin_port, protect(zipkin_http.build_app(p, tenancy=tenancy), "zipkin_http")),
+    ]
 
 
 def _bind_error(listener: Listener, exc: BaseException) -> str:

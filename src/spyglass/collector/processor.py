@@ -25,7 +25,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -197,13 +197,50 @@ class SpanProcessor:
             if batch:
                 self._write(batch)
 
+    def _store(self, batch: Sequence[Span]) -> None:
+        """One storage write: prepared batches (``--workers``) go to ``write_prepared``."""
+        if getattr(batch, "prepared", False):
+            self.writer.write_prepared(batch)  # type: ignore[attr-defined]
+        else:
+            self.writer.write_spans(batch)
+
+    @staticmethod
+    def _services(batch: Sequence[Span]) -> Iterable[str]:
+        if getattr(batch, "prepared", False):
+            return (service for item in batch for service in item.services())  # type: ignore[attr-defined]
+        return (s.resource.service_name for s in batch)
+
+    def submit_prepared(self, prepared: Sequence[Span], *, receiver: str, fmt: str) -> Submitted:
+        """Queue a batch a collector worker validated, counted and prepared for the writer
+        (``storage.sqlite.prepared``); the refusals are counted here, as ``submit``'s."""
+        m = self.metrics
+        n = len(prepared)
+        if self.unhealthy_reason is not None:
+            m.spans_rejected.labels(receiver, fmt, "storage_unavailable").inc(n)
+            m.spans_dropped.labels("storage_unavailable").inc(n)
+            m.batches_rejected.labels(receiver, fmt).inc()
+            raise StorageUnhealthy(f"storage unavailable: {self.unhealthy_reason}")
+        try:
+            self.queue.put_nowait(prepared)
+        except (QueueFull, QueueClosed) as exc:
+            reason = "queue_full" if isinstance(exc, QueueFull) else "shutting_down"
+            m.spans_rejected.labels(receiver, fmt, reason).inc(n)
+            m.spans_dropped.labels(reason).inc(n)
+            m.batches_rejected.labels(receiver, fmt).inc()
+            raise ServerBusy(str(exc)) from None
+        m.spans_accepted.labels(receiver, fmt).inc(n)
+        return Submitted(n)
+
+    async def accept_prepared(self, prepared: Sequence[Span], *, receiver: str, fmt: str) -> Submitted:
+        return self.submit_prepared(prepared, receiver=receiver, fmt=fmt)
+
     def _write(self, batch: Sequence[Span]) -> bool:
         """Write one batch; on failure hold it for retry and mark storage unhealthy."""
         started = time.perf_counter()
         try:
-            self.writer.write_spans(batch)
+            self._store(batch)
         except Exception as exc:  # a failing backend must not kill the writer thread
-            self.metrics.saved_by_service.add((s.resource.service_name for s in batch), ok=False)
+            self.metrics.saved_by_service.add(self._services(batch), ok=False)
             self._hold(batch, str(exc))
             return False
         finally:
@@ -214,7 +251,7 @@ class SpanProcessor:
     def _written(self, batch: Sequence[Span]) -> None:
         self.metrics.spans_written.inc(len(batch))
         self.metrics.write_batch_size.set(len(batch))
-        self.metrics.saved_by_service.add((s.resource.service_name for s in batch), ok=True)
+        self.metrics.saved_by_service.add(self._services(batch), ok=True)
 
     # -- storage health and the retry buffer -------------------------------------------------
     def _hold(self, batch: Sequence[Span], reason: str) -> None:
@@ -239,7 +276,7 @@ class SpanProcessor:
         batch = self.retry.peek()
         started = time.perf_counter()
         try:
-            self.writer.write_spans(batch)
+            self._store(batch)
         except Exception as exc:
             self.unhealthy_reason = str(exc)
             self.retry.failed(time.monotonic())

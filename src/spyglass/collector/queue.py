@@ -61,12 +61,28 @@ class BoundedSpanQueue:
                 self._cond.wait(timeout)
                 if not self._batches:
                     return None if self._closed else []
+            if getattr(self._batches[0], "prepared", False):
+                return self._take_prepared(max_spans)
             out: list[Span] = []
-            while self._batches and (not out or len(out) + len(self._batches[0]) <= max_spans):
+            while self._batches and (not out or len(out) + len(self._batches[0]) <= max_spans) \
+                    and not getattr(self._batches[0], "prepared", False):
                 batch = self._batches.popleft()
                 self._length -= len(batch)
                 out.extend(batch)
             return out
+
+    def _take_prepared(self, max_spans: int) -> list[Span]:
+        """Batches a collector worker prepared for the writer (``storage.sqlite.prepared``)
+        stay whole: a ``PreparedRun`` whose ``len()`` counts their spans."""
+        from spyglass.storage.sqlite.prepared import PreparedRun
+
+        run = PreparedRun()
+        while self._batches and getattr(self._batches[0], "prepared", False) \
+                and (not run or len(run) + len(self._batches[0]) <= max_spans):
+            item = self._batches.popleft()
+            self._length -= len(item)
+            run.append(item)  # type: ignore[arg-type]
+        return run
 
     def close(self) -> None:
         """Refuse new batches; the writer drains what is left."""

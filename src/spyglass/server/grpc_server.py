@@ -44,12 +44,13 @@ class GrpcServer(Listener):
         self.limits = limits or ConnectionLimits()
         self.tls: ServerTls | None = None
         self._server: grpc.aio.Server | None = None
+        self.reuse_port = False  # collector workers share the port (SO_REUSEPORT); else a clash is an error
 
     async def start(self) -> None:
         options = [
             ("grpc.max_receive_message_length", self.max_message_bytes),
             ("grpc.max_send_message_length", self.max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if self.reuse_port else 0),
             *grpc_options(self.limits),
         ]
         server = grpc.aio.server(

@@ -20,8 +20,8 @@ class _GuardedSite(web.TCPSite):
     """aiohttp's TCP site with each connection's protocol wrapped by ``limits._Guard``."""
 
     def __init__(self, runner: web.AppRunner, host: str, port: int, state: lim._ListenerState,
-                 tls: ServerTls | None = None) -> None:
-        super().__init__(runner, host, port, reuse_address=True)
+                 tls: ServerTls | None = None, reuse_port: bool = False) -> None:
+        super().__init__(runner, host, port, reuse_address=True, reuse_port=reuse_port)
         self._state = state
         self._tls = tls
 
@@ -37,7 +37,8 @@ class _GuardedSite(web.TCPSite):
             tls = {"ssl": self._tls.context(), "ssl_handshake_timeout": self._state.limits.header_timeout or None}
         self._server = await loop.create_server(
             lim.guarded_factory(self._state, server), self._host, self._port,
-            backlog=self._backlog, reuse_address=self._reuse_address, **tls,  # type: ignore[arg-type]
+            backlog=self._backlog, reuse_address=self._reuse_address, reuse_port=self._reuse_port,
+            **tls,  # type: ignore[arg-type]
         )
 
 
@@ -68,6 +69,7 @@ class HttpServer(Listener):
         self.tls: ServerTls | None = None
         self._runner: web.AppRunner | None = None
         self._site: _GuardedSite | None = None
+        self.reuse_port = False  # collector workers share the port (SO_REUSEPORT)
 
     def set_limits(self, limits: ConnectionLimits, metrics: ConnectionMetrics | None) -> None:
         """Replace the limits and metrics given at construction (before ``start``)."""
@@ -96,7 +98,7 @@ class HttpServer(Listener):
             logger=lim.ServerLog(self.state),
         )
         await self._runner.setup()
-        site = _GuardedSite(self._runner, self.host, self.port, self.state, self.tls)
+        site = _GuardedSite(self._runner, self.host, self.port, self.state, self.tls, self.reuse_port)
         await site.start()
         self._site = site
         server = site._server  # the asyncio server; aiohttp does not expose the bound port

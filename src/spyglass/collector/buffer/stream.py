@@ -91,8 +91,16 @@ def _seconds(flag: str, text: str) -> float:
         raise ValueError(f"--{flag}: {exc}") from None
 
 
+# Attempts per server of the *first* connect. nats-py applies ``max_reconnect_attempts`` to
+# the first connect too, and with -1 (for ever) ``nats.connect`` never returned while no
+# server answered: the process hung before its listeners opened, and SIGTERM could not stop
+# it (the stop waits for the start). Callers retry a failed first connect themselves.
+FIRST_CONNECT_ATTEMPTS = 2
+
+
 async def connect(config: BufferConfig, name: str) -> Client:
-    """A connection that reconnects for ever (a NATS restart is an outage, not an exit).
+    """A connection that, once made, reconnects for ever (a NATS restart is an outage, not
+    an exit); the first connect gives up after a few seconds (``NoServersError``).
     With ``--nats.tls.enabled`` (or ``tls://`` URLs) it is TLS, verified against
     ``--nats.tls.ca``, with a client certificate when the server asks for one."""
     nc: Client | None = None
@@ -121,18 +129,19 @@ async def connect(config: BufferConfig, name: str) -> Client:
             tls["tls_hostname"] = config.tls.server_name
     # nats-py retries a first connection for ever with max_reconnect_attempts=-1; bound it so
     # the caller can go on (and retry in the background) while NATS is away or refuses us
-    nc = await asyncio.wait_for(nats.connect(
+    nc = await nats.connect(
         **tls,  # type: ignore[arg-type]
         servers=config.servers,
         name=name,
         allow_reconnect=True,
-        max_reconnect_attempts=-1,
+        max_reconnect_attempts=FIRST_CONNECT_ATTEMPTS,
         reconnect_time_wait=0.5,
         connect_timeout=2,
         error_cb=on_error,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
-    ), timeout=10)
+    )
+    nc.options["max_reconnect_attempts"] = -1  # read at each reconnect: from now on, for ever
     return nc
 
 

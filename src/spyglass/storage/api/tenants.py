@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from spyglass.model import Span
 from spyglass.storage.api import health as storage_health
@@ -142,6 +143,11 @@ class TenantRoutingWriter(SpanWriter):
             groups.setdefault(s.tenant, []).append(s)
         for tenant, group in groups.items():
             self._writer(tenant).write_spans(group)
+
+    def write_prepared(self, batches: Sequence[Any]) -> None:
+        """Batches collector workers prepared (``storage.sqlite.prepared``): only made with
+        multi-tenancy off, so every one belongs to the default tenant's store."""
+        self.root.write_prepared(batches)  # type: ignore[attr-defined]
 
     @property
     def lost_spans(self) -> int:

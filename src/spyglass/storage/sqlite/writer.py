@@ -49,6 +49,7 @@ from spyglass.storage.dependency_links import PEER_KINDS, peer_service_of
 from spyglass.storage.sqlite import schema
 from spyglass.storage.sqlite.compression import ChunkCompressor
 from spyglass.storage.sqlite.days import DayDirectory, day_of, expired_days, remove_files
+from spyglass.storage.sqlite.prepared import PreparedSpans
 from spyglass.storage.sqlite.rows import encode_chunk
 from spyglass.storage.sqlite.tagindex import Tokenizer, document
 from spyglass.storage.sqlite.traceindex import TraceIndexWriter
@@ -176,7 +177,21 @@ class SqliteWriter(SpanWriter):
                 raise
             self._last_error = None
 
-    def _write_spans(self, spans: Sequence[Span]) -> None:
+    def write_prepared(self, batches: Sequence[PreparedSpans]) -> None:
+        """``write_spans`` for batches a collector worker prepared (``prepared.py``): the
+        same transaction, commit and failure handling, without the per-span encoding."""
+        if not batches:
+            return
+        with self._lock:
+            self._verify_lock()
+            try:
+                self._write_spans(batches, prepared=True)  # type: ignore[arg-type]
+            except StorageWriteError as exc:
+                self._last_error = str(exc)
+                raise
+            self._last_error = None
+
+    def _write_spans(self, spans: Sequence[Span], prepared: bool = False) -> None:
         """The body of ``write_spans`` (called under ``self._lock``)."""
         if self._stop.is_set():
             raise StorageWriteError("sqlite storage is closed")
@@ -192,17 +207,21 @@ class SqliteWriter(SpanWriter):
             raise self._error(exc) from None
         day = self._day
         assert day is not None
-        edges = self._edge_op(spans)
-        batch = self._prepare(spans, day)
-        batch.ops.extend(edges)
-        try:
-            self._apply(batch, day)
-        except _BadValues as exc:
-            good = [s for s in spans if _storable(s)]
-            log.warning("dropping %d span(s) that cannot be stored (%s)", len(spans) - len(good), exc)
-            batch = self._build(good, day)
+        if prepared:
+            batch = self._build_prepared(spans, day)  # type: ignore[arg-type]
+            self._apply(batch, day)  # values were checked by the process that prepared them
+        else:
+            edges = self._edge_op(spans)
+            batch = self._prepare(spans, day)
             batch.ops.extend(edges)
-            self._apply(batch, day)
+            try:
+                self._apply(batch, day)
+            except _BadValues as exc:
+                good = [s for s in spans if _storable(s)]
+                log.warning("dropping %d span(s) that cannot be stored (%s)", len(spans) - len(good), exc)
+                batch = self._build(good, day)
+                batch.ops.extend(edges)
+                self._apply(batch, day)
         if not self._pending:
             self._first_pending = time.monotonic()
             self._pending_day = day.day
@@ -575,6 +594,75 @@ class SqliteWriter(SpanWriter):
         day.next_name = next_name
         day.hours |= new_hours
         return _Batch(ops, keys, len(spans), red)
+
+    def _build_prepared(self, items: Sequence[PreparedSpans], day: _Day) -> _Batch:
+        """Number the prepared rows for this day file and compress the chunks."""
+        chunk_rows: list[tuple[object, ...]] = []
+        span_rows: list[tuple[object, ...]] = []
+        tag_rows: list[tuple[object, ...]] = []
+        peer_rows: list[tuple[object, ...]] = []
+        name_rows: list[tuple[object, ...]] = []
+        extra: list[tuple[str, list[tuple[object, ...]]]] = []
+        keys: list[int] = []
+        names = day.names
+        next_name = day.next_name
+        hours: set[int] = set()
+        red: dict[tuple[int, int, int], list[int]] = {}
+        compress = day.compressor.compress
+        cid = day.next_chunk
+        edge_spans = []
+        count = 0
+        for item in items:
+            ids = []
+            for service, operation, kind in item.names:
+                name_key = (service, operation, kind)
+                nid = names.get(name_key)
+                if nid is None:
+                    nid = names[name_key] = next_name
+                    next_name += 1
+                    name_rows.append((nid, *name_key))
+                ids.append(nid)
+            for high, key, raw, words, rows, peers in item.chunks:
+                blob, trained = compress(raw)
+                if trained is not None:
+                    extra.append((_INSERT_DICT, [trained]))
+                    extra.append((_SET_META, [("dict", trained[0]), ("trained", 1)]))
+                chunk_rows.append((cid, key, high, blob))
+                keys.append(key)
+                span_rows.extend([(ids[n], start, cid, seq, dur, sid, pid) for n, start, seq, dur, sid, pid in rows])
+                if peers:
+                    peer_rows.extend([(cid, sid, ids[n], peer) for sid, n, peer in peers])
+                tag_rows.append((cid, words))
+                cid += 1
+            hours.update(item.hours)
+            if self.analytics:
+                for minute, n, bucket, calls, errors in item.red:
+                    rkey = (minute, ids[n], bucket)
+                    row = red.get(rkey)
+                    if row is None:
+                        red[rkey] = [calls, errors]
+                    else:
+                        row[0] += calls
+                        row[1] += errors
+                edge_spans.extend(item.edge_spans())
+            count += item.count
+        ops: list[tuple[str, list[tuple[object, ...]]]] = []
+        if name_rows:
+            ops.append((_INSERT_NAME, name_rows))
+        ops.extend(extra)
+        ops.append((_INSERT_CHUNK, chunk_rows))
+        ops.append((_INSERT_SPAN, span_rows))
+        ops.append((_INSERT_TAGS, tag_rows))
+        if peer_rows:
+            ops.append((_INSERT_PEER, peer_rows))
+        new_hours = hours - day.hours
+        if new_hours:
+            ops.append((_INSERT_HOUR, [(h,) for h in new_hours]))
+        ops.extend(self._edge_op(edge_spans))  # type: ignore[arg-type]
+        day.next_chunk = cid
+        day.next_name = next_name
+        day.hours |= new_hours
+        return _Batch(ops, keys, count, red)
 
     def _apply(self, batch: _Batch, day: _Day) -> None:
         """Insert one batch into the open transaction: all of it or none of it.

@@ -1,0 +1,59 @@
+"""The framed channel between the collector's parent process and one worker.
+
+A Unix socket pair (inherited by the worker as a file descriptor); each frame is a 4-byte
+big-endian length and one msgpack array whose first item names its kind. msgpack, not
+pickle: the parent never runs code a worker sends, and a frame is a handful of
+bytes around the batch payload (``buffer.encoding``), which is the bulk.
+
+Worker to parent::
+
+    ["ready", {listener: port}]            every listener is bound
+    ["fail", message]                      cannot start (the parent reports it and exits)
+    ["batch", id, receiver, fmt, nbytes, payload, wait]   spans to store; wait=False for UDP
+    ["status", metrics_text, healthy, reason]             every second and at stop
+
+Parent to worker::
+
+    ["ok", id, accepted, rejected, error]  the parent's sink took the spans (Submitted)
+    ["busy", id, unhealthy, message]       refused: ServerBusy (StorageUnhealthy if unhealthy)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Any
+
+import msgspec
+
+MAX_FRAME = 256 * 1024 * 1024  # a 64 MiB body decodes to less than this, encoded
+_LEN = struct.Struct(">I")
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder()
+
+
+class ChannelClosed(Exception):
+    """The other end went away (a worker died, or the parent did)."""
+
+
+def frame(*items: Any) -> bytes:
+    body = _encoder.encode(items)
+    return _LEN.pack(len(body)) + body
+
+
+async def read_frame(reader: asyncio.StreamReader) -> list[Any]:
+    try:
+        head = await reader.readexactly(_LEN.size)
+        (length,) = _LEN.unpack(head)
+        if length > MAX_FRAME:
+            raise ChannelClosed(f"frame of {length} bytes exceeds {MAX_FRAME}")
+        body = await reader.readexactly(length)
+    except (asyncio.IncompleteReadError, ConnectionError) as exc:
+        raise ChannelClosed(str(exc) or "end of channel") from None
+    try:
+        out = _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ChannelClosed(f"undecodable frame: {exc}") from None
+    if not isinstance(out, list) or not out:
+        raise ChannelClosed("malformed frame")
+    return out

@@ -1,0 +1,193 @@
+"""The worker's ``SpanSink``: hands each request's spans to the parent and answers the
+client with the parent's answer.
+
+The spans travel in the buffer's lossless encoding (``buffer.encoding``, ~1 µs per span
+here); the parent validates, counts and queues them exactly as an in-process receiver's
+sink would, so a worker adds no semantics of its own: "accepted" still means what the
+parent's sink promises (queued, or fsync'd to the write-ahead log with
+``--collector.queue.durable``). A worker holds no spans: if it dies, the requests it had
+in flight were either answered or the client sees its connection close and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Sequence
+
+from spyglass.collector.buffer.encoding import encode_batch
+from spyglass.collector.metrics import IngestMetrics
+from spyglass.collector.processor import ServerBusy, StorageUnhealthy, Submitted, screen, submitted
+from spyglass.collector.workers.channel import frame
+from spyglass.model import Span
+from spyglass.storage.sqlite.prepared import Preparer
+from spyglass.storage.sqlite.rows import encode_chunk
+
+log = logging.getLogger(__name__)
+
+# Requests a worker may have waiting for the parent: beyond it, ServerBusy at once (the
+# parent's queue bounds the spans; this bounds the worker's memory if the parent stalls).
+MAX_IN_FLIGHT = 1024
+
+
+class ForwardingSink:
+    def __init__(self, metrics: IngestMetrics, writer: asyncio.StreamWriter | None = None,
+                 prepare: bool = False) -> None:
+        self.metrics = metrics
+        self.writer = writer
+        # sqlite: validate, count and prepare the writer's rows here (storage.sqlite.prepared)
+        self.preparer = Preparer() if prepare else None
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[Submitted]] = {}
+        self._closed = False
+
+    # -- SpanSink -----------------------------------------------------------------------
+    async def accept(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
+        if self.preparer is not None:
+            return await self._accept_prepared(spans, receiver, fmt, nbytes)
+        if not spans:
+            return Submitted(0)
+        payload, unencodable = self._encode(spans, receiver, fmt)
+        if payload is None:
+            return Submitted(0, unencodable, "spans cannot be stored (values out of range)")
+        if self._closed or self.writer is None or self.writer.is_closing():
+            self._refuse(len(spans) - unencodable, receiver, fmt, "shutting_down")
+            raise ServerBusy("shutting down")
+        if len(self._waiting) >= MAX_IN_FLIGHT:
+            self._refuse(len(spans) - unencodable, receiver, fmt, "queue_full")
+            raise ServerBusy(f"worker has {MAX_IN_FLIGHT} requests waiting for the writer")
+        rid = next(self._ids)
+        future: asyncio.Future[Submitted] = asyncio.get_running_loop().create_future()
+        self._waiting[rid] = future
+        try:
+            self.writer.write(frame("batch", rid, receiver, fmt, nbytes, payload, True))
+            await self.writer.drain()
+            answer = await future
+        finally:
+            self._waiting.pop(rid, None)
+        if unencodable:
+            return Submitted(answer.accepted, answer.rejected + unencodable,
+                             "; ".join(e for e in (answer.error, "spans cannot be stored (values out of range)") if e))
+        return answer
+
+    async def _accept_prepared(self, spans: Sequence[Span], receiver: str, fmt: str, nbytes: int) -> Submitted:
+        good, checked = screen(self.metrics, spans, receiver, fmt, nbytes)
+        payload = self._prepare(good)
+        if payload is None:
+            if good:  # never reported as accepted: the client hears they were refused
+                return Submitted(0, len(spans), "spans cannot be stored (values out of range)")
+            return submitted(0, checked)
+        answer = await self._send(payload, receiver, fmt, len(good), counted=True)
+        return submitted(answer.accepted, checked)
+
+    def _prepare(self, spans: Sequence[Span]) -> bytes | None:
+        assert self.preparer is not None
+        if not spans:
+            return None
+        try:
+            return self.preparer.prepare(spans)
+        except (OverflowError, ValueError, TypeError):  # validation lets no such value through
+            log.exception("cannot prepare %d span(s) for storage", len(spans))
+            self.metrics.spans_dropped.labels("unencodable").inc(len(spans))
+            return None
+
+    async def _send(self, payload: bytes, receiver: str, fmt: str, n: int, counted: bool) -> Submitted:
+        if self._closed or self.writer is None or self.writer.is_closing():
+            self._refuse(n, receiver, fmt, "shutting_down", counted)
+            raise ServerBusy("shutting down")
+        if len(self._waiting) >= MAX_IN_FLIGHT:
+            self._refuse(n, receiver, fmt, "queue_full", counted)
+            raise ServerBusy(f"worker has {MAX_IN_FLIGHT} requests waiting for the writer")
+        rid = next(self._ids)
+        future: asyncio.Future[Submitted] = asyncio.get_running_loop().create_future()
+        self._waiting[rid] = future
+        try:
+            self.writer.write(frame("prep", rid, receiver, fmt, 0, payload, True))
+            await self.writer.drain()
+            return await future
+        finally:
+            self._waiting.pop(rid, None)
+
+    def submit(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
+        """UDP: sent without waiting (the parent counts what it refuses)."""
+        if self.preparer is not None:
+            good, checked = screen(self.metrics, spans, receiver, fmt, nbytes)
+            payload = self._prepare(good)
+            if payload is None:
+                return submitted(0, checked)
+            if self._closed or self.writer is None or self.writer.is_closing() \
+                    or self.writer.transport.get_write_buffer_size() > 64 * 1024 * 1024:
+                self._refuse(len(good), receiver, fmt, "queue_full", True)
+                raise ServerBusy("the writer is not keeping up")
+            self.writer.write(frame("prep", 0, receiver, fmt, 0, payload, False))
+            return submitted(len(good), checked)
+        if not spans:
+            return Submitted(0)
+        payload, unencodable = self._encode(spans, receiver, fmt)
+        if payload is None:
+            return Submitted(0, unencodable)
+        if self._closed or self.writer is None or self.writer.is_closing():
+            self._refuse(len(spans) - unencodable, receiver, fmt, "shutting_down")
+            raise ServerBusy("shutting down")
+        if self.writer.transport.get_write_buffer_size() > 64 * 1024 * 1024:  # the parent is not reading
+            self._refuse(len(spans) - unencodable, receiver, fmt, "queue_full")
+            raise ServerBusy("the writer is not keeping up")
+        self.writer.write(frame("batch", 0, receiver, fmt, nbytes, payload, False))
+        return Submitted(len(spans) - unencodable, unencodable)
+
+    async def open(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+    # -- answers from the parent --------------------------------------------------------
+    def answer(self, message: list[object]) -> None:
+        kind, rid = message[0], message[1]
+        future = self._waiting.get(rid)  # type: ignore[arg-type]
+        if future is None or future.done():
+            return
+        if kind == "ok":
+            future.set_result(Submitted(int(message[2]), int(message[3]), str(message[4])))  # type: ignore[arg-type]
+        else:
+            cls = StorageUnhealthy if message[2] else ServerBusy
+            future.set_exception(cls(str(message[3])))
+
+    def fail_all(self, reason: str) -> None:
+        """The parent is gone: every waiting request gets a retryable error."""
+        self._closed = True
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(ServerBusy(reason))
+
+    # -- helpers --------------------------------------------------------------------------
+    def _encode(self, spans: Sequence[Span], receiver: str, fmt: str) -> tuple[bytes | None, int]:
+        """The batch payload; spans whose values the encoding cannot hold (integers beyond
+        64 bits: no storage could keep them either) are refused here and counted."""
+        try:
+            return encode_batch(spans), 0
+        except (OverflowError, ValueError, TypeError):
+            good = [s for s in spans if _encodable(s)]
+            bad = len(spans) - len(good)
+            m = self.metrics
+            m.spans_received.labels(receiver, fmt).inc(bad)
+            m.spans_rejected.labels(receiver, fmt, "unencodable").inc(bad)
+            m.spans_dropped.labels("unencodable").inc(bad)
+            return (encode_batch(good) if good else None), bad
+
+    def _refuse(self, n: int, receiver: str, fmt: str, reason: str, counted: bool = False) -> None:
+        m = self.metrics
+        if not counted:
+            m.spans_received.labels(receiver, fmt).inc(n)
+        m.spans_rejected.labels(receiver, fmt, reason).inc(n)
+        m.spans_dropped.labels(reason).inc(n)
+        m.batches_rejected.labels(receiver, fmt).inc()
+
+
+def _encodable(span: Span) -> bool:
+    try:
+        encode_chunk([span])
+    except (OverflowError, ValueError, TypeError):
+        return False
+    return 0 <= span.trace_id < 1 << 128

@@ -1,0 +1,81 @@
+"""``--workers`` from the command line: refused combinations, and a collector whose NATS is
+unreachable (it must start, say it is unhealthy, and stop on SIGTERM)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.pipeline_procs import Spyglass, get_json, require_nats
+from tests.support import free_port, wait_for
+
+
+def test_adaptive_sampling_with_several_workers_is_refused(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "spyglass.cli", "collector", "--workers", "2",
+                           "--sampling.type", "adaptive", "--data-dir", str(tmp_path)],
+                          capture_output=True, timeout=60)
+    assert proc.returncode == 2
+    assert b"--workers 2: adaptive sampling" in proc.stderr and b"--workers 1" in proc.stderr
+
+
+def test_adaptive_sampling_by_default_runs_in_process(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SPYGLASS_WORKERS"}  # the default, not the suite's 1
+    collector = Spyglass(tmp_path, "adaptive", "collector", "--sampling.type", "adaptive")
+    argv = [sys.executable, "-m", "spyglass.cli", "collector", "--data-dir", str(collector.data_dir),
+            "--sampling.type", "adaptive", *[x for f, p in collector.ports.items() for x in (f"--{f}", str(p))]]
+    with open(collector.log_path, "ab") as log:
+        collector.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        collector.wait_healthy()
+        assert collector.metric("spyglass_collector_workers") == 0  # no pool: receivers in-process
+        assert "collector worker processes" not in collector.log_tail()
+    finally:
+        assert collector.stop() == 0
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_unreachable_nats_reports_unhealthy_and_stops_on_sigterm(tmp_path: Path, workers: str) -> None:
+    require_nats()
+    closed = free_port()  # nothing listens there
+    collector = Spyglass(tmp_path, f"nats-{workers}", "collector", "--workers", workers, "--collector.buffer", "nats",
+                         "--nats.url", f"nats://127.0.0.1:{closed}").start(wait=False)
+
+    def unhealthy() -> bool:
+        assert collector.proc is not None and collector.proc.poll() is None, collector.log_tail()
+        try:
+            status, body = get_json(collector.url("admin.port", "/"), timeout=2)
+        except OSError:
+            return False
+        return status == 503 and "NATS" in body.get("reason", "")
+
+    wait_for(unhealthy, timeout=60, interval=0.2)
+    assert collector.proc is not None
+    started = time.monotonic()
+    collector.proc.send_signal(signal.SIGTERM)
+    assert collector.proc.wait(20) == 0
+    assert time.monotonic() - started < 20
+
+
+def test_a_port_in_use_stops_start_up_naming_its_flag(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        zero = [x for f in ("collector.http-port", "collector.grpc-port", "collector.otlp-http-port",
+                            "collector.zipkin-port", "agent.jaeger-compact-port", "agent.jaeger-binary-port",
+                            "agent.zipkin-compact-port", "admin.port", "agent.sampling-port") for x in (f"--{f}", "0")]
+        proc = subprocess.run([sys.executable, "-m", "spyglass.cli", "collector", "--workers", "2", "--data-dir",
+                               str(tmp_path), "--collector.otlp-grpc-port", str(port), *zero],
+                              capture_output=True, timeout=60)
+    assert proc.returncode == 1
+    assert f"--collector.otlp-grpc-port: cannot listen on 127.0.0.1:{port}: Address already in use".encode() \
+        in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1  # one line, no traceback

@@ -1,0 +1,286 @@
+"""``--workers N``: N processes receive on the same ports, the parent stores (real
+processes, real clients on 127.0.0.1; see src/spyglass/collector/workers/)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource as OtelResource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from spyglass.codecs import otlp_proto
+from spyglass.model import Resource, Span
+from tests.pipeline_procs import UNCAPPED_QUERY, Spyglass, get_json, otlp_json, post, traces_by_id
+from tests.support import wait_for
+
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(entry))
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def start(tmp_path: Path, *args: str, name: str = "aio") -> Spyglass:
+    return Spyglass(tmp_path, name, "all-in-one", *UNCAPPED_QUERY, *args).start()
+
+
+def otlp_grpc_request(trace_id: int, n: int, service: str) -> bytes:
+    r = Resource(service)
+    now = time.time_ns()
+    return otlp_proto.encode_export_request([Span(trace_id, i + 1, f"op{i}", now + i, 1000, r, parent_span_id=i)
+                                             for i in range(n)])
+
+
+def test_workers_share_the_ports_and_store_every_span_once(tmp_path: Path) -> None:
+    aio = start(tmp_path, "--workers", "2")
+    try:
+        assert aio.proc is not None
+        workers = children(aio.proc.pid)
+        assert len(workers) == 2, workers
+        assert aio.metric("spyglass_collector_workers") == 2
+        # 1. The OpenTelemetry SDK's OTLP gRPC exporter.
+        provider = TracerProvider(resource=OtelResource.create({"service.name": "otel-sdk"}))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(
+            endpoint=f"127.0.0.1:{aio.ports['collector.otlp-grpc-port']}", insecure=True)))
+        tracer = provider.get_tracer("t")
+        sdk_traces = set()
+        for _ in range(20):
+            with tracer.start_as_current_span("root") as root:
+                sdk_traces.add(root.get_span_context().trace_id)
+                with tracer.start_as_current_span("child"):
+                    pass
+        provider.shutdown()
+        # 2. Raw OTLP gRPC and OTLP/HTTP, each request on a new connection, so the kernel
+        # spreads them over both workers.
+        expected: dict[int, int] = {}
+        for k in range(30):
+            tid = 0xA000 + k
+            channel = grpc.insecure_channel(f"127.0.0.1:{aio.ports['collector.otlp-grpc-port']}")
+            call = channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
+            call(otlp_grpc_request(tid, 5, "raw-grpc"), timeout=10)
+            channel.close()
+            expected[tid] = 5
+        for k in range(30):
+            tid = 0xB000 + k
+            assert post(aio.url("collector.otlp-http-port", "/v1/traces"), otlp_json(tid, 3, "raw-http"),
+                        "application/json") == 200
+            expected[tid] = 3
+        total = len(sdk_traces) * 2 + sum(expected.values())
+        wait_for(lambda: aio.metric("spyglass_spans_written_total") >= total, timeout=30)
+        time.sleep(1.5)  # a further status report from every worker: nothing more arrives
+        assert aio.metric("spyglass_spans_written_total") == total  # each span written exactly once
+        # counted by the workers (sqlite: they validate), summed on the parent's admin port
+        assert aio.metric("spyglass_spans_received_total") == total
+        for worker in ("0", "1"):  # both processes received requests
+            assert aio.metric("spyglass_collector_worker_requests_total", worker=worker) > 0
+        got = {**traces_by_id(aio, "raw-grpc"), **traces_by_id(aio, "raw-http")}
+        assert {t: len(s) for t, s in got.items()} == expected
+        sdk = traces_by_id(aio, "otel-sdk")
+        assert set(sdk) == sdk_traces and all(len(s) == 2 for s in sdk.values())
+    finally:
+        assert aio.stop() == 0
+
+
+def test_sigterm_of_the_parent_stops_every_worker(tmp_path: Path) -> None:
+    aio = start(tmp_path, "--workers", "2")
+    assert aio.proc is not None
+    workers = children(aio.proc.pid)
+    assert len(workers) == 2
+    assert aio.stop() == 0
+    wait_for(lambda: not any(alive(p) for p in workers), timeout=10)
+
+
+def test_sigkill_of_the_parent_leaves_no_orphan(tmp_path: Path) -> None:
+    aio = start(tmp_path, "--workers", "2")
+    assert aio.proc is not None
+    workers = children(aio.proc.pid)
+    assert len(workers) == 2
+    aio.kill(signal.SIGKILL)
+    wait_for(lambda: not any(alive(p) for p in workers), timeout=10)  # PR_SET_PDEATHSIG
+
+
+def test_killed_worker_is_restarted_and_nothing_acknowledged_is_lost(tmp_path: Path) -> None:
+    aio = start(tmp_path, "--workers", "2", "--collector.queue.durable")
+    assert aio.proc is not None
+    acked: list[int] = []
+    stop = threading.Event()
+    url = aio.url("collector.otlp-http-port", "/v1/traces")
+
+    def client(base: int) -> None:
+        k = 0
+        while not stop.is_set():
+            tid = base + k
+            k += 1
+            if post(url, otlp_json(tid, 4, "durable"), "application/json", timeout=10) == 200:
+                acked.append(tid)
+
+    threads = [threading.Thread(target=client, args=(base,)) for base in (0x1_0000, 0x2_0000, 0x3_0000)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: len(acked) > 30, timeout=30)
+        victim = children(aio.proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: aio.metric("spyglass_collector_worker_restarts_total") == 1, timeout=20)
+        wait_for(lambda: aio.metric("spyglass_collector_workers") == 2, timeout=30)
+        assert victim not in children(aio.proc.pid) and len(children(aio.proc.pid)) == 2
+        before = len(acked)
+        wait_for(lambda: len(acked) > before + 30, timeout=30)  # still serving
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    aio.kill(signal.SIGKILL)  # then the whole collector: the write-ahead log has every acknowledged span
+    again = Spyglass(tmp_path, "again", "all-in-one", *UNCAPPED_QUERY, "--workers", "1", "--collector.queue.durable",
+                     data_dir=aio.data_dir).start()
+    try:
+        got = traces_by_id(again, "durable")
+        missing = [t for t in acked if t not in got]
+        assert not missing, f"{len(missing)} of {len(acked)} acknowledged traces lost"
+        assert all(len(got[t]) == 4 for t in acked)
+    finally:
+        again.stop()
+
+
+def test_port_zero_is_chosen_once_for_every_worker(tmp_path: Path) -> None:
+    flags = ("collector.http-port", "collector.grpc-port", "collector.otlp-grpc-port", "collector.otlp-http-port",
+             "collector.zipkin-port", "admin.port", "agent.sampling-port", "query.http-port", "query.grpc-port",
+             "agent.jaeger-compact-port", "agent.jaeger-binary-port", "agent.zipkin-compact-port")
+    aio = Spyglass(tmp_path, "zero", "all-in-one", *UNCAPPED_QUERY, "--workers", "2", ports={f: 0 for f in flags})
+    aio.start(wait=False)
+    try:
+        def ports() -> dict[str, int] | None:
+            text = aio.log_tail() if aio.log_path.exists() else ""
+            found = dict(re.findall(r"(\w+) listening on 127\.0\.0\.1:(\d+)", text))
+            return {k: int(v) for k, v in found.items()} if {"admin", "otlp_http", "query_http"} <= set(found) else None
+
+        bound = wait_for(ports, timeout=60)
+        assert all(p != 0 for p in bound.values())
+        aio.ports = {"admin.port": bound["admin"], "collector.otlp-http-port": bound["otlp_http"],
+                     "query.http-port": bound["query_http"]}
+        aio.wait_healthy()
+        for k in range(20):  # new connections: both workers answer on the one chosen port
+            assert post(aio.url("collector.otlp-http-port", "/v1/traces"), otlp_json(0xC000 + k, 2, "zero"),
+                        "application/json") == 200
+        wait_for(lambda: len(traces_by_id(aio, "zero")) == 20, timeout=30)
+        for worker in ("0", "1"):
+            assert aio.metric("spyglass_collector_worker_requests_total", worker=worker) > 0
+    finally:
+        assert aio.stop() == 0
+
+
+def test_unhealthy_storage_makes_the_parent_unhealthy_and_workers_refuse(tmp_path: Path) -> None:
+    import fcntl
+
+    aio = start(tmp_path, "--workers", "2")
+    try:
+        lock = aio.data_dir / "writer.lock"
+        lock.unlink()  # another process takes the data directory's lock: storage cannot be written
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+        def unhealthy() -> bool:
+            status, body = get_json(aio.url("admin.port", "/"))
+            return status == 503 and "storage unhealthy" in body.get("reason", "")
+
+        wait_for(unhealthy, timeout=20, interval=0.2)
+        url = aio.url("collector.otlp-http-port", "/v1/traces")
+        wait_for(lambda: post(url, otlp_json(0xD001, 2, "refused"), "application/json") == 503, timeout=20)
+        assert aio.metric("spyglass_spans_dropped_total", reason="storage_unavailable") >= 2
+        os.close(fd)  # released: the writer takes the lock again
+        wait_for(lambda: get_json(aio.url("admin.port", "/"))[0] == 200, timeout=20, interval=0.2)
+        wait_for(lambda: post(url, otlp_json(0xD002, 2, "accepted"), "application/json") == 200, timeout=20)
+    finally:
+        assert aio.stop() == 0
+
+
+def test_workers_publish_to_nats_themselves(tmp_path: Path) -> None:
+    from tests.pipeline_procs import NatsServer
+
+    nats = NatsServer(tmp_path)
+    nats.start()
+    procs: list[Spyglass] = []
+    try:
+        flags = ("--nats.url", nats.url, "--nats.stream", "workers")
+        collector = Spyglass(tmp_path, "collector", "collector", "--workers", "2", "--collector.buffer", "nats", *flags,
+                             "--storage", "memory")
+        data = tmp_path / "storage"
+        ingester = Spyglass(tmp_path, "ingester", "ingester", *flags, "--storage", "sqlite", data_dir=data)
+        query = Spyglass(tmp_path, "query", "query", *UNCAPPED_QUERY, data_dir=data)
+        for p in (collector, ingester, query):
+            procs.append(p.start())
+        for k in range(20):
+            assert post(collector.url("collector.otlp-http-port", "/v1/traces"), otlp_json(0xE000 + k, 3, "via-nats"),
+                        "application/json") == 200
+        wait_for(lambda: len(traces_by_id(query, "via-nats")) == 20, timeout=30)
+        assert all(len(s) == 3 for s in traces_by_id(query, "via-nats").values())
+        wait_for(lambda: collector.metric("spyglass_buffer_published_messages_total") == 20, timeout=10)
+        # The workers published (their counts reach the parent's admin port); nothing went
+        # through the parent.
+        assert collector.metric("spyglass_spans_received_total") == 60
+        assert collector.metric("spyglass_collector_worker_requests_total") == 0
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        nats.close()
+
+
+def test_tenants_stay_apart_through_the_workers(tmp_path: Path) -> None:
+    aio = start(tmp_path, "--workers", "2", "--multi-tenancy.enabled")
+    try:
+        def send(tenant: str, tid: int) -> int:
+            req = urllib.request.Request(aio.url("collector.otlp-http-port", "/v1/traces"),
+                                         data=otlp_json(tid, 2, "shared-name"),
+                                         headers={"Content-Type": "application/json", "x-tenant": tenant})
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status
+
+        for k in range(10):  # new connections: both workers, both tenants
+            assert send("acme", 0xF100 + k) == 200
+            assert send("globex", 0xF200 + k) == 200
+
+        def traces(tenant: str) -> set[int]:
+            req = urllib.request.Request(
+                aio.url("query.http-port", "/api/traces?service=shared-name&limit=100&lookback=1h"),
+                headers={"x-tenant": tenant})
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return {int(t["traceID"], 16) for t in json.loads(resp.read())["data"] or []}
+
+        wait_for(lambda: len(traces("acme")) == 10 and len(traces("globex")) == 10, timeout=30)
+        assert traces("acme") == {0xF100 + k for k in range(10)}
+        assert traces("globex") == {0xF200 + k for k in range(10)}
+    finally:
+        assert aio.stop() == 0
