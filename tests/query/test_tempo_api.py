@@ -193,3 +193,13 @@ def test_grafana_tempo_datasource_sequence(server: RunningAllInOne) -> None:
     r = httpx.get(server.url("tempo_api", f"/api/v2/traces/{found[1]['traceID']}"),
                   headers={"Accept": "application/protobuf"}, timeout=10)
     assert r.status_code == 200 and len(r.content) > 50
+
+
+def test_same_api_under_api_tempo_on_the_query_port(server: RunningAllInOne) -> None:
+    """The web UI reaches the query language through the Jaeger port; Jaeger's routes are unchanged."""
+    r = httpx.get(server.url("query_http", "/api/tempo/search"), params={"q": "{ status = error }", **window()}, timeout=10)
+    assert [t["traceID"] for t in r.json()["traces"]] == ["123456789abcdef0123456789abcdef"]
+    r = httpx.get(server.url("query_http", "/api/tempo/search"), params={"q": "{"}, timeout=10)
+    assert r.status_code == 400 and "column 2" in r.text
+    r = httpx.get(server.url("query_http", "/api/traces"), params={"service": "front", "lookback": "1h"}, timeout=10)
+    assert r.status_code == 200 and len(r.json()["data"]) == 2

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -34,7 +35,6 @@ from spyglass import __version__
 from spyglass.gocompat.godur import parse_duration
 from spyglass.model import Span
 from spyglass.query.http_api import storage_error
-from spyglass.query.limits import QueryBusy, QueryTimeout
 from spyglass.query.service import QueryService, TraceNotFoundError
 from spyglass.traceql import TraceQLError, ast, parse
 from spyglass.traceql.engine import Series
@@ -306,31 +306,30 @@ def _value_text(t: str, v: object) -> str:
 # -- handlers ------------------------------------------------------------------------------------------
 
 
-async def echo(request: web.Request) -> web.Response:
+async def echo(service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
     return web.Response(text="echo", content_type="text/plain")
 
 
-async def buildinfo(request: web.Request) -> web.Response:
+async def buildinfo(service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
     return _json({"version": TEMPO_COMPATIBLE_VERSION, "revision": f"spyglass-{__version__}", "branch": "",
                   "buildUser": "", "buildDate": "", "goVersion": ""})
 
 
-async def search(request: web.Request) -> web.Response:
+async def search(service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
     p = request.query
     query = _query(p) if p.get("q", "").strip() else _tags_query(p)
     start, end = _time_ns(p, "start"), _time_ns(p, "end")
     limit, spss = _int(p, "limit", DEFAULT_LIMIT), _int(p, "spss", DEFAULT_SPSS)
     if query.metrics is not None:
         raise BadRequest("invalid TraceQL query: a metrics query goes to /api/metrics/query_range")
-    service = request.app[SERVICE]
     matches = await service.traceql_search(query, start, end, limit)
     return _json(search_json(matches, query, spss))
 
 
-async def _trace_spans(request: web.Request) -> list[Span]:
-    trace_id = _trace_id(request.match_info["trace_id"])
+async def _trace_spans(service: QueryService, request: web.Request, path: dict[str, str]) -> list[Span]:
+    trace_id = _trace_id(path["trace_id"])
     p = request.query
-    trace = await request.app[SERVICE].get_trace(trace_id, raw=True, start_ns=_time_ns(p, "start"), end_ns=_time_ns(p, "end"))
+    trace = await service.get_trace(trace_id, raw=True, start_ns=_time_ns(p, "start"), end_ns=_time_ns(p, "end"))
     return trace.spans
 
 
@@ -359,8 +358,8 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-async def trace_v1(request: web.Request) -> web.Response:
-    spans = await _trace_spans(request)
+async def trace_v1(service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
+    spans = await _trace_spans(service, request, path)
     if _wants_protobuf(request):
         return _protobuf(spans, wrap=False)
     from spyglass.codecs.otlp_json import encode_traces_data
@@ -368,8 +367,8 @@ async def trace_v1(request: web.Request) -> web.Response:
     return _json({"batches": encode_traces_data(spans)["resourceSpans"]})
 
 
-async def trace_v2(request: web.Request) -> web.Response:
-    spans = await _trace_spans(request)
+async def trace_v2(service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
+    spans = await _trace_spans(service, request, path)
     if _wants_protobuf(request):
         return _protobuf(spans, wrap=True)
     from spyglass.codecs.otlp_json import encode_traces_data
@@ -377,30 +376,30 @@ async def trace_v2(request: web.Request) -> web.Response:
     return _json({"trace": encode_traces_data(spans), "status": "COMPLETE"})
 
 
-async def _tag_names(request: web.Request) -> dict[str, set[str]]:
+async def _tag_names(service: QueryService, request: web.Request) -> dict[str, set[str]]:
     p = request.query
-    return await request.app[SERVICE].traceql_tag_names(_time_ns(p, "start"), _time_ns(p, "end"))
+    return await service.traceql_tag_names(_time_ns(p, "start"), _time_ns(p, "end"))
 
 
-async def tags_v1(request: web.Request) -> web.Response:
-    names = await _tag_names(request)
+async def tags_v1(service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
+    names = await _tag_names(service, request)
     return _json({"tagNames": sorted(names["span"] | names["resource"])})
 
 
-async def tags_v2(request: web.Request) -> web.Response:
+async def tags_v2(service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
     scope = request.query.get("scope", "").strip()
     if scope not in ("", "all", "span", "resource", "intrinsic"):
         raise BadRequest(f"invalid scope {scope!r}: span, resource, intrinsic or all")
-    names = await _tag_names(request)
+    names = await _tag_names(service, request)
     scopes = [{"name": s, "tags": sorted(names[s])} for s in ("span", "resource") if scope in ("", "all", s)]
     if scope in ("", "all", "intrinsic"):
         scopes.append({"name": "intrinsic", "tags": INTRINSIC_TAGS})
     return _json({"scopes": scopes})
 
 
-async def _values(request: web.Request) -> list[tuple[str, object]]:
+async def _values(service: QueryService, request: web.Request, path: dict[str, str]) -> list[tuple[str, object]]:
     p = request.query
-    fld = _scoped_field(request.match_info["name"])
+    fld = _scoped_field(path["name"])
     cond: ast.Cond = ast.TRUE
     if p.get("q", "").strip():
         q = _query(p)
@@ -410,15 +409,15 @@ async def _values(request: web.Request) -> list[tuple[str, object]]:
         return [("status", v) for v in ast.STATUS_VALUES]
     if isinstance(fld, ast.Intrinsic) and fld.name == "kind":
         return [("kind", v) for v in ast.KIND_VALUES]
-    return await request.app[SERVICE].traceql_tag_values(fld, cond, _time_ns(p, "start"), _time_ns(p, "end"))
+    return await service.traceql_tag_values(fld, cond, _time_ns(p, "start"), _time_ns(p, "end"))
 
 
-async def values_v1(request: web.Request) -> web.Response:
-    return _json({"tagValues": [_value_text(t, v) for t, v in await _values(request)]})
+async def values_v1(service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
+    return _json({"tagValues": [_value_text(t, v) for t, v in await _values(service, request, path)]})
 
 
-async def values_v2(request: web.Request) -> web.Response:
-    values = await _values(request)
+async def values_v2(service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
+    values = await _values(service, request, path)
     out = []
     for t, v in values:
         typ = _VALUE_TYPES.get(t, "string")
@@ -428,7 +427,7 @@ async def values_v2(request: web.Request) -> web.Response:
     return _json({"tagValues": out})
 
 
-async def query_range(request: web.Request) -> web.Response:
+async def query_range(service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
     p = request.query
     query = _query(p)
     if query.metrics is None:
@@ -442,14 +441,17 @@ async def query_range(request: web.Request) -> web.Response:
     step = _duration_ns(step_text, "step") if step_text else max(1_000_000_000, (end - start) // MAX_POINTS_DEFAULT // 1_000_000_000 * 1_000_000_000)
     if step <= 0:
         raise BadRequest("invalid step: must be positive")
-    series = await request.app[SERVICE].traceql_metrics(query, start, end, step)
+    series = await service.traceql_metrics(query, start, end, step)
     return _json(series_json(series))
 
 
-@web.middleware
-async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+Core = Callable[[QueryService, web.Request, dict[str, str]], Awaitable[web.Response]]
+
+
+async def answer(core: Core, service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
+    """Run a handler, turning failures into Tempo's plain-text error answers."""
     try:
-        return await handler(request)
+        return await core(service, request, path)
     except web.HTTPException:
         raise
     except BadRequest as exc:
@@ -460,24 +462,39 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return _text(404, "trace not found")
     except NotImplementedError as exc:
         return _text(501, str(exc))
-    except (QueryBusy, QueryTimeout, ConnectionError) as exc:
+    except Exception as exc:  # noqa: BLE001 - busy/timeout 503, others 500 and logged; never a dropped connection
         return storage_error(exc, _text)
-    except Exception as exc:  # noqa: BLE001 - answered as 500 and logged, never a dropped connection
-        return storage_error(exc, _text)
+
+
+ROUTES: list[tuple[str, Core]] = [
+    ("/api/echo", echo),
+    ("/api/status/buildinfo", buildinfo),
+    ("/api/search", search),
+    ("/api/traces/{trace_id}", trace_v1),
+    ("/api/v2/traces/{trace_id}", trace_v2),
+    ("/api/search/tags", tags_v1),
+    ("/api/v2/search/tags", tags_v2),
+    ("/api/search/tag/{name}/values", values_v1),
+    ("/api/v2/search/tag/{name}/values", values_v2),
+    ("/api/metrics/query_range", query_range),
+]
 
 
 def build_tempo_app(service: QueryService) -> web.Application:
-    app = web.Application(middlewares=[errors])
+    """The application of the ``--tempo-api.port`` listener."""
+    app = web.Application()
     app[SERVICE] = service
-    r = app.router
-    r.add_get("/api/echo", echo)
-    r.add_get("/api/status/buildinfo", buildinfo)
-    r.add_get("/api/search", search)
-    r.add_get("/api/traces/{trace_id}", trace_v1)
-    r.add_get("/api/v2/traces/{trace_id}", trace_v2)
-    r.add_get("/api/search/tags", tags_v1)
-    r.add_get("/api/v2/search/tags", tags_v2)
-    r.add_get("/api/search/tag/{name}/values", values_v1)
-    r.add_get("/api/v2/search/tag/{name}/values", values_v2)
-    r.add_get("/api/metrics/query_range", query_range)
+    for route, core in ROUTES:
+        async def handle(request: web.Request, core: Core = core) -> web.Response:
+            return await answer(core, request.app[SERVICE], request, dict(request.match_info))
+        app.router.add_get(route, handle)
     return app
+
+
+def register(router: Any, service: QueryService) -> None:
+    """The same routes under ``/api/tempo`` of the Jaeger query port, for the web UI (which
+    is served from that port and cannot reach another one)."""
+    for route, core in ROUTES:
+        async def handle(request: web.Request, params: dict[str, str], core: Core = core) -> web.Response:
+            return await answer(core, service, request, params)
+        router.add("GET", "api/tempo/" + route[len("/api/"):], handle)
