@@ -28,6 +28,8 @@ from spyglass.traceql.parser import TraceQLError
 Candidates = Callable[[ast.Cond, int, int], Iterable[tuple[int, int]]]
 GetTrace = Callable[[int], list[Span]]
 WindowSpans = Callable[[ast.Cond, int, int, frozenset[ast.Field]], "Iterable[tuple[Span, bool]] | None"]
+# (labels as typed field values, bucket start, count) rows summed by the backend; None: cannot
+Counts = Callable[[ast.Cond, int, int, int, tuple[ast.Field, ...]], "Iterable[tuple[tuple, int, int]] | None"]
 
 MAX_SERIES = 1000
 MAX_POINTS = 11_000
@@ -104,7 +106,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def metrics(query: ast.Query, start_ns: int, end_ns: int, step_ns: int, candidates: Candidates,
-            get_trace: GetTrace, window_spans: WindowSpans | None = None) -> list[Series]:
+            get_trace: GetTrace, window_spans: WindowSpans | None = None, counts: Counts | None = None) -> list[Series]:
     """The series of a metrics query over ``[start_ns, end_ns)`` in steps of ``step_ns``
     (timestamps are multiples of the step)."""
     m = query.metrics
@@ -120,15 +122,22 @@ def metrics(query: ast.Query, start_ns: int, end_ns: int, step_ns: int, candidat
     groups: dict[tuple, dict[int, list]] = {}
     by = m.by
     value_field = m.field
+    counting = m.func in ("rate", "count_over_time")
 
-    def add(span: Span, view: TraceView | None) -> None:
-        labels = tuple(field_value(f, span, view) for f in by)
+    def cells_of(labels: tuple) -> dict:
         cells = groups.get(labels)
         if cells is None:
             if len(groups) >= MAX_SERIES:
                 raise TraceQLError(f"more than {MAX_SERIES} series: group by fewer or rarer attributes")
             cells = groups[labels] = {}
+        return cells
+
+    def add(span: Span, view: TraceView | None) -> None:
+        cells = cells_of(tuple(field_value(f, span, view) for f in by))
         bucket = span.start_time_ns // step_ns * step_ns
+        if counting:
+            cells[bucket] = cells.get(bucket, 0) + 1
+            return
         cell = cells.get(bucket)
         if cell is None:
             cell = cells[bucket] = []
@@ -140,6 +149,14 @@ def metrics(query: ast.Query, start_ns: int, end_ns: int, step_ns: int, candidat
                 cell.append(v)
 
     spans_iter = None
+    if counting and _span_level(query) and counts is not None:
+        assert isinstance(query.spans, ast.Filter)
+        summed = counts(query.spans.cond, start_ns, last, step_ns, by)
+        if summed is not None:
+            for labels, bucket, n in summed:
+                cells = cells_of(labels)
+                cells[bucket] = cells.get(bucket, 0) + n
+            return _series(m, groups, first, end_ns, step_ns)
     if _span_level(query) and window_spans is not None:
         assert isinstance(query.spans, ast.Filter)
         cond = query.spans.cond
@@ -184,7 +201,7 @@ def _series(m: ast.Metrics, groups: dict[tuple, dict[int, list]], first: int, en
         base = tuple((name, None if fv is None else fv[1]) for name, fv in zip(names, labels))
         if m.func in ("rate", "count_over_time"):
             scale = 1e9 / step_ns if m.func == "rate" else 1.0
-            out.append(Series(base, [(t, len(cells.get(t, ())) * scale) for t in stamps]))
+            out.append(Series(base, [(t, cells.get(t, 0) * scale) for t in stamps]))
         elif m.func == "quantile_over_time":
             for q in m.quantiles:
                 out.append(Series(base + (("p", q),),

@@ -8,6 +8,8 @@ what matches, so every backend answers the same):
   unbounded) and satisfies ``cond`` appears, with ``bound`` at least the latest such start.
   Extra traces are fine (they are checked); missing ones are a bug.
 * ``tql_trace(trace_id)``: all spans of a trace.
+* ``tql_counts(cond, start, end, step, by)``: optionally, counts summed in the backend
+  (``rate()`` and ``count_over_time()`` over index columns).
 * ``tql_window_spans(cond, start, end, fields)``: optionally, the spans starting in
   ``[start, end]`` that may satisfy ``cond``, each with ``True`` when the backend proved it
   does (then the span may be partial: only ``fields``, name, kind, duration, start and
@@ -35,6 +37,13 @@ class TraceQLReader(abc.ABC):
                          fields: frozenset[ast.Field]) -> Iterable[tuple[Span, bool]] | None:
         return None
 
+    def tql_counts(self, cond: ast.Cond, start_ns: int, end_ns: int, step_ns: int,
+                   by: tuple[ast.Field, ...]) -> Iterable[tuple[tuple, int, int]] | None:
+        """Optionally, span counts per (labels, step bucket) summed by the backend, when it
+        can decide ``cond`` and the ``by`` fields exactly from its index; labels are typed
+        field values as ``evaluate.field_value`` gives them. None: the engine counts."""
+        return None
+
     def find_traces_traceql(self, query: ast.Query, start_ns: int = 0, end_ns: int = 0,
                             limit: int = 20) -> list[TraceMatch]:
         """Traces matching ``query`` among spans starting in ``[start_ns, end_ns]``, newest first."""
@@ -42,7 +51,7 @@ class TraceQLReader(abc.ABC):
 
     def traceql_metrics(self, query: ast.Query, start_ns: int, end_ns: int, step_ns: int) -> list[engine.Series]:
         return engine.metrics(query, start_ns, end_ns, step_ns, self.tql_candidates, self.tql_trace,
-                              self.tql_window_spans)
+                              self.tql_window_spans, self.tql_counts)
 
     def traceql_tag_names(self, start_ns: int = 0, end_ns: int = 0) -> dict[str, set[str]]:
         return engine.tag_names(start_ns, end_ns, self.tql_candidates, self.tql_trace)

@@ -23,7 +23,7 @@ from spyglass.storage.api.traceql import TraceQLReader
 from spyglass.storage.api.deadline import check_deadline, current_deadline
 from spyglass.storage.clickhouse.connection import Connector
 from spyglass.storage.clickhouse.rows import decode_chunk, join_id, query_pairs, split_id
-from spyglass.storage.clickhouse.traceql import ROW_FIELDS, candidates_sql, rows_sql
+from spyglass.storage.clickhouse.traceql import ROW_FIELDS, candidates_sql, counts_sql, label_of, rows_sql
 from spyglass.traceql import ast
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -183,6 +183,16 @@ class ClickHouseReader(TraceReader, TraceQLReader):
         prefetched = getattr(self._tls, "prefetched", {})
         spans = prefetched.get(trace_id)
         return spans if spans else self.get_trace(trace_id)
+
+    def tql_counts(self, cond: ast.Cond, start_ns: int, end_ns: int, step_ns: int,
+                   by: tuple[ast.Field, ...]) -> Iterator[tuple[tuple, int, int]] | None:
+        if not all(f in ROW_FIELDS and f != ast.Intrinsic("duration") for f in by):
+            return None
+        sql, params, exact = counts_sql(self.t, cond, start_ns or INT64_MIN, end_ns or INT64_MAX, step_ns, by)
+        if not exact:
+            return None
+        self._fresh()
+        return ((tuple(label_of(f, v) for f, v in zip(by, row[2:])), row[0], row[1]) for row in self.query(sql, params))
 
     def tql_window_spans(self, cond: ast.Cond, start_ns: int, end_ns: int,
                          fields: frozenset[ast.Field]) -> Iterator[tuple[Span, bool]] | None:

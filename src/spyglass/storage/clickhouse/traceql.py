@@ -94,3 +94,30 @@ def rows_sql(t: str, cond: ast.Cond, lo: int, hi: int) -> tuple[str, dict[str, A
     sql = (f"SELECT trace_hi, trace_lo, start_ns, duration_ns, service, operation, {KIND_COLUMN}, {STATUS_COLUMN} "
            f"FROM {t}span_index WHERE start_ns >= %(lo)s AND start_ns <= %(hi)s AND {where}")
     return sql, p, exact
+
+
+_BY_COLUMN = {ast.Intrinsic("name"): "operation", ast.Attribute("resource", "service.name"): "service",
+              ast.Intrinsic("kind"): KIND_COLUMN, ast.Intrinsic("status"): STATUS_COLUMN}
+_KIND_BY_VALUE = {v: k for k, v in KIND_VALUE.items()}
+
+
+def counts_sql(t: str, cond: ast.Cond, lo: int, hi: int, step: int,
+               by: tuple[ast.Field, ...]) -> tuple[str, dict[str, Any], bool]:
+    """Span counts per (bucket, ``by`` columns) in the window: (SQL, params, exact)."""
+    params = _Params()
+    where, exact = condition_sql(cond, params)
+    p = params.values
+    p.update(lo=lo, hi=hi, step=step)
+    cols = "".join(f", {_BY_COLUMN[f]}" for f in by)
+    sql = (f"SELECT intDiv(start_ns, %(step)s) * %(step)s AS b, count(){cols} FROM {t}span_index "
+           f"WHERE start_ns >= %(lo)s AND start_ns <= %(hi)s AND {where} GROUP BY b{cols}")
+    return sql, p, exact
+
+
+def label_of(f: ast.Field, value: str) -> tuple[str, object]:
+    """A ``by`` column's value as ``evaluate.field_value`` would type it."""
+    if f == ast.Intrinsic("kind"):
+        return "kind", _KIND_BY_VALUE.get(value, "unspecified")
+    if f == ast.Intrinsic("status"):
+        return "status", value.lower()
+    return "str", value

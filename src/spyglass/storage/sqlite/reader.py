@@ -123,6 +123,11 @@ class SqliteReader(TraceReader, TraceQLReader):
     def tql_trace(self, trace_id: int) -> list[Span]:
         return self.get_trace(trace_id)
 
+    def tql_counts(self, cond: ast.Cond, start_ns: int, end_ns: int, step_ns: int,
+                   by: tuple[ast.Field, ...]) -> Iterator[tuple[tuple, int, int]] | None:
+        self._sync()
+        return Scan(self.days, self.decode, cond, start_ns, end_ns).counts(step_ns, by)
+
     def tql_window_spans(self, cond: ast.Cond, start_ns: int, end_ns: int,
                          fields: frozenset[ast.Field]) -> Iterator[tuple[Span, bool]]:
         self._sync()

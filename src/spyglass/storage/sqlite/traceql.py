@@ -144,6 +144,29 @@ class Scan:
             day, _, _, exact, entry = plans[index]
             yield start, schema.trace_id_of(hi, key), duration, entry, exact, day, chunk, seq
 
+    def counts(self, step_ns: int, by: tuple[ast.Field, ...]) -> Iterator[tuple[tuple, int, int]] | None:
+        """Span counts per (labels, bucket) summed in SQL, when every name ID's condition is
+        exact and ``by`` uses only the names table; None otherwise."""
+        if not all(f in ROW_FIELDS and f != ast.Intrinsic("duration") for f in by):
+            return None
+        plans = self._plans()
+        if not all(exact for _, _, _, exact, _ in plans):
+            return None
+        return self._counts(plans, step_ns, by)
+
+    def _counts(self, plans: list, step_ns: int, by: tuple[ast.Field, ...]) -> Iterator[tuple[tuple, int, int]]:
+        for day, nid, sql, _, (service, name, kind) in plans:
+            check_deadline()
+            labels = tuple(_row_label(f, service, name, kind) for f in by)
+            with self.days.reading(day) as conn:
+                if conn is None:
+                    continue
+                rows = conn.execute(
+                    f"SELECT (s.start / ?4) * ?4 AS b, count(*) FROM spans s WHERE s.name_id = ?1 "
+                    f"AND s.start BETWEEN ?2 AND ?3 AND ({sql}) GROUP BY b", (nid, self.lo, self.hi, step_ns)).fetchall()
+            for bucket, n in rows:
+                yield labels, bucket, n
+
     def chunk_span(self, day: str, chunk: int, seq: int) -> Span | None:
         spans = self._chunks.get((day, chunk))
         if spans is None:
@@ -182,3 +205,11 @@ class Scan:
                 yield span, False
 
 
+
+
+def _row_label(f: ast.Field, service: str, name: str, kind: int) -> tuple[str, object]:
+    if f == ast.Intrinsic("name"):
+        return "str", name
+    if f == ast.Intrinsic("kind"):
+        return "kind", SpanKind(kind).name.lower() if kind in SpanKind._value2member_map_ else ""
+    return "str", service
