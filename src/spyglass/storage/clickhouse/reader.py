@@ -172,8 +172,8 @@ class ClickHouseReader(TraceReader, TraceQLReader):
             ids = [join_id(hi, lo) for hi, lo, _ in rows]
             for i in range(0, len(ids), 25):
                 self._tls.prefetched = self._fetch_traces(ids[i:i + 25])
-                for trace_id in ids[i:i + 25]:
-                    yield rows[ids.index(trace_id, i)][2], trace_id
+                for j in range(i, min(i + 25, len(ids))):
+                    yield rows[j][2], ids[j]
             if len(rows) < size:
                 return
             offset += size
