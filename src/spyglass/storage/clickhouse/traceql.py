@@ -64,6 +64,8 @@ def condition_sql(cond: ast.Cond, params: _Params) -> tuple[str, bool]:
         return f"{KIND_COLUMN} {_SQL_OPS[op]} {params.add(KIND_VALUE[str(lit.value)])}", True
     if f == ast.Intrinsic("status"):
         return f"{STATUS_COLUMN} {_SQL_OPS[op]} {params.add(STATUS_VALUE[str(lit.value)])}", True
+    if isinstance(f, ast.Attribute) and f.name == "service.name" and f.scope != "span":
+        return "1", False  # the service is a column, not a pair: only checked in Python
     if isinstance(f, ast.Attribute) and not (lit.type == "nil" and op == "="):
         key = params.add(f.name)
         if op == "=" and lit.type in ("str", "bool"):
