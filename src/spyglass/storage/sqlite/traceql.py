@@ -121,7 +121,9 @@ class Scan:
     def _pages(self, index: int, day: str, nid: int, sql: str) -> Iterator[tuple]:
         text = _PAGE_SQL.format(cond=sql)
         last = (self.hi, schema.INT64_MAX, schema.INT64_MAX)
-        size = 256
+        # The merge asks every stream for its first row, and a window can have thousands of
+        # streams (days x names); most are never read further, so the first page is small.
+        size = 8
         while True:
             check_deadline()
             rows: list = []
@@ -155,17 +157,26 @@ class Scan:
         return self._counts(plans, step_ns, by)
 
     def _counts(self, plans: list, step_ns: int, by: tuple[ast.Field, ...]) -> Iterator[tuple[tuple, int, int]]:
-        for day, nid, sql, _, (service, name, kind) in plans:
+        # one statement per (day, SQL condition): the name IDs sharing a condition (all of
+        # them for ``{ }``) are read as one IN list, each still an index range
+        groups: dict[tuple[str, str], list[int]] = {}
+        entries: dict[tuple[str, int], tuple[str, str, int]] = {}
+        for day, nid, sql, _, entry in plans:
+            groups.setdefault((day, sql), []).append(nid)
+            entries[(day, nid)] = entry
+        for (day, sql), nids in groups.items():
             check_deadline()
-            labels = tuple(_row_label(f, service, name, kind) for f in by)
             with self.days.reading(day) as conn:
                 if conn is None:
                     continue
                 rows = conn.execute(
-                    f"SELECT (s.start / ?4) * ?4 AS b, count(*) FROM spans s WHERE s.name_id = ?1 "
-                    f"AND s.start BETWEEN ?2 AND ?3 AND ({sql}) GROUP BY b", (nid, self.lo, self.hi, step_ns)).fetchall()
-            for bucket, n in rows:
-                yield labels, bucket, n
+                    f"SELECT s.name_id, (s.start / ?4) * ?4 AS b, count(*) FROM spans s "
+                    f"WHERE s.name_id IN (SELECT value FROM json_each(?1)) AND s.start BETWEEN ?2 AND ?3 "
+                    f"AND ({sql}) GROUP BY s.name_id, b",
+                    ("[" + ",".join(map(str, nids)) + "]", self.lo, self.hi, step_ns)).fetchall()
+            for nid, bucket, n in rows:
+                service, name, kind = entries[(day, nid)]
+                yield tuple(_row_label(f, service, name, kind) for f in by), bucket, n
 
     def chunk_span(self, day: str, chunk: int, seq: int) -> Span | None:
         spans = self._chunks.get((day, chunk))
