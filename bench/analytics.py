@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
 import statistics
@@ -210,7 +211,7 @@ def main() -> None:
     tql_table = "\n".join(f"| {name} | {value} |" for name, value in tql_rows)
     tql_body = f"""## Query language (TraceQL) over Tempo's API, {written:,} spans ({machine()})
 
-`flock /work/bench.lock .venv/bin/python bench/analytics.py --spans {args.spans}{' --traceql-only' if args.traceql_only else ''}` ({time.strftime('%Y-%m-%d')}). The same sqlite store and data as the analytics section (servers carry `http.status_code`, 500 on their 3 % errors; a fifth of client spans are `db.query`). Requests over HTTP to the Tempo API (`/api/search` with `limit=20`, `/api/metrics/query_range` with a 60 s step for 1 h and a 15 min step for 24 h), {args.runs} runs each. Targets (issue 13, at 10M spans): trace searches p99 <= 300 ms, metrics over 24 h p99 <= 500 ms.
+`flock /work/bench.lock .venv/bin/python bench/analytics.py --spans {args.spans}{' --traceql-only' if args.traceql_only else ''}` ({time.strftime('%Y-%m-%d')}). The same sqlite store and data as the analytics section (servers carry `http.status_code`, 500 on their 3 % errors; a fifth of client spans are `db.query`). Requests over HTTP to the Tempo API (`/api/search` with `limit=20`, `/api/metrics/query_range` with a 60 s step for 1 h and a 15 min step for 24 h), {args.runs} runs each; load average at the end {os.getloadavg()[0]:.2f} (other helpers' jobs share the 2 cores). Targets (issue 13, at 10M spans): trace searches p99 <= 300 ms, metrics over 24 h p99 <= 500 ms.
 
 | query | p50 / p99 ms |
 |---|---|
