@@ -34,8 +34,9 @@ _TRACE_SQL = (f"SELECT data FROM chunks WHERE (id >> {schema.TRACE_BUCKET_BITS})
 
 class SqliteReader(TraceReader, TraceQLReader):
     def __init__(self, days: DayDirectory, index: TraceIndexReader, flush: Callable[[], None] | None = None,
-                 *, candidate_limit: int = 1000) -> None:
+                 *, candidate_limit: int = 1000, rollup: bool = False) -> None:
         self.days = days
+        self.rollup = rollup  # the store's writer fills the RED rollup: counts may read it
         self.index = index
         self._flush = flush
         self.candidate_limit = candidate_limit
@@ -126,7 +127,7 @@ class SqliteReader(TraceReader, TraceQLReader):
     def tql_counts(self, cond: ast.Cond, start_ns: int, end_ns: int, step_ns: int,
                    by: tuple[ast.Field, ...]) -> Iterator[tuple[tuple, int, int]] | None:
         self._sync()
-        return Scan(self.days, self.decode, cond, start_ns, end_ns).counts(step_ns, by)
+        return Scan(self.days, self.decode, cond, start_ns, end_ns).counts(step_ns, by, self.rollup)
 
     def tql_window_spans(self, cond: ast.Cond, start_ns: int, end_ns: int,
                          fields: frozenset[ast.Field]) -> Iterator[tuple[Span, bool]]:

@@ -21,6 +21,7 @@ import heapq
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
+from spyglass.analytics.rollup import MINUTE_NS
 from spyglass.model import Resource, Span, SpanKind
 from spyglass.storage.api.deadline import check_deadline
 from spyglass.storage.sqlite import schema
@@ -146,15 +147,53 @@ class Scan:
             day, _, _, exact, entry = plans[index]
             yield start, schema.trace_id_of(hi, key), duration, entry, exact, day, chunk, seq
 
-    def counts(self, step_ns: int, by: tuple[ast.Field, ...]) -> Iterator[tuple[tuple, int, int]] | None:
+    def counts(self, step_ns: int, by: tuple[ast.Field, ...], rollup: bool = False) -> Iterator[tuple[tuple, int, int]] | None:
         """Span counts per (labels, bucket) summed in SQL, when every name ID's condition is
-        exact and ``by`` uses only the names table; None otherwise."""
+        exact and ``by`` uses only the names table; None otherwise.
+
+        With ``rollup`` (the store writes the RED rollup with its spans) and a condition on
+        names only (no duration) and a step of whole minutes, the window's whole minutes are
+        summed from ``red`` (per name and minute) and only its ragged ends from ``spans``."""
         if not all(f in ROW_FIELDS and f != ast.Intrinsic("duration") for f in by):
             return None
         plans = self._plans()
         if not all(exact for _, _, _, exact, _ in plans):
             return None
+        if rollup and step_ns % MINUTE_NS == 0 and all(sql == "1" for _, _, sql, _, _ in plans):
+            first = -(-self.lo // MINUTE_NS)  # the window's first and last whole minutes
+            last = (self.hi + 1) // MINUTE_NS - 1
+            if first <= last:
+                return self._rolled(plans, step_ns, by, first, last)
         return self._counts(plans, step_ns, by)
+
+    def _rolled(self, plans: list, step_ns: int, by: tuple[ast.Field, ...], first: int,
+                last: int) -> Iterator[tuple[tuple, int, int]]:
+        lo, hi = self.lo, self.hi
+        try:
+            self.hi = first * MINUTE_NS - 1
+            yield from self._counts(plans, step_ns, by)
+            self.lo, self.hi = (last + 1) * MINUTE_NS, hi
+            yield from self._counts(plans, step_ns, by)
+        finally:
+            self.lo, self.hi = lo, hi
+        groups: dict[str, list[int]] = {}
+        entries: dict[tuple[str, int], tuple[str, str, int]] = {}
+        for day, nid, _, _, entry in plans:
+            groups.setdefault(day, []).append(nid)
+            entries[(day, nid)] = entry
+        for day, nids in groups.items():
+            check_deadline()
+            with self.days.reading(day) as conn:
+                if conn is None:
+                    continue
+                rows = conn.execute(
+                    "SELECT name_id, minute, sum(calls) FROM red WHERE name_id IN (SELECT value FROM json_each(?1)) "
+                    "AND minute BETWEEN ?2 AND ?3 GROUP BY name_id, minute",
+                    ("[" + ",".join(map(str, nids)) + "]", first, last)).fetchall()
+            for nid, minute, n in rows:
+                service, name, kind = entries[(day, nid)]
+                yield (tuple(_row_label(f, service, name, kind) for f in by),
+                       minute * MINUTE_NS // step_ns * step_ns, n)
 
     def _counts(self, plans: list, step_ns: int, by: tuple[ast.Field, ...]) -> Iterator[tuple[tuple, int, int]]:
         # one statement per (day, SQL condition): the name IDs sharing a condition (all of
