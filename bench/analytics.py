@@ -216,6 +216,8 @@ def main() -> None:
 | query | p50 / p99 ms |
 |---|---|
 {tql_table}
+
+`rate()` over 24 h reads the RED rollup for whole minutes; with this generator's 1,100 (service, operation, kind) names spread uniformly the rollup holds about one row per span, so it saves little here: the time is sqlite summing ~285,000 rows (about 2.5 us each), and it grows with the spans in the window.
 """
     if not args.traceql_only:
         print(body)
