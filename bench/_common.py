@@ -76,6 +76,7 @@ PORT_FLAGS = {
     "agent.sampling-port": socket.SOCK_STREAM,
     "query.http-port": socket.SOCK_STREAM,
     "query.grpc-port": socket.SOCK_STREAM,
+    "tempo-api.port": socket.SOCK_STREAM,
     "agent.jaeger-compact-port": socket.SOCK_DGRAM,
     "agent.jaeger-binary-port": socket.SOCK_DGRAM,
     "agent.zipkin-compact-port": socket.SOCK_DGRAM,

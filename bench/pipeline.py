@@ -35,7 +35,7 @@ import urllib.request
 from pathlib import Path
 
 FLAGS = ("collector.http-port", "collector.grpc-port", "collector.otlp-grpc-port", "collector.otlp-http-port",
-         "collector.zipkin-port", "admin.port", "agent.sampling-port", "query.http-port", "query.grpc-port",
+         "collector.zipkin-port", "admin.port", "agent.sampling-port", "query.http-port", "query.grpc-port", "tempo-api.port",
          "agent.jaeger-compact-port", "agent.jaeger-binary-port", "agent.zipkin-compact-port")
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -58,7 +58,7 @@ def spawn(root: Path, command: str, *args: str) -> tuple[subprocess.Popen[bytes]
     elif command == "query":
         ports = {f: p for f, p in ports.items() if f.startswith("query.") or f == "admin.port"}
     else:  # the collector command takes no query flags
-        ports = {f: p for f, p in ports.items() if not f.startswith("query.")}
+        ports = {f: p for f, p in ports.items() if not f.startswith(("query.", "tempo-api."))}
     argv = [sys.executable, "-m", "spyglass.cli", command, *[x for f, p in ports.items() for x in (f"--{f}", str(p))],
             *args]
     log = open(root / f"{command}.log", "ab")

@@ -54,7 +54,7 @@ def serve(port_file: str) -> None:
     ports = {name: 0 for name in (
         "collector_http_port", "collector_grpc_port", "collector_otlp_grpc_port", "collector_otlp_http_port",
         "collector_zipkin_port", "admin_port", "agent_jaeger_compact_port", "agent_jaeger_binary_port",
-        "agent_zipkin_compact_port", "query_http_port", "query_grpc_port")}
+        "agent_zipkin_compact_port", "query_http_port", "query_grpc_port", "tempo_api_port")}
 
     async def run() -> None:
         app = AllInOne(Settings.from_env({}, **ports))

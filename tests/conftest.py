@@ -35,6 +35,7 @@ ALL_PORTS_ZERO = {
         "agent_zipkin_compact_port",
         "query_http_port",
         "query_grpc_port",
+        "tempo_api_port",
     )
 }
 

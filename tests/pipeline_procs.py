@@ -24,7 +24,8 @@ NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
 UDP_FLAGS = ("agent.jaeger-compact-port", "agent.jaeger-binary-port", "agent.zipkin-compact-port")
 TCP_FLAGS = ("collector.http-port", "collector.grpc-port", "collector.otlp-grpc-port", "collector.otlp-http-port",
-             "collector.zipkin-port", "admin.port", "agent.sampling-port", "query.http-port", "query.grpc-port")
+             "collector.zipkin-port", "admin.port", "agent.sampling-port", "query.http-port", "query.grpc-port",
+             "tempo-api.port")
 
 
 def require_nats() -> None:
@@ -94,9 +95,9 @@ class Spyglass:
             if command == "ingester":
                 ports = {"admin.port": free_port()}
             elif command == "collector":  # each command takes the flags of its own listeners
-                ports = {f: p for f, p in ports.items() if not f.startswith("query.")}
+                ports = {f: p for f, p in ports.items() if not f.startswith(("query.", "tempo-api."))}
             elif command == "query":
-                ports = {f: p for f, p in ports.items() if f.startswith("query.") or f == "admin.port"}
+                ports = {f: p for f, p in ports.items() if f.startswith(("query.", "tempo-api.")) or f == "admin.port"}
         self.ports = ports
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = root / f"{name}.log"

@@ -189,6 +189,7 @@ class Settings:
     # -- query -----------------------------------------------------------------------
     query_http_port: int = _opt(ports.QUERY_HTTP, "query.http-port", "query HTTP API and web UI", roles=QUERY)
     query_grpc_port: int = _opt(ports.QUERY_GRPC, "query.grpc-port", "query gRPC API (api_v2, api_v3)", roles=QUERY)
+    tempo_api_port: int = _opt(ports.TEMPO_HTTP, "tempo-api.port", "Grafana Tempo's HTTP query API (TraceQL search, traces, tags, metrics) for Grafana's Tempo data source", roles=QUERY)
     query_base_path: str = _opt("", "query.base-path", "URL prefix of the query API and UI, e.g. /jaeger", roles=QUERY)
     query_max_clock_skew_adjustment: str = _opt("0s", "query.max-clock-skew-adjustment", "largest clock skew correction (Go duration); 0 disables it", check="duration", roles=QUERY)
     # -- query limits ----------------------------------------------------------------

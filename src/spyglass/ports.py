@@ -14,3 +14,4 @@ ZIPKIN_HTTP = 9411
 QUERY_HTTP = 16686
 QUERY_GRPC = 16685
 QUERY_ADMIN_HTTP = 16687
+TEMPO_HTTP = 3200  # Grafana Tempo's query API (``--tempo-api.port``)

@@ -18,7 +18,8 @@ from support import free_port, wait_for
 
 UDP_FLAGS = ("agent.jaeger-compact-port", "agent.jaeger-binary-port", "agent.zipkin-compact-port")
 TCP_FLAGS = ("collector.http-port", "collector.grpc-port", "collector.otlp-grpc-port", "collector.otlp-http-port",
-             "collector.zipkin-port", "admin.port", "agent.sampling-port", "query.http-port", "query.grpc-port")
+             "collector.zipkin-port", "admin.port", "agent.sampling-port", "query.http-port", "query.grpc-port",
+             "tempo-api.port")
 
 
 def start(*extra: str, data_dir: str = "", command: str = "all-in-one") -> tuple[subprocess.Popen[bytes], dict[str, int]]:
@@ -26,7 +27,7 @@ def start(*extra: str, data_dir: str = "", command: str = "all-in-one") -> tuple
     args = [sys.executable, "-m", "spyglass.cli", command]
     for flag, port in ports.items():
         if (command == "query" and flag.startswith(("agent.", "collector."))) or \
-                (command == "collector" and flag.startswith("query.")):
+                (command == "collector" and flag.startswith(("query.", "tempo-api."))):
             continue  # each command has only its own flags
         args += [f"--{flag}", str(port)]
     args += ["--data-dir", data_dir or tempfile.mkdtemp(prefix="spyglass-cli-")]

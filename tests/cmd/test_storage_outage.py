@@ -27,7 +27,7 @@ from support import free_port, wait_for
 COLLECTOR_FLAGS = ("collector.http-port", "collector.grpc-port", "collector.otlp-grpc-port", "collector.otlp-http-port",
                    "collector.zipkin-port", "admin.port", "agent.sampling-port")
 UDP_FLAGS = ("agent.jaeger-compact-port", "agent.jaeger-binary-port", "agent.zipkin-compact-port")
-QUERY_FLAGS = ("query.http-port", "query.grpc-port")
+QUERY_FLAGS = ("query.http-port", "query.grpc-port", "tempo-api.port")
 
 
 def command(cmd: str, data_dir: str, *extra: str) -> tuple[list[str], dict[str, int]]:

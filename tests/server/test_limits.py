@@ -27,7 +27,8 @@ from aiohttp import web
 
 UDP_FLAGS = ("agent.jaeger-compact-port", "agent.jaeger-binary-port", "agent.zipkin-compact-port")
 TCP_FLAGS = ("collector.http-port", "collector.grpc-port", "collector.otlp-grpc-port", "collector.otlp-http-port",
-             "collector.zipkin-port", "admin.port", "agent.sampling-port", "query.http-port", "query.grpc-port")
+             "collector.zipkin-port", "admin.port", "agent.sampling-port", "query.http-port", "query.grpc-port",
+             "tempo-api.port")
 SLOW_REQUEST = b"POST /api/v2/spans HTTP/1.1\r\nHost: x\r\nContent-Ty"  # and then nothing
 
 

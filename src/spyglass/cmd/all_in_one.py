@@ -26,6 +26,7 @@ from spyglass.model import Span
 from spyglass.query import grpc_api_v2, grpc_api_v3
 from spyglass.gocompat.godur import parse_duration
 from spyglass.query.http_api import BASE_PATH, build_app
+from spyglass.query.tempo_api import build_tempo_app
 from spyglass.query.limits import QueryLimits
 from spyglass.query.metrics import QueryMetrics
 from spyglass.query.service import QueryService
@@ -162,6 +163,8 @@ class AllInOne:
         interceptors = [auth_setup.query_interceptor(auth, self.auth_metrics)] if auth.enabled else []
         return [
             HttpServer("query_http", s.listen_host, s.query_http_port, http_app),
+            HttpServer("tempo_api", s.listen_host, s.tempo_api_port,
+                       auth_setup.protect_tempo_app(build_tempo_app(service), auth, self.auth_metrics)),
             GrpcServer(
                 "query_grpc", s.listen_host, s.query_grpc_port,
                 [lambda srv: grpc_api_v2.register(srv, service), lambda srv: grpc_api_v3.register(srv, service)],

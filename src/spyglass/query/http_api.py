@@ -213,7 +213,7 @@ def build_app(
     writer). The archive route itself works whenever the service has an archive writer,
     and metrics answer 501 as Jaeger does without a metrics store (``service.metrics`` None).
     """
-    from spyglass.query import http_api_v1, http_api_v3
+    from spyglass.query import http_api_v1, http_api_v3, tempo_api
     from spyglass.tenancy.web import refuse_or_bind
 
     base = _normalize_base(base_path)
@@ -221,6 +221,7 @@ def build_app(
     router = ApiRouter()
     http_api_v3.register(router, ctx)
     http_api_v1.register(router, ctx)
+    tempo_api.register(router, service)
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         raw_path = request.raw_path.split("?", 1)[0]

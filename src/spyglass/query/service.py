@@ -36,6 +36,10 @@ from spyglass.query.summaries import TraceSummary, summarize
 from spyglass.storage.api import DependencyReader, Operation, SpanWriter, TraceQuery, TraceReader
 from spyglass.storage.api.deadline import check_deadline
 from spyglass.storage.api.metrics import MetricsReader
+from spyglass.storage.api.traceql import TraceQLReader
+from spyglass.traceql import ast as tql
+from spyglass.traceql.engine import Series
+from spyglass.traceql.evaluate import TraceMatch
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -286,6 +290,31 @@ class QueryService:
         metrics = self.metrics
         assert metrics is not None
         return await self._run(series.query, metric, metrics, request)
+
+    # -- query language (``spyglass.traceql``; Tempo's API) -------------------------------------------
+    def _tql(self) -> TraceQLReader:
+        if not isinstance(self.reader, TraceQLReader):
+            raise NotImplementedError("this storage backend does not support TraceQL queries")
+        return self.reader
+
+    async def traceql_search(self, query: tql.Query, start_ns: int, end_ns: int, limit: int) -> list[TraceMatch]:
+        """Traces matching ``query`` (newest first); the limit is capped by ``--query.max-traces``."""
+        reader = self._tql()
+        cap = self.limits.max_traces
+        limit = min(limit, cap) if cap else limit
+        return await self._run(reader.find_traces_traceql, query, clamp_time_ns(start_ns), clamp_time_ns(end_ns), limit)
+
+    async def traceql_metrics(self, query: tql.Query, start_ns: int, end_ns: int, step_ns: int) -> list[Series]:
+        reader = self._tql()
+        return await self._run(reader.traceql_metrics, query, clamp_time_ns(start_ns), clamp_time_ns(end_ns), step_ns)
+
+    async def traceql_tag_names(self, start_ns: int, end_ns: int) -> dict[str, set[str]]:
+        reader = self._tql()
+        return await self._run(reader.traceql_tag_names, clamp_time_ns(start_ns), clamp_time_ns(end_ns))
+
+    async def traceql_tag_values(self, fld: tql.Field, cond: tql.Cond, start_ns: int, end_ns: int) -> list[tuple[str, object]]:
+        reader = self._tql()
+        return await self._run(reader.traceql_tag_values, fld, cond, clamp_time_ns(start_ns), clamp_time_ns(end_ns))
 
     async def archive_trace(self, trace_id: int, start_ns: int = 0, end_ns: int = 0) -> None:
         """Copy a trace (as stored, not adjusted) to the archive store.

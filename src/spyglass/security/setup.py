@@ -53,6 +53,14 @@ def protect_ingest_app(app: web.Application, auth: Authenticator, server: str, m
     return app
 
 
+def protect_tempo_app(app: web.Application, auth: Authenticator, metrics: AuthMetrics | None) -> web.Application:
+    """Tempo's query API (``--tempo-api.port``): every route reads, as the query port's ``/api``
+    (Grafana's Tempo data source sends the same Basic or Bearer credentials)."""
+    if auth.enabled:
+        app.middlewares.insert(0, HttpAuth(auth, lambda method, path: READ, "tempo_api", metrics).middleware)
+    return app
+
+
 def query_interceptor(auth: Authenticator, metrics: AuthMetrics | None) -> AuthInterceptor:
     return AuthInterceptor(auth, functools.partial(_role, default=READ), "query_grpc", metrics)
 

@@ -13,14 +13,18 @@ most ``--clickhouse.timeout``); the query APIs turn it into an error response.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from spyglass.model import Span
+from spyglass.model import Resource, Span, SpanKind, Status, StatusCode
 from spyglass.storage.api import Operation, TraceQuery, TraceReader
+from spyglass.storage.api.traceql import TraceQLReader
 from spyglass.storage.api.deadline import check_deadline, current_deadline
 from spyglass.storage.clickhouse.connection import Connector
 from spyglass.storage.clickhouse.rows import decode_chunk, join_id, query_pairs, split_id
+from spyglass.storage.clickhouse.traceql import ROW_FIELDS, candidates_sql, counts_sql, label_of, rows_sql
+from spyglass.traceql import ast
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 _IN_BATCH = 500
@@ -83,7 +87,7 @@ def operations_sql(t: str, kind: bool) -> str:
             f"{' AND kind = %(kind)s' if kind else ''} ORDER BY operation, kind")
 
 
-class ClickHouseReader(TraceReader):
+class ClickHouseReader(TraceReader, TraceQLReader):
     """Reads one store (``prefix`` ``""`` or ``archive_``); ``flush`` sends this process's
     pending writes first."""
 
@@ -92,6 +96,7 @@ class ClickHouseReader(TraceReader):
         self.connector = connector
         self.t = f"{database}.{prefix}"
         self._flush = flush
+        self._tls = threading.local()  # traces fetched ahead by ``tql_candidates``, per thread
 
     def query(self, sql: str, params: dict[str, Any] | None = None, *, as_bytes: bool = False) -> Any:
         """One statement; under a request deadline (``--query.timeout``) it is not started
@@ -144,3 +149,65 @@ class ClickHouseReader(TraceReader):
         self._fresh()
         params = {"service": service, "kind": span_kind}
         return [Operation(name, kind) for name, kind in self.query(operations_sql(self.t, bool(span_kind)), params)]
+
+    # -- query language (``traceql.py``) ---------------------------------------------------------------
+    def _fetch_traces(self, ids: list[int]) -> dict[int, list[Span]]:
+        traces: dict[int, list[Span]] = {i: [] for i in ids}
+        for i in range(0, len(ids), _IN_BATCH):
+            part = tuple(split_id(t) for t in ids[i:i + _IN_BATCH])
+            for hi, lo, payload in self.query(traces_sql(self.t), {"ids": part}, as_bytes=True):
+                trace_id = join_id(hi, lo)
+                traces[trace_id].extend(decode_chunk(payload, trace_id))
+        return traces
+
+    def tql_candidates(self, cond: ast.Cond, start_ns: int, end_ns: int) -> Iterator[tuple[int, int]]:
+        """Pages of grouped candidates; each page's traces are fetched in one statement
+        ahead of the engine asking for them (``tql_trace`` takes them from there)."""
+        self._fresh()
+        sql, params = candidates_sql(self.t, cond, start_ns or INT64_MIN, end_ns or INT64_MAX)
+        offset, size = 0, 50
+        while True:
+            params.update(limit=size, offset=offset)
+            rows = self.query(sql, params)
+            ids = [join_id(hi, lo) for hi, lo, _ in rows]
+            for i in range(0, len(ids), 25):
+                self._tls.prefetched = self._fetch_traces(ids[i:i + 25])
+                for j in range(i, min(i + 25, len(ids))):
+                    yield rows[j][2], ids[j]
+            if len(rows) < size:
+                return
+            offset += size
+            size = min(size * 4, 10_000)
+
+    def tql_trace(self, trace_id: int) -> list[Span]:
+        prefetched = getattr(self._tls, "prefetched", {})
+        spans = prefetched.get(trace_id)
+        return spans if spans else self.get_trace(trace_id)
+
+    def tql_counts(self, cond: ast.Cond, start_ns: int, end_ns: int, step_ns: int,
+                   by: tuple[ast.Field, ...]) -> Iterator[tuple[tuple, int, int]] | None:
+        if not all(f in ROW_FIELDS and f != ast.Intrinsic("duration") for f in by):
+            return None
+        sql, params, exact = counts_sql(self.t, cond, start_ns or INT64_MIN, end_ns or INT64_MAX, step_ns, by)
+        if not exact:
+            return None
+        self._fresh()
+        return ((tuple(label_of(f, v) for f, v in zip(by, row[2:])), row[0], row[1]) for row in self.query(sql, params))
+
+    def tql_window_spans(self, cond: ast.Cond, start_ns: int, end_ns: int,
+                         fields: frozenset[ast.Field]) -> Iterator[tuple[Span, bool]] | None:
+        sql, params, exact = rows_sql(self.t, cond, start_ns or INT64_MIN, end_ns or INT64_MAX)
+        if not exact or not fields <= ROW_FIELDS:
+            return None
+        self._fresh()
+        return self._stub_spans(sql, params)
+
+    def _stub_spans(self, sql: str, params: dict) -> Iterator[tuple[Span, bool]]:
+        resources: dict[str, Resource] = {}
+        for hi, lo, start, duration, service, operation, kind, status in self.query(sql, params):
+            resource = resources.get(service)
+            if resource is None:
+                resource = resources[service] = Resource(service)
+            yield Span(join_id(hi, lo), 0, operation, start, duration, resource,
+                       kind=SpanKind.from_jaeger_name(kind),
+                       status=Status(StatusCode[status]) if status in StatusCode.__members__ else Status()), True

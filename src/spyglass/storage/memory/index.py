@@ -42,6 +42,17 @@ class SpanTimeIndex:
         for i in range(hi - 1, lo - 1, -1):
             yield entries[i]
 
+    def window(self, start_min: int = 0, start_max: int = 0) -> list[Entry]:
+        """A copy of the entries with ``start_min <= start <= start_max`` (0 = unbounded),
+        oldest first: a snapshot a reader can walk without holding the store's lock."""
+        entries = self.entries
+        if not self._sorted:
+            entries.sort(key=_START)
+            self._sorted = True
+        hi = bisect.bisect_right(entries, start_max, key=_START) if start_max else len(entries)
+        lo = bisect.bisect_left(entries, start_min, key=_START) if start_min else 0
+        return entries[lo:hi]
+
     def compact(self, is_live: Callable[[Span], bool]) -> None:
         self.entries = [e for e in self.entries if is_live(e[2])]
 

@@ -11,21 +11,24 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from spyglass.model import DependencyLink, Span
 from spyglass.storage.dependency_links import trace_links
 from spyglass.storage.api import DependencyReader, Operation, SpanWriter, TraceQuery, TraceReader
 from spyglass.storage.api.deadline import check_deadline
+from spyglass.storage.api.traceql import TraceQLReader
 from spyglass.analytics.rollup import Rollup
 from spyglass.storage.matching import span_matches
 from spyglass.storage.memory.index import SpanTimeIndex
 from spyglass.storage.memory.rollup import MemoryRollup
+from spyglass.traceql import ast
+from spyglass.traceql.evaluate import matches
 
 _CHECK_EVERY = 4096
 
 
-class MemoryStore(SpanWriter, TraceReader, DependencyReader):
+class MemoryStore(SpanWriter, TraceReader, DependencyReader, TraceQLReader):
     def __init__(self, max_traces: int = 100_000, *, analytics: bool = True) -> None:
         self.max_traces = max_traces
         # RED and dependency rollups written with every batch (``spyglass.analytics``);
@@ -138,6 +141,38 @@ class MemoryStore(SpanWriter, TraceReader, DependencyReader):
                 if not span_kind or kind == span_kind
             )
 
+    # -- query language (``spyglass.traceql``): the AST evaluated over the time index ---------------
+    def _tql_window(self, cond: ast.Cond, start_ns: int, end_ns: int) -> list[tuple[int, int, Span]]:
+        service, name = _required(cond)
+        with self._lock:
+            if service and name:
+                index = self._by_operation.get((service, name))
+            elif service:
+                index = self._by_service.get(service)
+            else:
+                index = self._all
+            return index.window(start_ns, end_ns) if index is not None else []
+
+    def tql_candidates(self, cond: ast.Cond, start_ns: int, end_ns: int) -> Iterator[tuple[int, int]]:
+        traces = self._traces
+        entries = self._tql_window(cond, start_ns, end_ns)
+        for n in range(len(entries) - 1, -1, -1):
+            if not n % _CHECK_EVERY:
+                check_deadline()
+            start, trace_id, span = entries[n]
+            if trace_id in traces and matches(cond, span, None):
+                yield start, trace_id
+
+    def tql_trace(self, trace_id: int) -> list[Span]:
+        return self.get_trace(trace_id)
+
+    def tql_window_spans(self, cond: ast.Cond, start_ns: int, end_ns: int,
+                         fields: frozenset[ast.Field]) -> Iterator[tuple[Span, bool]]:
+        traces = self._traces
+        for start, trace_id, span in self._tql_window(cond, start_ns, end_ns):
+            if trace_id in traces:
+                yield span, False
+
     # -- dependencies -----------------------------------------------------------------
     def get_dependencies(self, end_time_ns: int, lookback_ns: int) -> list[DependencyLink]:
         start = end_time_ns - lookback_ns
@@ -155,3 +190,20 @@ class MemoryStore(SpanWriter, TraceReader, DependencyReader):
                 for key in trace_links(self._traces[trace_id]):
                     counts[key] = counts.get(key, 0) + 1
         return [DependencyLink(p, c, n) for (p, c), n in sorted(counts.items())]
+
+
+def _required(cond: ast.Cond) -> tuple[str, str]:
+    """The service and span name every span satisfying ``cond`` must have (``""`` = any),
+    from its top-level ``&&`` terms: they pick the smallest time index to walk."""
+    service = name = ""
+    terms = [cond]
+    while terms:
+        c = terms.pop()
+        if isinstance(c, ast.BoolOp) and c.op == "&&":
+            terms += [c.left, c.right]
+        elif isinstance(c, ast.Compare) and c.op == "=" and c.value.type == "str":
+            if c.field == ast.Intrinsic("name"):
+                name = str(c.value.value)
+            elif c.field == ast.Attribute("resource", "service.name"):
+                service = str(c.value.value)
+    return service, name

@@ -10,17 +10,20 @@ trace lookups stop with ``QueryTimeout`` once the request's deadline has passed
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from spyglass.model import Span, SpanKind
 from spyglass.storage.api import Operation, TraceQuery, TraceReader
 from spyglass.storage.api.deadline import check_deadline
+from spyglass.storage.api.traceql import TraceQLReader
 from spyglass.storage.sqlite import schema
 from spyglass.storage.sqlite.compression import CorruptBlob
 from spyglass.storage.sqlite.days import DayDirectory
 from spyglass.storage.sqlite.rows import ChunkDecodeError, decode_chunk
 from spyglass.storage.sqlite.search import Search
 from spyglass.storage.sqlite.traceindex import TraceIndexReader
+from spyglass.storage.sqlite.traceql import Scan
+from spyglass.traceql import ast
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +32,11 @@ _TRACE_SQL = (f"SELECT data FROM chunks WHERE (id >> {schema.TRACE_BUCKET_BITS})
               "AND trace_key = ?2 AND trace_hi = ?3 ORDER BY id")
 
 
-class SqliteReader(TraceReader):
+class SqliteReader(TraceReader, TraceQLReader):
     def __init__(self, days: DayDirectory, index: TraceIndexReader, flush: Callable[[], None] | None = None,
-                 *, candidate_limit: int = 1000) -> None:
+                 *, candidate_limit: int = 1000, rollup: bool = False) -> None:
         self.days = days
+        self.rollup = rollup  # the store's writer fills the RED rollup: counts may read it
         self.index = index
         self._flush = flush
         self.candidate_limit = candidate_limit
@@ -111,6 +115,24 @@ class SqliteReader(TraceReader):
             if spans:
                 result.append(spans)
         return result
+
+    # -- query language (``traceql.py``) -------------------------------------------------------------
+    def tql_candidates(self, cond: ast.Cond, start_ns: int, end_ns: int) -> Iterator[tuple[int, int]]:
+        self._sync()
+        return Scan(self.days, self.decode, cond, start_ns, end_ns).candidates()
+
+    def tql_trace(self, trace_id: int) -> list[Span]:
+        return self.get_trace(trace_id)
+
+    def tql_counts(self, cond: ast.Cond, start_ns: int, end_ns: int, step_ns: int,
+                   by: tuple[ast.Field, ...]) -> Iterator[tuple[tuple, int, int]] | None:
+        self._sync()
+        return Scan(self.days, self.decode, cond, start_ns, end_ns).counts(step_ns, by, self.rollup)
+
+    def tql_window_spans(self, cond: ast.Cond, start_ns: int, end_ns: int,
+                         fields: frozenset[ast.Field]) -> Iterator[tuple[Span, bool]]:
+        self._sync()
+        return Scan(self.days, self.decode, cond, start_ns, end_ns).spans(fields)
 
     # -- names ---------------------------------------------------------------------------------------
     def get_services(self) -> list[str]:

@@ -35,7 +35,8 @@ class SqliteStore:
         self.writer = SqliteWriter(self.days, commit_interval=commit_interval, retention=retention, clock=clock,
                                    cache_mb=cache_mb, analytics=analytics)
         self.index = TraceIndexReader(root / "index.db")
-        self.reader = SqliteReader(self.days, self.index, self.writer.flush, candidate_limit=candidate_limit)
+        self.reader = SqliteReader(self.days, self.index, self.writer.flush, candidate_limit=candidate_limit,
+                                   rollup=analytics)
         self.dependencies = SqliteDependencyReader(self.days, self.writer.flush)
         self.metrics = SqliteMetricsReader(self.days, self.writer.flush)
 

@@ -32,6 +32,7 @@ const ROUTES = [
   { name: "dependencies", test: (p) => (p === "/dependencies" ? {} : null), load: () => import("./deps/page.js"), title: "System Architecture" },
   { name: "deep-dependencies", test: (p) => (p === "/deep-dependencies" ? {} : null), load: () => import("./ddg/page.js"), title: "Deep Dependency Graph" },
   { name: "monitor", test: (p) => (p === "/monitor" ? {} : null), load: () => import("./monitor/page.js"), title: "Monitor" },
+  { name: "query", test: (p) => (p === "/query" ? {} : null), load: () => import("./query/page.js"), title: "Query" },
 ];
 
 let container = null;

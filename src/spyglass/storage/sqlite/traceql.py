@@ -1,0 +1,265 @@
+"""The query language over the day files: span conditions become SQL over ``spans``/``names``.
+
+A day's ``names`` table gives each span's service, name and kind by ``name_id``, and the
+``spans`` index row holds its start and duration. So for every name ID of every day the
+condition is partially evaluated in Python (``partial``): comparisons on ``name``,
+``kind`` and ``resource.service.name`` become true or false, comparisons on ``duration``
+become SQL on ``s.duration``, and everything else (attributes, status) is *unknown*. Name IDs
+whose condition is false are never read; the others are walked newest first, each with its
+SQL filter, all merged (``heapq.merge``) like the Jaeger search's time scan.
+
+When no unknown part is left the index row alone proves the match. Otherwise the row's chunk
+(the trace's spans of one write batch) is decoded once per scan and the span is checked in
+Python, before its trace is fetched. Rows are read in pages (keyset pagination), so no
+connection is held while the engine fetches traces from the same files.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+
+from spyglass.analytics.rollup import MINUTE_NS
+from spyglass.model import Resource, Span, SpanKind
+from spyglass.storage.api.deadline import check_deadline
+from spyglass.storage.sqlite import schema
+from spyglass.storage.sqlite.days import DayDirectory
+from spyglass.traceql import ast
+from spyglass.traceql.evaluate import compare, matches
+
+# What an index row plus the names table tell exactly.
+ROW_FIELDS = frozenset({ast.Intrinsic("name"), ast.Intrinsic("kind"), ast.Intrinsic("duration"),
+                        ast.Attribute("resource", "service.name")})
+_SQL_OPS = {"=": "=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
+_PAGE_SQL = (
+    "SELECT s.start, s.chunk, s.seq, s.duration, c.trace_hi, c.trace_key FROM spans s JOIN chunks c ON c.id = s.chunk "
+    "WHERE s.name_id = ?1 AND s.start BETWEEN ?2 AND ?3 AND (s.start < ?3 OR (s.start = ?3 AND "
+    "(s.chunk < ?4 OR (s.chunk = ?4 AND s.seq < ?5)))) AND ({cond}) "
+    "ORDER BY s.start DESC, s.chunk DESC, s.seq DESC LIMIT ?6"
+)
+_CHUNK_SQL = "SELECT trace_hi, trace_key, data FROM chunks WHERE id = ?"
+_MAX_PAGE = 8192
+_CHUNK_CACHE = 256
+
+Partial = tuple["bool | str", bool]  # (True / False / SQL text, exact)
+
+
+def partial(cond: ast.Cond, service: str, name: str, kind: int) -> Partial:
+    """``cond`` for spans of one (service, name, kind): true, false or SQL over ``s.duration``,
+    and whether that is exact (no part was unknown, which then counts as true)."""
+    if isinstance(cond, ast.Const):
+        return cond.value, True
+    if isinstance(cond, ast.BoolOp):
+        a, ax = partial(cond.left, service, name, kind)
+        if cond.op == "&&":
+            if a is False:
+                return False, ax
+            b, bx = partial(cond.right, service, name, kind)
+            if b is False:
+                return False, bx
+            if a is True:
+                return b, ax and bx
+            if b is True:
+                return a, ax and bx
+            return f"({a} AND {b})", ax and bx
+        if a is True and ax:
+            return True, True
+        b, bx = partial(cond.right, service, name, kind)
+        if b is True and bx:
+            return True, True
+        if a is False:
+            return b, ax and bx
+        if b is False:
+            return a, ax and bx
+        if a is True or b is True:
+            return True, False
+        return f"({a} OR {b})", ax and bx
+    f, op, lit = cond.field, cond.op, cond.value
+    if f == ast.Intrinsic("name"):
+        return compare(("str", name), op, lit), True
+    if f == ast.Attribute("resource", "service.name"):
+        return compare(("str", service), op, lit), True
+    if f == ast.Intrinsic("kind"):
+        return compare(("kind", SpanKind(kind).name.lower() if kind in SpanKind._value2member_map_ else ""), op, lit), True
+    if f == ast.Intrinsic("duration") and op in _SQL_OPS:
+        return f"s.duration {_SQL_OPS[op]} {int(lit.value)}", True  # type: ignore[call-overload]
+    return True, False
+
+
+Decode = Callable[[str, bytes, int], list[Span]]
+
+
+class Scan:
+    """One walk over the spans of a window that may satisfy a condition, newest first."""
+
+    def __init__(self, days: DayDirectory, decode: Decode, cond: ast.Cond, start_ns: int, end_ns: int) -> None:
+        self.days = days
+        self.decode = decode
+        self.cond = cond
+        self.lo = start_ns or schema.INT64_MIN
+        self.hi = end_ns or schema.INT64_MAX
+        self._chunks: OrderedDict[tuple[str, int], list[Span]] = OrderedDict()
+
+    def _plans(self) -> list[tuple[str, int, str, bool, tuple[str, str, int]]]:
+        """(day, name ID, SQL condition, exact, (service, name, kind)) of everything to walk."""
+        plans = []
+        for day in reversed(self.days.days()):
+            with self.days.reading(day) as conn:
+                if conn is None or not self.days.starts_within(conn, self.lo, self.hi):
+                    continue
+                names = self.days.names(day, conn)
+                with names.lock:
+                    entries = list(names.by_id.items())
+            for nid, (service, name, kind) in entries:
+                sql, exact = partial(self.cond, service, name, kind)
+                if sql is False:
+                    continue
+                plans.append((day, nid, "1" if sql is True else sql, exact, (service, name, kind)))
+        return plans
+
+    def _pages(self, index: int, day: str, nid: int, sql: str) -> Iterator[tuple]:
+        text = _PAGE_SQL.format(cond=sql)
+        last = (self.hi, schema.INT64_MAX, schema.INT64_MAX)
+        # The merge asks every stream for its first row, and a window can have thousands of
+        # streams (days x names); most are never read further, so the first page is small.
+        size = 8
+        while True:
+            check_deadline()
+            rows: list = []
+            with self.days.reading(day) as conn:
+                if conn is not None:
+                    rows = conn.execute(text, (nid, self.lo, last[0], last[1], last[2], size)).fetchall()
+            for start, chunk, seq, duration, hi, key in rows:
+                yield start, index, chunk, seq, duration, hi, key
+            if len(rows) < size:
+                return
+            last = rows[-1][:3]
+            size = min(size * 2, _MAX_PAGE)
+
+    def rows(self) -> Iterator[tuple[int, int, Span | None, tuple[str, str, int], bool, str, int, int]]:
+        """(start, trace ID, None, name entry, exact, day, chunk, seq) newest first."""
+        plans = self._plans()
+        streams = [self._pages(i, day, nid, sql) for i, (day, nid, sql, _, _) in enumerate(plans)]
+        merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, reverse=True)
+        for start, index, chunk, seq, duration, hi, key in merged:
+            day, _, _, exact, entry = plans[index]
+            yield start, schema.trace_id_of(hi, key), duration, entry, exact, day, chunk, seq
+
+    def counts(self, step_ns: int, by: tuple[ast.Field, ...], rollup: bool = False) -> Iterator[tuple[tuple, int, int]] | None:
+        """Span counts per (labels, bucket) summed in SQL, when every name ID's condition is
+        exact and ``by`` uses only the names table; None otherwise.
+
+        With ``rollup`` (the store writes the RED rollup with its spans) and a condition on
+        names only (no duration) and a step of whole minutes, the window's whole minutes are
+        summed from ``red`` (per name and minute) and only its ragged ends from ``spans``."""
+        if not all(f in ROW_FIELDS and f != ast.Intrinsic("duration") for f in by):
+            return None
+        plans = self._plans()
+        if not all(exact for _, _, _, exact, _ in plans):
+            return None
+        if rollup and step_ns % MINUTE_NS == 0 and all(sql == "1" for _, _, sql, _, _ in plans):
+            first = -(-self.lo // MINUTE_NS)  # the window's first and last whole minutes
+            last = (self.hi + 1) // MINUTE_NS - 1
+            if first <= last:
+                return self._rolled(plans, step_ns, by, first, last)
+        return self._counts(plans, step_ns, by)
+
+    def _rolled(self, plans: list, step_ns: int, by: tuple[ast.Field, ...], first: int,
+                last: int) -> Iterator[tuple[tuple, int, int]]:
+        lo, hi = self.lo, self.hi
+        try:
+            self.hi = first * MINUTE_NS - 1
+            yield from self._counts(plans, step_ns, by)
+            self.lo, self.hi = (last + 1) * MINUTE_NS, hi
+            yield from self._counts(plans, step_ns, by)
+        finally:
+            self.lo, self.hi = lo, hi
+        groups: dict[str, list[int]] = {}
+        entries: dict[tuple[str, int], tuple[str, str, int]] = {}
+        for day, nid, _, _, entry in plans:
+            groups.setdefault(day, []).append(nid)
+            entries[(day, nid)] = entry
+        for day, nids in groups.items():
+            check_deadline()
+            with self.days.reading(day) as conn:
+                if conn is None:
+                    continue
+                rows = conn.execute(
+                    "SELECT name_id, minute, sum(calls) FROM red WHERE name_id IN (SELECT value FROM json_each(?1)) "
+                    "AND minute BETWEEN ?2 AND ?3 GROUP BY name_id, minute",
+                    ("[" + ",".join(map(str, nids)) + "]", first, last)).fetchall()
+            for nid, minute, n in rows:
+                service, name, kind = entries[(day, nid)]
+                yield (tuple(_row_label(f, service, name, kind) for f in by),
+                       minute * MINUTE_NS // step_ns * step_ns, n)
+
+    def _counts(self, plans: list, step_ns: int, by: tuple[ast.Field, ...]) -> Iterator[tuple[tuple, int, int]]:
+        # one statement per (day, SQL condition): the name IDs sharing a condition (all of
+        # them for ``{ }``) are read as one IN list, each still an index range
+        groups: dict[tuple[str, str], list[int]] = {}
+        entries: dict[tuple[str, int], tuple[str, str, int]] = {}
+        for day, nid, sql, _, entry in plans:
+            groups.setdefault((day, sql), []).append(nid)
+            entries[(day, nid)] = entry
+        for (day, sql), nids in groups.items():
+            check_deadline()
+            with self.days.reading(day) as conn:
+                if conn is None:
+                    continue
+                rows = conn.execute(
+                    f"SELECT s.name_id, (s.start / ?4) * ?4 AS b, count(*) FROM spans s "
+                    f"WHERE s.name_id IN (SELECT value FROM json_each(?1)) AND s.start BETWEEN ?2 AND ?3 "
+                    f"AND ({sql}) GROUP BY s.name_id, b",
+                    ("[" + ",".join(map(str, nids)) + "]", self.lo, self.hi, step_ns)).fetchall()
+            for nid, bucket, n in rows:
+                service, name, kind = entries[(day, nid)]
+                yield tuple(_row_label(f, service, name, kind) for f in by), bucket, n
+
+    def chunk_span(self, day: str, chunk: int, seq: int) -> Span | None:
+        spans = self._chunks.get((day, chunk))
+        if spans is None:
+            spans = []
+            with self.days.reading(day) as conn:
+                if conn is not None:
+                    row = conn.execute(_CHUNK_SQL, (chunk,)).fetchone()
+                    if row is not None:
+                        spans = self.decode(day, row[2], schema.trace_id_of(row[0], row[1]))
+            self._chunks[(day, chunk)] = spans
+            if len(self._chunks) > _CHUNK_CACHE:
+                self._chunks.popitem(last=False)
+        return spans[seq] if seq < len(spans) else None
+
+    def candidates(self) -> Iterator[tuple[int, int]]:
+        cond = self.cond
+        for start, trace_id, _, _, exact, day, chunk, seq in self.rows():
+            if not exact:
+                span = self.chunk_span(day, chunk, seq)
+                if span is None or not matches(cond, span, None):
+                    continue
+            yield start, trace_id
+
+    def spans(self, fields: frozenset[ast.Field]) -> Iterator[tuple[Span, bool]]:
+        stub_ok = fields <= ROW_FIELDS
+        resources: dict[str, Resource] = {}
+        for start, trace_id, duration, (service, name, kind), exact, day, chunk, seq in self.rows():
+            if exact and stub_ok:
+                resource = resources.get(service)
+                if resource is None:
+                    resource = resources[service] = Resource(service)
+                yield Span(trace_id, 0, name, start, duration, resource, kind=SpanKind(kind)), True
+                continue
+            span = self.chunk_span(day, chunk, seq)
+            if span is not None:
+                yield span, False
+
+
+
+
+def _row_label(f: ast.Field, service: str, name: str, kind: int) -> tuple[str, object]:
+    if f == ast.Intrinsic("name"):
+        return "str", name
+    if f == ast.Intrinsic("kind"):
+        return "kind", SpanKind(kind).name.lower() if kind in SpanKind._value2member_map_ else ""
+    return "str", service

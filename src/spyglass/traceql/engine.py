@@ -1,0 +1,257 @@
+"""Searches, metrics and tag listings over any backend that can name candidate traces.
+
+A backend supplies three narrow hooks (``spyglass.storage.api.traceql.TraceQLReader``):
+candidate traces for a span condition (newest first, with an upper bound of each trace's
+ordering key), one trace's spans, and optionally the spans of a window that may satisfy a
+condition. Everything the query *means* is decided here and in ``evaluate``.
+
+Search order: newest first by each trace's *key*, the latest start of an in-window span
+satisfying the query's driving condition (``evaluate.driving``). A backend's bound may be
+higher than the true key (its SQL may only narrow), so traces wait in a heap until no
+later candidate can outrank them; the scan stops once ``limit`` traces are out.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from spyglass.model import Span
+from spyglass.storage.api.deadline import check_deadline
+from spyglass.traceql import ast
+from spyglass.traceql.evaluate import (TraceMatch, TraceView, driving, evaluate, field_value, fields_of,
+                                       final_spans, in_window, matches, uses_trace_intrinsics)
+from spyglass.traceql.parser import TraceQLError
+
+Candidates = Callable[[ast.Cond, int, int], Iterable[tuple[int, int]]]
+GetTrace = Callable[[int], list[Span]]
+WindowSpans = Callable[[ast.Cond, int, int, frozenset[ast.Field]], "Iterable[tuple[Span, bool]] | None"]
+# (labels as typed field values, bucket start, count) rows summed by the backend; None: cannot
+Counts = Callable[[ast.Cond, int, int, int, tuple[ast.Field, ...]], "Iterable[tuple[tuple, int, int]] | None"]
+
+MAX_SERIES = 1000
+MAX_POINTS = 11_000
+
+
+def search(query: ast.Query, start_ns: int, end_ns: int, limit: int, candidates: Candidates,
+           get_trace: GetTrace) -> list[TraceMatch]:
+    if query.metrics is not None:
+        raise TraceQLError("a metrics query (rate(), count_over_time(), ...) is answered by the metrics API, "
+                           "not by search")
+    d = driving(query.spans)
+    heap: list[tuple[int, int, TraceMatch]] = []
+    out: list[TraceMatch] = []
+    seen: set[int] = set()
+    for n, (bound, trace_id) in enumerate(candidates(d, start_ns, end_ns)):
+        if not n % 64:
+            check_deadline()
+        while heap and -heap[0][0] >= bound:
+            out.append(heapq.heappop(heap)[2])
+            if len(out) >= limit:
+                return out
+        if trace_id in seen:
+            continue
+        seen.add(trace_id)
+        spans = get_trace(trace_id)
+        if not spans:
+            continue
+        view = TraceView(spans)
+        keys = [s.start_time_ns for s in in_window(spans, start_ns, end_ns) if matches(d, s, view)]
+        if not keys:
+            continue
+        m = evaluate(query, spans, start_ns, end_ns)
+        if m is not None:
+            m.key_ns = max(keys)
+            heapq.heappush(heap, (-m.key_ns, -trace_id, m))
+    while heap and len(out) < limit:
+        out.append(heapq.heappop(heap)[2])
+    return out
+
+
+# -- metrics ------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Series:
+    """One time series: labels (name, typed value or None) and (timestamp ns, value) samples."""
+
+    labels: tuple[tuple[str, object], ...]
+    samples: list[tuple[int, float]] = field(default_factory=list)
+
+
+def _span_level(query: ast.Query) -> bool:
+    m = query.metrics
+    assert m is not None
+    if not isinstance(query.spans, ast.Filter) or any(not isinstance(s, ast.Select) for s in query.stages):
+        return False
+    used = fields_of(query.spans.cond) | set(m.by) | ({m.field} if m.field else set())
+    return not uses_trace_intrinsics(used)
+
+
+def _number(fv: tuple[str, object] | None) -> float | None:
+    if fv is None:
+        return None
+    if fv[0] == "dur":
+        return fv[1] / 1e9  # type: ignore[operator]
+    if fv[0] == "num":
+        return float(fv[1])  # type: ignore[arg-type]
+    return None
+
+
+def _quantile(values: list[float], q: float) -> float:
+    values.sort()
+    return values[max(0, math.ceil(q * len(values)) - 1)]
+
+
+def metrics(query: ast.Query, start_ns: int, end_ns: int, step_ns: int, candidates: Candidates,
+            get_trace: GetTrace, window_spans: WindowSpans | None = None, counts: Counts | None = None) -> list[Series]:
+    """The series of a metrics query over ``[start_ns, end_ns)`` in steps of ``step_ns``
+    (timestamps are multiples of the step)."""
+    m = query.metrics
+    if m is None:
+        raise TraceQLError("not a metrics query: end it with | rate(), | count_over_time() or "
+                           "| quantile_over_time(duration, .99)")
+    if step_ns <= 0 or end_ns <= start_ns:
+        raise TraceQLError("metrics need start < end and a positive step")
+    first = start_ns // step_ns * step_ns
+    if (end_ns - first) // step_ns > MAX_POINTS:
+        raise TraceQLError(f"more than {MAX_POINTS} points per series: use a larger step")
+    last = end_ns - 1
+    groups: dict[tuple, dict[int, list]] = {}
+    by = m.by
+    value_field = m.field
+    counting = m.func in ("rate", "count_over_time")
+
+    def cells_of(labels: tuple) -> dict:
+        cells = groups.get(labels)
+        if cells is None:
+            if len(groups) >= MAX_SERIES:
+                raise TraceQLError(f"more than {MAX_SERIES} series: group by fewer or rarer attributes")
+            cells = groups[labels] = {}
+        return cells
+
+    def add(span: Span, view: TraceView | None) -> None:
+        cells = cells_of(tuple(field_value(f, span, view) for f in by))
+        bucket = span.start_time_ns // step_ns * step_ns
+        if counting:
+            cells[bucket] = cells.get(bucket, 0) + 1
+            return
+        cell = cells.get(bucket)
+        if cell is None:
+            cell = cells[bucket] = []
+        if value_field is None:
+            cell.append(1.0)
+        else:
+            v = _number(field_value(value_field, span, view))
+            if v is not None:
+                cell.append(v)
+
+    spans_iter = None
+    if counting and _span_level(query) and counts is not None:
+        assert isinstance(query.spans, ast.Filter)
+        summed = counts(query.spans.cond, start_ns, last, step_ns, by)
+        if summed is not None:
+            for labels, bucket, n in summed:
+                cells = cells_of(labels)
+                cells[bucket] = cells.get(bucket, 0) + n
+            return _series(m, groups, first, end_ns, step_ns)
+    if _span_level(query) and window_spans is not None:
+        assert isinstance(query.spans, ast.Filter)
+        cond = query.spans.cond
+        needed = frozenset(fields_of(cond) | set(by) | ({value_field} if value_field else set()))
+        spans_iter = window_spans(cond, start_ns, last, needed)
+        if spans_iter is not None:
+            for n, (span, exact) in enumerate(spans_iter):
+                if not n % 4096:
+                    check_deadline()
+                if not (start_ns <= span.start_time_ns <= last):
+                    continue
+                if exact or matches(cond, span, None):
+                    add(span, None)
+    if spans_iter is None:
+        d = driving(query.spans)
+        seen: set[int] = set()
+        for n, (_, trace_id) in enumerate(candidates(d, start_ns, last)):
+            if not n % 64:
+                check_deadline()
+            if trace_id in seen:
+                continue
+            seen.add(trace_id)
+            spans = get_trace(trace_id)
+            if not spans:
+                continue
+            view = TraceView(spans)
+            for span in final_spans(query, view, in_window(spans, start_ns, last)):
+                add(span, view)
+    return _series(m, groups, first, end_ns, step_ns)
+
+
+def _label_name(f: ast.Field) -> str:
+    return str(f)
+
+
+def _series(m: ast.Metrics, groups: dict[tuple, dict[int, list]], first: int, end_ns: int,
+            step_ns: int) -> list[Series]:
+    names = [_label_name(f) for f in m.by]
+    out: list[Series] = []
+    stamps = range(first, end_ns, step_ns)
+    for labels, cells in sorted(groups.items(), key=lambda kv: repr(kv[0])):
+        base = tuple((name, None if fv is None else fv[1]) for name, fv in zip(names, labels))
+        if m.func in ("rate", "count_over_time"):
+            scale = 1e9 / step_ns if m.func == "rate" else 1.0
+            out.append(Series(base, [(t, cells.get(t, 0) * scale) for t in stamps]))
+        elif m.func == "quantile_over_time":
+            for q in m.quantiles:
+                out.append(Series(base + (("p", q),),
+                                  [(t, _quantile(cells[t], q)) for t in stamps if cells.get(t)]))
+        else:
+            fn = {"min_over_time": min, "max_over_time": max, "sum_over_time": sum,
+                  "avg_over_time": lambda v: sum(v) / len(v)}[m.func]
+            out.append(Series(base, [(t, float(fn(cells[t]))) for t in stamps if cells.get(t)]))
+    return out
+
+
+# -- tags ------------------------------------------------------------------------------------------------
+
+MAX_TAG_TRACES = 500
+
+
+def _sample(cond: ast.Cond, start_ns: int, end_ns: int, candidates: Candidates, get_trace: GetTrace) -> Iterator[tuple[Span, TraceView]]:
+    seen: set[int] = set()
+    for _, trace_id in candidates(cond, start_ns, end_ns):
+        if trace_id in seen:
+            continue
+        check_deadline()
+        seen.add(trace_id)
+        spans = get_trace(trace_id)
+        if spans:
+            view = TraceView(spans)
+            for s in in_window(spans, start_ns, end_ns):
+                if matches(cond, s, view):
+                    yield s, view
+        if len(seen) >= MAX_TAG_TRACES:
+            return
+
+
+def tag_names(start_ns: int, end_ns: int, candidates: Candidates, get_trace: GetTrace) -> dict[str, set[str]]:
+    """Attribute names per scope (``span``, ``resource``) in the newest traces of the window."""
+    out: dict[str, set[str]] = {"span": set(), "resource": {"service.name"}}
+    for span, _ in _sample(ast.TRUE, start_ns, end_ns, candidates, get_trace):
+        out["span"].update(kv[0] for kv in span.attributes)
+        out["resource"].update(kv[0] for kv in span.resource.attributes)
+    return out
+
+
+def tag_values(fld: ast.Field, cond: ast.Cond, start_ns: int, end_ns: int, candidates: Candidates,
+               get_trace: GetTrace, limit: int = 1000) -> list[tuple[str, object]]:
+    """Distinct typed values of ``fld`` on spans satisfying ``cond`` in the newest traces."""
+    values: dict[tuple[str, object], None] = {}
+    for span, view in _sample(cond, start_ns, end_ns, candidates, get_trace):
+        fv = field_value(fld, span, view)
+        if fv is not None and fv[0] in ("str", "num", "bool", "dur", "status", "kind"):
+            values[fv] = None
+            if len(values) >= limit:
+                break
+    return sorted(values, key=lambda v: (v[0], str(v[1])))
