@@ -66,3 +66,28 @@ def test_token_tenant_scopes_ingest_and_query(aio):
         with pytest.raises(grpc.RpcError) as info:
             stub.GetServices(v3.GetServicesRequest(), metadata=(("x-tenant", "acme"),), timeout=10)
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def _tempo_services(aio: RunningAllInOne, port: str, path: str, token: str | None) -> requests.Response:
+    now = int(time.time())
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(aio.url(port, path), params={"q": "{}", "start": now - 3600, "end": now + 60, "limit": 50},
+                        headers=headers, timeout=10)
+
+
+@pytest.mark.parametrize("port,path", [("tempo_api", "/api/search"), ("query_http", "/api/tempo/search")])
+def test_tempo_api_is_authenticated_and_scoped_to_the_token_tenant(aio, port, path):
+    assert _send(aio, ACME_W, "acme-tempo") == 200
+    assert _send(aio, GLOBEX_W, "globex-tempo") == 200
+    roots: set[str] = set()
+    deadline = time.time() + 10
+    while "acme-tempo" not in roots:
+        assert time.time() < deadline, "acme's trace not found through Tempo's API"
+        r = _tempo_services(aio, port, path, ACME_R)
+        assert r.status_code == 200, r.text
+        roots = {t["rootServiceName"] for t in r.json()["traces"]}
+        time.sleep(0.05)
+    assert not any(name.startswith("globex") for name in roots), roots
+    refused = _tempo_services(aio, port, path, None)
+    assert refused.status_code == 401 and "acme" not in refused.text
+    assert _tempo_services(aio, port, path, "not-a-token").status_code == 401
