@@ -128,8 +128,9 @@ async def connect(config: BufferConfig, name: str) -> Client:
         if config.tls.server_name:
             tls["tls_hostname"] = config.tls.server_name
     # nats-py retries a first connection for ever with max_reconnect_attempts=-1; bound it so
-    # the caller can go on (and retry in the background) while NATS is away or refuses us
-    nc = await nats.connect(
+    # the caller can go on (and retry in the background) while NATS is away or refuses us; a
+    # failing TLS handshake kept nats-py's first connect going past its attempts (test_nats_tls), hence the timeout
+    nc = await asyncio.wait_for(nats.connect(
         **tls,  # type: ignore[arg-type]
         servers=config.servers,
         name=name,
@@ -140,7 +141,7 @@ async def connect(config: BufferConfig, name: str) -> Client:
         error_cb=on_error,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
-    )
+    ), timeout=10)
     nc.options["max_reconnect_attempts"] = -1  # read at each reconnect: from now on, for ever
     return nc
 
