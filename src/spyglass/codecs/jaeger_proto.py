@@ -459,6 +459,14 @@ def _json_kvs(items: Any) -> list[KeyValue]:
     return out
 
 
+def _json_list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise DecodeError(f"{what} must be a list")
+    return value
+
+
 def _json_resource(process: Any) -> Resource:
     if not isinstance(process, dict):
         raise DecodeError("process must be an object")
@@ -470,7 +478,7 @@ def _json_span(obj: Any, resource: Resource) -> Span:
         raise DecodeError("a span must be an object")
     trace_id = _b64_id(obj.get("traceId"), True, "traceId")
     refs = []
-    for ref in obj.get("references") or ():
+    for ref in _json_list(obj.get("references"), "references"):
         if not isinstance(ref, dict):
             raise DecodeError("a reference must be an object")
         rt = ref.get("refType", "CHILD_OF")
@@ -479,7 +487,7 @@ def _json_span(obj: Any, resource: Resource) -> Span:
             raise DecodeError(f"unknown refType {rt!r}")
         refs.append(JaegerRef(ref_type, _b64_id(ref.get("traceId"), True, "traceId"), _b64_id(ref.get("spanId"), False, "spanId")))
     logs = []
-    for lg in obj.get("logs") or ():
+    for lg in _json_list(obj.get("logs"), "logs"):
         if not isinstance(lg, dict):
             raise DecodeError("a log must be an object")
         logs.append(Event(parse_rfc3339(lg.get("timestamp", "")), "", _json_kvs(lg.get("fields"))))
