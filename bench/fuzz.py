@@ -630,7 +630,7 @@ def atheris_worker(name: str, inputs: int, seconds: float, timeout: float, rss_l
             raise exc
 
     args = [sys.argv[0], f"-runs={inputs}", f"-timeout={int(timeout)}", f"-rss_limit_mb={rss_limit_mb}",
-            f"-max_len={MAX_LEN}", f"-artifact_prefix={artifacts}/", "-print_final_stats=1", "-use_value_profile=1",
+            f"-max_len={MAX_LEN}", f"-artifact_prefix={artifacts}/", "-print_final_stats=1",
             str(work), str(seeds_dir)]
     if seconds:
         args.insert(2, f"-max_total_time={int(seconds)}")
@@ -681,22 +681,48 @@ def fuzz_atheris(name: str, inputs: int, seconds: float | None, timeout: float, 
 # -- command line ------------------------------------------------------------------------------
 
 
-def _record(results: list[Result], command: str, engine: str) -> None:
+RESULTS = WORK / "results.json"  # the last full figures of each target, for --record
+
+
+def _store(results: list[Result], command: str, engine: str) -> None:
+    """Keep each target's latest figures, so a run split by target records one table."""
+    stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    load = os.getloadavg()
+    for r in results:
+        stored[r.target] = {"inputs": r.inputs, "crashes": r.crashes, "hangs": r.hangs,
+                            "peak_rss_mb": r.peak_rss_mb, "seconds": round(r.seconds, 1), "engine": engine,
+                            "command": command, "load": f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+                            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(stored, indent=1))
+
+
+def _record() -> None:
+    """docs/benchmarks.md's ``fuzz`` section from every target's stored figures."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import machine, write_section
 
-    load = os.getloadavg()
-    rows = ["| target | what | inputs | crashes | hangs | peak RSS MB | seconds |", "|---|---|---:|---:|---:|---:|---:|"]
+    stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     targets = build_targets()
-    for r in results:
-        rows.append(f"| `{r.target}` | {targets[r.target].what} | {r.inputs:,} | {r.crashes} | {r.hangs} | "
-                    f"{r.peak_rss_mb:.0f} | {r.seconds:.0f} |")
+    rows = ["| target | what | inputs | crashes | hangs | peak RSS MB | seconds | load avg | date |",
+            "|---|---|---:|---:|---:|---:|---:|---|---|"]
+    for name, t in targets.items():
+        r = stored.get(name)
+        if r is None:
+            rows.append(f"| `{name}` | {t.what} | not run | | | | | | |")
+            continue
+        rows.append(f"| `{name}` | {t.what} | {r['inputs']:,} | {r['crashes']} | {r['hangs']} | "
+                    f"{r['peak_rss_mb']:.0f} | {r['seconds']:.0f} | {r['load']} | {r['date']} |")
+    commands = sorted({r["command"] for r in stored.values()})
+    engines = sorted({r["engine"] for r in stored.values()})
     body = "\n".join([
         "## Fuzzing (bench/fuzz.py)",
         "",
-        f"Engine: {engine}. {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {machine()}, "
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end.",
-        f"Command: `{command}`",
+        f"Engine: {', '.join(engines)}; {machine()}; each target in its own process under "
+        "`flock /work/bench.lock nice -n 10`. Peak RSS is the fuzzing process's (libFuzzer's `peak_rss_mb`); "
+        "the limits were 10 s per input and 1024 MB RSS. Commands:",
+        "",
+        *[f"    {c}" for c in commands],
         "",
         *rows,
     ])
@@ -713,7 +739,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds one input may take before it is a hang")
     ap.add_argument("--rss-limit-mb", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=0, help="random engine's seed")
-    ap.add_argument("--record", action="store_true", help="write the figures to docs/benchmarks.md")
+    ap.add_argument("--record", action="store_true",
+                    help="write every target's latest figures (build/fuzz/results.json) to docs/benchmarks.md")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -758,8 +785,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             results = list(pool.map(run, names))
+    _store(results, "bench/fuzz.py " + " ".join(argv if argv is not None else sys.argv[1:]), engine)
     if args.record:
-        _record(results, "bench/fuzz.py " + " ".join(argv if argv is not None else sys.argv[1:]), engine)
+        _record()
     return 0 if all(r.ok for r in results) else 1
 
 
