@@ -563,13 +563,16 @@ def _on_alarm(signum: int, frame: Any) -> None:
 
 
 def fuzz_random(target: Target, inputs: int, seconds: float | None = None, *, seed: int = 0,
-                timeout: float = 10.0, save_root: Path | None = CORPUS, stop_after: int = 10) -> Result:
-    """Seeds first, then ``inputs`` mutations in total (or until ``seconds``); each input
-    under a ``timeout`` alarm. Failing inputs are saved under ``save_root`` when given."""
+                timeout: float = 10.0, save_root: Path | None = CORPUS, stop_after: int = 10,
+                corpus: list[bytes] | None = None) -> Result:
+    """The corpus (the target's seeds unless given) first, then mutations, ``inputs`` in
+    total (or until ``seconds``); each input under a ``timeout`` alarm. Failing inputs are
+    saved under ``save_root`` when given."""
     result = Result(target.name)
     logging.disable(logging.CRITICAL)  # decoders log what they drop; millions of lines say nothing
-    corpus = target.seeds()
+    corpus = target.seeds() if corpus is None else corpus
     old = signal.signal(signal.SIGALRM, _on_alarm)
+    outer = signal.getitimer(signal.ITIMER_REAL)[0]  # pytest-timeout's alarm, put back after
     started = time.monotonic()
     deadline = started + seconds if seconds else None
     try:
@@ -599,6 +602,8 @@ def fuzz_random(target: Target, inputs: int, seconds: float | None = None, *, se
                 break
     finally:
         signal.signal(signal.SIGALRM, old)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 0.001))
     result.seconds = time.monotonic() - started
     result.peak_rss_mb = _rss_mb()
     return result
