@@ -362,14 +362,14 @@ def build_targets() -> dict[str, Target]:
 
     D = (DecodeError,)
     targets = [
-        Target("jaeger_thrift_binary", lambda d: jaeger_thrift.decode_batch(d, "binary"), D,
+        Target("jaeger_thrift_binary", _spans(lambda d: jaeger_thrift.decode_batch(d, "binary")), D,
                _each(lambda b: jaeger_thrift.encode_batches(b, "binary")), "Jaeger Thrift Batch, binary (POST /api/traces)"),
-        Target("jaeger_thrift_compact", lambda d: jaeger_thrift.decode_batch(d, "compact"), D,
+        Target("jaeger_thrift_compact", _spans(lambda d: jaeger_thrift.decode_batch(d, "compact")), D,
                _each(lambda b: jaeger_thrift.encode_batches(b, "compact")), "Jaeger Thrift Batch, compact"),
-        Target("udp_jaeger_compact", lambda d: jaeger_thrift.decode_agent_message(d, "compact"), D,
+        Target("udp_jaeger_compact", _spans(lambda d: jaeger_thrift.decode_agent_message(d, "compact")), D,
                _each(lambda b: agent_messages(b, "compact")),
                "collector's UDP port 6831: emitBatch, compact"),
-        Target("udp_jaeger_binary", lambda d: jaeger_thrift.decode_agent_message(d, "binary"), D,
+        Target("udp_jaeger_binary", _spans(lambda d: jaeger_thrift.decode_agent_message(d, "binary")), D,
                _each(lambda b: agent_messages(b, "binary")),
                "collector's UDP port 6832: emitBatch, binary"),
         Target("agent_jaeger_compact", lambda d: transcode_agent_message(d, "compact"), D,
@@ -378,26 +378,26 @@ def build_targets() -> dict[str, Target]:
         Target("agent_jaeger_binary", lambda d: transcode_agent_message(d, "binary"), D,
                _each(lambda b: agent_messages(b, "binary")),
                "agent's UDP 6832: emitBatch transcoded to protobuf"),
-        Target("udp_zipkin_compact", zipkin_thrift.decode_agent_zipkin_batch, D,
+        Target("udp_zipkin_compact", _spans(zipkin_thrift.decode_agent_zipkin_batch), D,
                _each(zipkin_thrift.encode_agent_zipkin_batch), "UDP 5775: emitZipkinBatch, compact"),
-        Target("jaeger_proto", jaeger_proto.decode_post_spans, D, _each(post_spans), "Jaeger gRPC PostSpans"),
-        Target("jaeger_proto_json", _json_target(jaeger_proto.spans_from_json), D,
+        Target("jaeger_proto", _spans(jaeger_proto.decode_post_spans), D, _each(post_spans), "Jaeger gRPC PostSpans"),
+        Target("jaeger_proto_json", _spans(_json_target(jaeger_proto.spans_from_json)), D,
                _each(lambda b: json.dumps(jaeger_proto.spans_to_json(b)).encode()), "Jaeger api_v2 protobuf-JSON spans"),
-        Target("otlp_proto", otlp_proto.decode_export_request_partial, D, _each(otlp_proto.encode_export_request),
+        Target("otlp_proto", _spans(otlp_proto.decode_export_request_partial), D, _each(otlp_proto.encode_export_request),
                "OTLP ExportTraceServiceRequest, protobuf"),
-        Target("otlp_json", otlp_json.decode_export_request_partial, D, _each(otlp_json.encode_json),
+        Target("otlp_json", _spans(otlp_json.decode_export_request_partial), D, _each(otlp_json.encode_json),
                "OTLP ExportTraceServiceRequest, JSON"),
-        Target("zipkin_json_v1", zipkin_json_v1.decode_zipkin_json_v1, D, _each(zipkin_json_v1.encode_zipkin_json_v1),
+        Target("zipkin_json_v1", _spans(zipkin_json_v1.decode_zipkin_json_v1), D, _each(zipkin_json_v1.encode_zipkin_json_v1),
                "Zipkin JSON v1"),
-        Target("zipkin_json_v2", zipkin_json_v2.decode_zipkin_json_v2, D, _each(zipkin_json_v2.encode_zipkin_json_v2),
+        Target("zipkin_json_v2", _spans(zipkin_json_v2.decode_zipkin_json_v2), D, _each(zipkin_json_v2.encode_zipkin_json_v2),
                "Zipkin JSON v2"),
-        Target("zipkin_proto", zipkin_proto.decode_zipkin_proto, D, _each(zipkin_proto.encode_zipkin_proto),
+        Target("zipkin_proto", _spans(zipkin_proto.decode_zipkin_proto), D, _each(zipkin_proto.encode_zipkin_proto),
                "Zipkin proto3 ListOfSpans"),
-        Target("zipkin_thrift", zipkin_thrift.decode_zipkin_thrift, D, _each(zipkin_thrift.encode_zipkin_thrift),
+        Target("zipkin_thrift", _spans(zipkin_thrift.decode_zipkin_thrift), D, _each(zipkin_thrift.encode_zipkin_thrift),
                "Zipkin Thrift list of spans (binary)"),
-        Target("jaeger_ui_json", _json_target(jaeger_ui_json.traces_from_ui), D, _each(ui_json),
+        Target("jaeger_ui_json", _spans(_json_target(jaeger_ui_json.traces_from_ui)), D, _each(ui_json),
                "Jaeger UI trace JSON (a downloaded trace)"),
-        Target("buffer_batch", decode_buffer, (BatchDecodeError,), _each(encode_buffer),
+        Target("buffer_batch", _spans(decode_buffer), (BatchDecodeError,), _each(encode_buffer),
                "span batches in NATS and the WAL (msgpack)"),
         Target("wal_segment", _wal, (BatchDecodeError,), _wal_seeds, "write-ahead log segment replay"),
         Target("body_inflate", _inflate, (DecodeError, BodyTooLarge), _inflate_seeds,
@@ -452,6 +452,31 @@ def _check_output(value: Any, depth: int = 0) -> None:
     elif dataclasses.is_dataclass(value):
         for f in dataclasses.fields(value):
             _check_output(getattr(value, f.name), depth + 1)
+
+
+def _storable(decoded: Any) -> Any:
+    """What a receiver does next with decoded spans: ``validate`` (refusing what no storage
+    can hold), then the buffer/WAL encoding, which must not fail for a span that passed: an
+    acknowledged span that cannot be stored is lost."""
+    from spyglass.collector.buffer.encoding import encode_batch
+    from spyglass.collector.validation import validate
+    from spyglass.model import Span, Trace
+
+    if decoded is None:  # not JSON at all: refused before the decoder
+        return None
+    items = decoded[0] if isinstance(decoded, tuple) else decoded  # OTLP: (spans, rejected, error)
+    spans = [s for t in items for s in t.spans] if items and isinstance(items[0], Trace) else items
+    assert all(isinstance(s, Span) for s in spans)
+    good = validate(spans).good
+    try:
+        encode_batch(good)
+    except (ValueError, OverflowError, TypeError) as exc:
+        raise BadOutput(f"decoded spans pass validation but cannot be stored: {type(exc).__name__}: {exc}") from None
+    return decoded
+
+
+def _spans(decode: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    return lambda data: _storable(decode(data))
 
 
 def check(target: Target, data: bytes) -> BaseException | None:
