@@ -771,11 +771,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="random engine's seed")
     ap.add_argument("--record", action="store_true",
                     help="write every target's latest figures (build/fuzz/results.json) to docs/benchmarks.md")
+    ap.add_argument("--record-only", action="store_true",
+                    help="only write the stored figures to docs/benchmarks.md (after a run split by target)")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         atheris_worker(args.worker, args.inputs, args.seconds, args.timeout, args.rss_limit_mb)
+        return 0
+    if args.record_only:
+        _record()
         return 0
     targets = build_targets()
     if args.list:
@@ -815,7 +820,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             results = list(pool.map(run, names))
-    _store(results, "bench/fuzz.py " + " ".join(argv if argv is not None else sys.argv[1:]), engine)
+    if engine == "atheris":  # the figures docs/benchmarks.md reports (random runs are exploration)
+        _store(results, "bench/fuzz.py " + " ".join(argv if argv is not None else sys.argv[1:]), engine)
     if args.record:
         _record()
     return 0 if all(r.ok for r in results) else 1
