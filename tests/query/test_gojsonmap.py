@@ -64,3 +64,8 @@ def test_lone_surrogate_escapes_become_replacement_characters() -> None:
     assert out == {"a\ufffd": "x\ufffdy", "e": "\U0001F600"}
     for key, value in out.items():
         (key + value).encode("utf-8")
+
+
+def test_number_past_python_int_digit_limit() -> None:
+    with pytest.raises(GoJSONError, match="cannot unmarshal number into Go value of type string"):
+        unmarshal_string_map('{"a":' + "1" * 5000 + "}")

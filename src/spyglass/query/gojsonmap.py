@@ -219,7 +219,9 @@ def unmarshal_string_map(text: str) -> dict[str, str]:
     A JSON ``null`` (top level) gives an empty map; a ``null`` value gives ``""``.
     """
     _Scanner(text).check()
-    value = json.loads(text, object_pairs_hook=_Object)
+    # Numbers are only ever an error here ("cannot unmarshal number"): read them as floats,
+    # since int() refuses more than 4,300 digits with a ValueError of its own.
+    value = json.loads(text, object_pairs_hook=_Object, parse_int=float)
     if value is None:
         return {}
     if not isinstance(value, _Object):
