@@ -164,10 +164,14 @@ def _v1_params(data: bytes) -> object:
 
     if not data:
         return None
-    which, rest = data[0] % 5, _text(data[1:])
+    which, rest = data[0] % 6, _text(data[1:])
     path, _, qs = rest.partition("\n")
     q = _query(qs)
     now = 1_700_000_000_000_000_000
+    if which == 5:  # /api/deep-dependencies
+        from spyglass.query.deep_dependencies import parse_limit
+
+        return hp.parse_dependencies(q, now), parse_limit(q)
     if which == 0:
         return hp.parse_search(q, now, allow_cross_service=bool(data[0] & 8))
     if which == 1:
@@ -293,6 +297,7 @@ def _query_seeds_v1() -> list[bytes]:
         (3, "", "service=a&service=b&quantile=0.95&groupByOperation=true&spanKind=server&spanKind=client"
                 "&endTs=1700000000000&lookback=3600000&step=5000&ratePer=600000"),
         (4, "", "service=a&spanKind=producer&prettyPrint=1"),
+        (5, "", "service=a&operation=b&endTs=1700000000000&lookback=3600000&limit=50"),
     ]
     return [bytes([w]) + f"{p}\n{q}".encode() for w, p, q in rows]
 
@@ -404,7 +409,7 @@ def build_targets() -> dict[str, Target]:
         Target("body_inflate", _inflate, (DecodeError, BodyTooLarge), _inflate_seeds,
                "gzip/deflate request bodies, inflated as they arrive"),
         Target("query_params_v1", _v1_params, (ParamError,), _query_seeds_v1,
-               "/api/traces, /api/traces/{id}, /api/dependencies, /api/metrics parameters"),
+               "/api/traces, /api/traces/{id}, /api/dependencies, /api/deep-dependencies, /api/metrics parameters"),
         Target("query_params_v3", _v3_params, (ParamError,), _query_seeds_v3,
                "/api/v3/traces, /api/v3/traces/{id}, /api/v3/operations parameters"),
         Target("go_duration", lambda d: parse_duration(_text(d)), (DurationError,),
