@@ -46,6 +46,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -740,7 +741,7 @@ def _record() -> None:
 
     stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     targets = build_targets()
-    rows = ["| target | what | inputs | crashes | hangs | peak RSS MB | seconds | load avg | date |",
+    rows = ["| target | what | inputs | crashes | hangs | peak RSS MB | seconds | load avg at the end | finished |",
             "|---|---|---:|---:|---:|---:|---:|---|---|"]
     for name, t in targets.items():
         r = stored.get(name)
@@ -805,11 +806,17 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             engine = "random"
 
+    command = "bench/fuzz.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    store_lock = threading.Lock()
+
     def run(name: str) -> Result:
         if engine == "atheris":
             r = fuzz_atheris(name, args.inputs, args.seconds, args.timeout, args.rss_limit_mb)
         else:
             r = fuzz_random(targets[name], args.inputs, args.seconds, seed=args.seed, timeout=args.timeout)
+        if engine == "atheris":  # the figures docs/benchmarks.md reports (random runs are exploration)
+            with store_lock:
+                _store([r], command, engine)
         status = "ok" if r.ok else "FAIL"
         print(f"{name:24} {status:4} inputs={r.inputs:>9,} crashes={r.crashes} hangs={r.hangs} "
               f"peak_rss={r.peak_rss_mb:.0f}MB {r.seconds:.0f}s ({r.inputs / max(r.seconds, 1e-9):,.0f}/s)", flush=True)
@@ -826,8 +833,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             results = list(pool.map(run, names))
-    if engine == "atheris":  # the figures docs/benchmarks.md reports (random runs are exploration)
-        _store(results, "bench/fuzz.py " + " ".join(argv if argv is not None else sys.argv[1:]), engine)
     if args.record:
         _record()
     return 0 if all(r.ok for r in results) else 1
