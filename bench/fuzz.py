@@ -71,6 +71,9 @@ class Target:
     expected: tuple[type[BaseException], ...]
     seeds: Callable[[], list[bytes]]
     what: str
+    # Longest input libFuzzer makes (longer seeds are cut). Short for the text parsers: every
+    # character costs atheris's comparison hooks, and a 10 KB "duration" finds nothing new.
+    max_len: int = MAX_LEN
 
 
 class Hang(BaseException):
@@ -410,25 +413,26 @@ def build_targets() -> dict[str, Target]:
         Target("body_inflate", _inflate, (DecodeError, BodyTooLarge), _inflate_seeds,
                "gzip/deflate request bodies, inflated as they arrive"),
         Target("query_params_v1", _v1_params, (ParamError,), _query_seeds_v1,
-               "/api/traces, /api/traces/{id}, /api/dependencies, /api/deep-dependencies, /api/metrics parameters"),
+               "/api/traces, /api/traces/{id}, /api/dependencies, /api/deep-dependencies, /api/metrics parameters",
+               max_len=1024),
         Target("query_params_v3", _v3_params, (ParamError,), _query_seeds_v3,
-               "/api/v3/traces, /api/v3/traces/{id}, /api/v3/operations parameters"),
+               "/api/v3/traces, /api/v3/traces/{id}, /api/v3/operations parameters", max_len=1024),
         Target("go_duration", lambda d: parse_duration(_text(d)), (DurationError,),
                lambda: [s.encode() for s in ("1h2m3.5s", "-1.5ms", "300us", "7µs", "0", "1ns", ".5h", "9223372036s")],
-               "Go time.ParseDuration (query and flags)"),
+               "Go time.ParseDuration (query and flags)", max_len=128),
         Target("go_time", lambda d: parse_rfc3339_nano(_text(d)), (TimeParseError,),
                lambda: [s.encode() for s in ("2023-11-14T22:13:20Z", "2023-11-14T22:13:20.123456789+05:30",
                                              "0001-01-01T00:00:00-23:59", "9999-12-31t23:59:59.9z")],
-               "Go time.Parse(RFC3339Nano) (api_v3 times)"),
+               "Go time.Parse(RFC3339Nano) (api_v3 times)", max_len=128),
         Target("go_strconv", _strconv, (GoSyntaxError,),
                lambda: [b"\x00-123", b"\x09+9223372036854775807", b"\x00" + b"7" * 4400, b"\x01" + b"0" * 4400 + b"1", b"\x01ff", b"\x11FFFFFFFFFFFFFFFF", b"\x02true",
                         b"\x03-1.5e10", b"\x03NaN", b"\x03inf", b"\x040x1p-2", b"\x05a\x01\xff"],
-               "Go strconv ParseInt/ParseUint/ParseBool/ParseFloat"),
+               "Go strconv ParseInt/ParseUint/ParseBool/ParseFloat", max_len=128),
         Target("go_json_map", lambda d: unmarshal_string_map(_text(d)), (GoJSONError,),
                lambda: [b'{"a":"b","c":"d\\u00e9\\n"}', b'{"a":' + b"9" * 4400 + b'}', b' { } ', b'{"k":"v","k":"w"}', b'null', b'{"x":1}'],
-               "Go json.Unmarshal into map[string]string (tags, query.attributes)"),
+               "Go json.Unmarshal into map[string]string (tags, query.attributes)", max_len=512),
         Target("sampling_strategies", load_strategies, (StrategiesError,), _strategies_seeds,
-               "--sampling.strategies-file"),
+               "--sampling.strategies-file", max_len=2048),
     ]
     return {t.name: t for t in targets}
 
@@ -667,7 +671,7 @@ def atheris_worker(name: str, inputs: int, seconds: float, timeout: float, rss_l
             raise exc
 
     args = [sys.argv[0], f"-runs={inputs}", f"-timeout={int(timeout)}", f"-rss_limit_mb={rss_limit_mb}",
-            f"-max_len={MAX_LEN}", f"-artifact_prefix={artifacts}/", "-print_final_stats=1",
+            f"-max_len={target.max_len}", f"-artifact_prefix={artifacts}/", "-print_final_stats=1",
             str(work), str(seeds_dir)]
     if seconds:
         args.insert(2, f"-max_total_time={int(seconds)}")
