@@ -745,25 +745,40 @@ def _record() -> None:
 
     stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     targets = build_targets()
-    rows = ["| target | what | inputs | crashes | hangs | peak RSS MB | seconds | load avg at the end | finished |",
-            "|---|---|---:|---:|---:|---:|---:|---|---|"]
+    commands = sorted({r["command"] for r in stored.values()}, key=lambda c: min(
+        r["date"] for r in stored.values() if r["command"] == c))
+    rows = ["| target | what | inputs | crashes | hangs | peak RSS MB | seconds | run | load avg at the end | finished |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for name, t in targets.items():
         r = stored.get(name)
         if r is None:
-            rows.append(f"| `{name}` | {t.what} | not run | | | | | | |")
+            rows.append(f"| `{name}` | {t.what} | not run | | | | | | | |")
             continue
         rows.append(f"| `{name}` | {t.what} | {r['inputs']:,} | {r['crashes']} | {r['hangs']} | "
-                    f"{r['peak_rss_mb']:.0f} | {r['seconds']:.0f} | {r['load']} | {r['date']} |")
-    commands = sorted({r["command"] for r in stored.values()})
-    engines = sorted({r["engine"] for r in stored.values()})
+                    f"{r['peak_rss_mb']:.0f} | {r['seconds']:.0f} | {commands.index(r['command']) + 1} | "
+                    f"{r['load']} | {r['date']} |")
+    done = [r for r in stored.values()]
+    short = [n for n in targets if n not in stored or stored[n]["inputs"] < DEFAULT_INPUTS]
+    engines = sorted({r["engine"] for r in done})
     body = "\n".join([
         "## Fuzzing (bench/fuzz.py)",
         "",
-        f"Engine: {', '.join(engines)}; {machine()}; each target in its own process under "
-        "`flock /work/bench.lock nice -n 10`. Peak RSS is the fuzzing process's (libFuzzer's `peak_rss_mb`); "
-        "the limits were 10 s per input and 1024 MB RSS. Commands:",
+        f"Engine: {', '.join(engines)} (coverage-guided); {machine()}; each target in its own process, two at a time, "
+        "under `flock /work/bench.lock nice -n 10`. A crash is any exception but the target's documented one, or "
+        "decoded spans that pass validation and still cannot be encoded for storage ([fuzzing.md](fuzzing.md)); "
+        "limits: 10 s per input (else a hang) and 1024 MB RSS. Peak RSS is each worker's (libFuzzer's "
+        "`peak_rss_mb`). The crashes found while building the fuzzer were fixed before this run (fuzzing.md lists "
+        "them; their inputs are in tests/fuzz/corpus/).",
         "",
-        *[f"    {c}" for c in commands],
+        f"Totals: {sum(r['inputs'] for r in done):,} inputs over {len(done)} of {len(targets)} targets, "
+        f"{sum(r['crashes'] for r in done)} crashes, {sum(r['hangs'] for r in done)} hangs, peak RSS at most "
+        f"{max((r['peak_rss_mb'] for r in done), default=0):.0f} MB."
+        + (f" Short of 1,000,000 inputs: {', '.join(short)}." if short else " Every target ran 1,000,000 inputs."),
+        "",
+        "Runs (a target's figures are from its latest run; `--seconds 200` stops a target at 200 s, and an "
+        "uncapped run then replaced the figures of those that had stopped short of 1,000,000):",
+        "",
+        *[f"{i}. `{c}`" for i, c in enumerate(commands, 1)],
         "",
         *rows,
     ])
