@@ -31,7 +31,6 @@ Results go to docs/benchmarks.md (``fuzz`` section) with ``--record``.
 from __future__ import annotations
 
 import argparse
-import base64
 import dataclasses
 import gzip
 import hashlib
