@@ -85,6 +85,11 @@ bench: setup
 bench-ui: setup
 	$(BIN)/python bench/ui.py
 
+# The full fuzzing run (docs/fuzzing.md): a million inputs per decoder, minutes per target.
+.PHONY: fuzz
+fuzz: setup
+	$(BIN)/python bench/fuzz.py --jobs 2 --record
+
 # Regenerates the committed Thrift and protobuf bindings from the IDL sources in
 # src/spyglass/codecs/{thrift,proto}. Installing Spyglass never needs this.
 generate: setup

@@ -433,6 +433,9 @@ def test_bad_go_durations(text):
         {"spans": [{"traceId": "AAAAAAAAAAAAAAAAAAAAEQ==", "spanId": "AAAAAAAAAAI=", "startTime": "yesterday", "duration": "1s", "process": {"serviceName": "s"}}]},
         {"spans": [{"traceId": "AAAAAAAAAAAAAAAAAAAAEQ==", "spanId": "AAAAAAAAAAI=", "startTime": "2017-01-26T16:46:31Z", "duration": "1s", "process": {"serviceName": "s"}, "tags": [{"key": "k", "vType": "INT64", "vInt64": "x"}]}]},
         {"spans": [{"traceId": "AAAAAAAAAAAAAAAAAAAAEQ==", "spanId": "AAAAAAAAAAI=", "startTime": "2017-01-26T16:46:31Z", "duration": "1s", "process": {"serviceName": "s"}, "references": [{"traceId": "AAAAAAAAAAAAAAAAAAAAEQ==", "spanId": "AAAAAAAAAAI=", "refType": "SIBLING"}]}]},
+        # found by bench/fuzz.py: a number where a list belongs was a TypeError, not a DecodeError
+        {"spans": [{"traceId": "AAAAAAAAAAAAAAAAAAAAEQ==", "spanId": "AAAAAAAAAAI=", "startTime": "2017-01-26T16:46:31Z", "duration": "1s", "references": 1}]},
+        {"spans": [{"traceId": "AAAAAAAAAAAAAAAAAAAAEQ==", "spanId": "AAAAAAAAAAI=", "startTime": "2017-01-26T16:46:31Z", "duration": "1s", "logs": {"a": 1}}]},
     ],
 )  # fmt: skip
 def test_bad_legacy_json(obj):

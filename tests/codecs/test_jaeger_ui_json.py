@@ -316,3 +316,17 @@ def test_reads_embedded_process_deprecated_parent_and_untyped_values() -> None:
 def test_malformed_input_raises_decode_error(obj: object) -> None:
     with pytest.raises(DecodeError):
         traces_from_ui(obj)
+
+
+@pytest.mark.parametrize(
+    "tag, flags",
+    [({"key": "k", "type": "int64", "value": str(1 << 63)}, 0), ({"key": "k", "value": 1 << 63}, 0),
+     ({"key": "k", "type": "int64", "value": 1e30}, 0), ({"key": "k", "value": 1}, 1 << 32)],
+)
+def test_integers_past_int64_or_uint32_flags_are_refused(tag, flags):
+    """Found by bench/fuzz.py: such a span was accepted but could never be stored."""
+    trace = {"traceID": "1", "processes": {"p1": {"serviceName": "s", "tags": []}},
+             "spans": [{"traceID": "1", "spanID": "2", "processID": "p1", "operationName": "x", "startTime": 1,
+                        "duration": 1, "flags": flags, "tags": [tag]}]}
+    with pytest.raises(DecodeError, match="out of range"):
+        traces_from_ui(trace)

@@ -295,3 +295,24 @@ def test_export_response():
     assert json.loads(otlp_json.export_response(2, "bad")) == {"partialSuccess": {"rejectedSpans": "2", "errorMessage": "bad"}}
     parsed = json_format.Parse(otlp_json.export_response(2, "bad"), trace_service_pb2.ExportTraceServiceResponse())
     assert parsed.partial_success.rejected_spans == 2
+
+
+@pytest.mark.parametrize(
+    "value, where",
+    [({"intValue": str(1 << 63)}, "intValue"), ({"intValue": "-" + "9" * 30}, "intValue")],
+)
+def test_integers_outside_their_protobuf_type_are_refused(value, where):
+    """Found by bench/fuzz.py: an intValue past int64 was acknowledged but could never be stored."""
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174", "name": "x",
+        "startTimeUnixNano": "1", "endTimeUnixNano": "2", "attributes": [{"key": "k", "value": value}]}]}]}]}
+    with pytest.raises(DecodeError, match=f"{where} is out of range"):
+        otlp_json.decode_export_request_partial(json.dumps(body).encode())
+
+
+def test_dropped_count_past_uint32_is_refused():
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174", "name": "x",
+        "startTimeUnixNano": "1", "endTimeUnixNano": "2", "droppedEventsCount": 1 << 40}]}]}]}
+    with pytest.raises(DecodeError, match="droppedEventsCount is out of range"):
+        otlp_json.decode_export_request_partial(json.dumps(body).encode())

@@ -436,3 +436,21 @@ def test_fastpath_view_matches_the_otlp_schema():
             r = real_fields.pop(f.name)
             assert (f.number, _wire_type(f), f.is_repeated) == (r.number, _wire_type(r), r.is_repeated), (fast_cls, f.name)
         assert not real_fields, (real_cls, sorted(real_fields))  # nothing left out
+
+
+def test_overlong_varint_attribute_stays_within_64_bits():
+    """Found by bench/fuzz.py: the attribute fast path read a ten-byte varint's extra bits
+    (a value past 2^64, unstorable); protobuf drops them, and so does the fast path now."""
+    key = b"\x0a\x01k"
+    value = b"\x18" + b"\xff" * 9 + b"\x7f"  # int_value, the tenth byte with bits above 63
+    kv = key + b"\x12" + bytes([len(value)]) + value
+    span = (b"\x0a\x10" + b"\x01" * 16 + b"\x12\x08" + b"\x02" * 8 + b"\x2a\x01x"
+            + b"\x39" + (1).to_bytes(8, "little") + b"\x41" + (2).to_bytes(8, "little")
+            + b"\x4a" + bytes([len(kv)]) + kv)
+    scope_spans = b"\x12" + bytes([len(span)]) + span
+    rs = b"\x12" + bytes([len(scope_spans)]) + scope_spans
+    req = b"\x0a" + bytes([len(rs)]) + rs
+    spans, rejected, _ = otlp_proto.decode_export_request_partial(req)
+    assert rejected == 0
+    assert spans[0].attributes == [KeyValue("k", -1)]
+    assert trace_service_pb2.ExportTraceServiceRequest.FromString(req).resource_spans[0].scope_spans[0].spans[0].attributes[0].value.int_value == -1

@@ -165,3 +165,20 @@ def test_ip_helpers() -> None:
     assert ip_bytes("10.0.0.1") == b"\x0a\x00\x00\x01" and ip_bytes("x") == b""
     assert make_endpoint(None, [None, ""], None) is None
     assert make_endpoint("a", ["::1", "1.2.3.4"], -2) == Endpoint("a", "1.2.3.4", "::1", 65534)
+
+
+def test_otel_texts_with_counts_or_values_no_storage_holds_stay_plain() -> None:
+    """Found by bench/fuzz.py: a dropped count past 64 bits (or "²", which str.isdigit
+    takes and int() refuses) and an attribute past int64 were acknowledged but unstorable."""
+    big = "9" * 25
+    z = ZipkinSpan(
+        trace_id=1,
+        id=2,
+        annotations=[Annotation(1, f"a|{{}}|{big}"), Annotation(2, "b|{}|\u00b2"),
+                     Annotation(3, 'c|{"n":' + big + ',"m":1,"s":"x\\ud800"}|0')],
+        tags={"otlp.link.0": "0" * 32 + "|" + "0" * 15 + f"1|s|{{}}|{big}"},
+    )
+    (span,) = to_model([z])
+    assert [e.name for e in span.events] == [f"a|{{}}|{big}", "b|{}|\u00b2", "c"]
+    assert span.events[2].attributes == [KeyValue("m", 1), KeyValue("s", "x\ufffd")]
+    assert span.links == []

@@ -93,3 +93,17 @@ def test_huge_ratelimiting_param_is_clamped():
 def test_invalid_documents(text):
     with pytest.raises(StrategiesError):
         load_strategies(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"service_strategies": [{"service": "a\\ud800", "type": "probabilistic", "param": 0.5}]}',
+        '{"default_strategy": {"type": "probabilistic", "param": 0.5, '
+        '"operation_strategies": [{"operation": "op\\udc00", "type": "probabilistic", "param": 0.1}]}}',
+    ],
+)
+def test_lone_surrogates_are_a_strategies_error(text):
+    """Found by bench/fuzz.py: a "\\ud800" escape reached protobuf (UnicodeEncodeError)."""
+    with pytest.raises(StrategiesError, match="not valid Unicode"):
+        load_strategies(text)

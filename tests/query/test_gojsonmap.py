@@ -55,3 +55,17 @@ def test_errors(text: str, message: str) -> None:
     with pytest.raises(GoJSONError) as info:
         unmarshal_string_map(text)
     assert str(info.value) == message
+
+
+def test_lone_surrogate_escapes_become_replacement_characters() -> None:
+    """Go decodes a ``\\ud800`` that is not half of a pair as U+FFFD; a lone surrogate kept in
+    a Python str cannot be encoded as UTF-8 (storage, the answer), found by bench/fuzz.py."""
+    out = unmarshal_string_map('{"a\\ud800":"x\\udc00y","e":"\\ud83d\\ude00"}')
+    assert out == {"a\ufffd": "x\ufffdy", "e": "\U0001F600"}
+    for key, value in out.items():
+        (key + value).encode("utf-8")
+
+
+def test_number_past_python_int_digit_limit() -> None:
+    with pytest.raises(GoJSONError, match="cannot unmarshal number into Go value of type string"):
+        unmarshal_string_map('{"a":' + "1" * 5000 + "}")

@@ -79,3 +79,13 @@ def test_quote() -> None:
     assert quote("\t\n\x01\x7f") == '"\\t\\n\\x01\\x7f"'
     assert quote("héllo µ") == '"héllo µ"'
     assert quote("\u00a0") == '"\\u00a0"'
+
+
+def test_numbers_past_python_int_digit_limit() -> None:
+    """Found while fuzzing: int() refuses more than 4,300 digits with its own ValueError;
+    Go answers "value out of range" (and leading zeros do not count)."""
+    for parse in (parse_int, parse_uint):
+        with pytest.raises(GoSyntaxError, match="value out of range"):
+            parse("1" * 5000)
+    assert parse_int("-" + "0" * 5000 + "12") == -12
+    assert parse_uint("0" * 5000 + "ff", 16) == 255

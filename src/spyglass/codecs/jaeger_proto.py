@@ -390,19 +390,30 @@ def _b64_id(text: Any, is_trace: bool, what: str) -> int:
     return _span_id(raw)
 
 
-def _json_int(value: Any, what: str) -> int:
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+_UINT32 = (0, (1 << 32) - 1)
+
+
+def _json_int(value: Any, what: str, bounds: tuple[int, int] = _INT64) -> int:
+    """An integer (number or decimal string) within its protobuf type, as protobuf's JSON
+    parser requires: a vInt64 of 2^70 could be acknowledged but never stored."""
     if isinstance(value, bool):
         raise DecodeError(f"{what} must be an integer")
+    n: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        n = value
+    elif isinstance(value, float) and value.is_integer():
+        n = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value)
+            n = int(value)
         except ValueError:
             pass
-    raise DecodeError(f"{what} must be an integer, got {value!r}")
+    if n is None:
+        raise DecodeError(f"{what} must be an integer, got {value!r}")
+    if not bounds[0] <= n <= bounds[1]:
+        raise DecodeError(f"{what} is out of range: {value!r}")
+    return n
 
 
 def _json_float(value: Any) -> float:
@@ -459,6 +470,14 @@ def _json_kvs(items: Any) -> list[KeyValue]:
     return out
 
 
+def _json_list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise DecodeError(f"{what} must be a list")
+    return value
+
+
 def _json_resource(process: Any) -> Resource:
     if not isinstance(process, dict):
         raise DecodeError("process must be an object")
@@ -470,7 +489,7 @@ def _json_span(obj: Any, resource: Resource) -> Span:
         raise DecodeError("a span must be an object")
     trace_id = _b64_id(obj.get("traceId"), True, "traceId")
     refs = []
-    for ref in obj.get("references") or ():
+    for ref in _json_list(obj.get("references"), "references"):
         if not isinstance(ref, dict):
             raise DecodeError("a reference must be an object")
         rt = ref.get("refType", "CHILD_OF")
@@ -479,7 +498,7 @@ def _json_span(obj: Any, resource: Resource) -> Span:
             raise DecodeError(f"unknown refType {rt!r}")
         refs.append(JaegerRef(ref_type, _b64_id(ref.get("traceId"), True, "traceId"), _b64_id(ref.get("spanId"), False, "spanId")))
     logs = []
-    for lg in obj.get("logs") or ():
+    for lg in _json_list(obj.get("logs"), "logs"):
         if not isinstance(lg, dict):
             raise DecodeError("a log must be an object")
         logs.append(Event(parse_rfc3339(lg.get("timestamp", "")), "", _json_kvs(lg.get("fields"))))
@@ -497,7 +516,7 @@ def _json_span(obj: Any, resource: Resource) -> Span:
         tags=_json_kvs(obj.get("tags")),
         logs=logs,
         references=refs,
-        flags=_json_int(obj.get("flags", 0), "flags"),
+        flags=_json_int(obj.get("flags", 0), "flags", _UINT32),
         warnings=list(warnings),
     )
 

@@ -204,6 +204,13 @@ def _uint(value: Any, where: str) -> int:
     return value
 
 
+def _int64(value: int, where: str) -> int:
+    """Tag integers are int64 (Jaeger's, every backend's): 2^70 could be acknowledged but never stored."""
+    if not -(1 << 63) <= value < 1 << 63:
+        raise _fail(where, "an int64 tag is out of range")
+    return value
+
+
 def _str(value: Any, where: str) -> str:
     if not isinstance(value, str):
         raise _fail(where, "expected a string")
@@ -229,8 +236,10 @@ def _hex_id(value: Any, where: str, span: bool = False) -> int:
 def _value_from_ui(type_name: Any, value: Any, where: str) -> Any:
     if type_name is None or type_name == "":
         # No type: take the JSON type (files written by hand or by other tools).
-        if isinstance(value, (str, bool, int, float)):
+        if isinstance(value, (str, bool, float)):
             return value
+        if value.__class__ is int:
+            return _int64(value, where)
         raise _fail(where, "a value without a type must be a string, bool or number")
     if not isinstance(type_name, str):
         raise _fail(where, "type must be a string")
@@ -248,16 +257,19 @@ def _value_from_ui(type_name: Any, value: Any, where: str) -> Any:
             return value == "true"
         raise _fail(where, "a bool tag needs true or false")
     if kind == "int64":
+        n: int | None = None
         if value.__class__ is int:
-            return value
-        if isinstance(value, str):
+            n = value
+        elif isinstance(value, str):
             try:
-                return int(value, 10)
+                n = int(value, 10)
             except ValueError:
                 pass
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise _fail(where, "an int64 tag needs an integer")
+        elif isinstance(value, float) and value.is_integer():
+            n = int(value)
+        if n is None:
+            raise _fail(where, "an int64 tag needs an integer")
+        return _int64(n, where)
     if kind == "float64":
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -334,6 +346,8 @@ def _span_from_ui(obj: Any, where: str, processes: dict[str, Resource]) -> Span:
         parent = _hex_id(obj["parentSpanID"], where + ".parentSpanID", span=True)
     warnings = [_str(w, where + ".warnings") for w in _list(obj.get("warnings"), where + ".warnings")]
     flags = _uint(obj.get("flags", 0), where + ".flags")
+    if flags > 0xFFFF_FFFF:  # uint32 in Jaeger's model
+        raise _fail(where + ".flags", "out of range")
     return build_span(
         trace_id=trace_id,
         span_id=span_id,

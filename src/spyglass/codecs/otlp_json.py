@@ -145,15 +145,27 @@ _UNSET = Status()
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
-def _int(value: _IntLike, what: str) -> int:
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+_UINT32 = (0, (1 << 32) - 1)
+_ANY64 = (-(1 << 63), (1 << 64) - 1)  # timestamps: fixed64, negative ones left to validation
+
+
+def _int(value: _IntLike, what: str, bounds: tuple[int, int] = _ANY64) -> int:
+    """An integer field (a JSON number or a decimal string), refused outside the field's
+    protobuf type as protobuf's JSON parser refuses it: an int64 attribute of 2^70 could be
+    acknowledged but never stored."""
     if value is None:
         return 0
     if type(value) is int:
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise DecodeError(f"{what} is not an integer: {value!r}") from None
+        n = value
+    else:
+        try:
+            n = int(value)
+        except ValueError:
+            raise DecodeError(f"{what} is not an integer: {value!r}") from None
+    if not bounds[0] <= n <= bounds[1]:
+        raise DecodeError(f"{what} is out of range: {value!r}")
+    return n
 
 
 def _b64(text: str, what: str) -> bytes:
@@ -177,7 +189,7 @@ def _value(v: _AnyValue | None, depth: int = 0) -> Any:
     if s is not None:
         return s
     if v.intValue is not None:
-        return _int(v.intValue, "intValue")
+        return _int(v.intValue, "intValue", _INT64)
     if v.boolValue is not None:
         return v.boolValue
     d = v.doubleValue
@@ -267,8 +279,8 @@ def _span(s: _Span, resource: Any, scope: Any) -> Span:
                 ref_type,
                 lk.traceState or "",
                 attrs,
-                _int(lk.flags, "flags"),
-                _int(lk.droppedAttributesCount, "droppedAttributesCount"),
+                _int(lk.flags, "flags", _UINT32),
+                _int(lk.droppedAttributesCount, "droppedAttributesCount", _UINT32),
             )
         )
     return Span(
@@ -287,18 +299,18 @@ def _span(s: _Span, resource: Any, scope: Any) -> Span:
                 _int(e.timeUnixNano, "timeUnixNano"),
                 e.name or "",
                 _attrs(e.attributes),
-                _int(e.droppedAttributesCount, "droppedAttributesCount"),
+                _int(e.droppedAttributesCount, "droppedAttributesCount", _UINT32),
             )
             for e in s.events or ()
         ],
         links,
-        _int(s.flags, "flags"),
+        _int(s.flags, "flags", _UINT32),
         s.traceState or "",
         scope,
         [],
-        _int(s.droppedAttributesCount, "droppedAttributesCount"),
-        _int(s.droppedEventsCount, "droppedEventsCount"),
-        _int(s.droppedLinksCount, "droppedLinksCount"),
+        _int(s.droppedAttributesCount, "droppedAttributesCount", _UINT32),
+        _int(s.droppedEventsCount, "droppedEventsCount", _UINT32),
+        _int(s.droppedLinksCount, "droppedLinksCount", _UINT32),
     )
 
 
@@ -351,7 +363,7 @@ def decode_export_request_partial(data: bytes | str | dict[str, Any]) -> tuple[l
             resource = resource_from_attributes([], 0, rs.schemaUrl or "")
         else:
             resource = resource_from_attributes(
-                _attrs(r.attributes), _int(r.droppedAttributesCount, "droppedAttributesCount"), rs.schemaUrl or ""
+                _attrs(r.attributes), _int(r.droppedAttributesCount, "droppedAttributesCount", _UINT32), rs.schemaUrl or ""
             )
         for ss in rs.scopeSpans or ():
             sc = ss.scope
@@ -362,7 +374,7 @@ def decode_export_request_partial(data: bytes | str | dict[str, Any]) -> tuple[l
                     sc.name or "",
                     sc.version or "",
                     _attrs(sc.attributes),
-                    _int(sc.droppedAttributesCount, "droppedAttributesCount"),
+                    _int(sc.droppedAttributesCount, "droppedAttributesCount", _UINT32),
                     ss.schemaUrl or "",
                 )
             for s in ss.spans or ():

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 
 def read_varint(raw: bytes, p: int) -> tuple[int, int]:
-    """The varint at ``raw[p:]`` and the position after it; ValueError past 64 bits,
-    IndexError when truncated (callers turn both into DecodeError)."""
+    """The varint at ``raw[p:]`` and the position after it; ValueError past ten bytes,
+    IndexError when truncated (callers turn both into DecodeError). The tenth byte's bits
+    above bit 63 are dropped, as protobuf's parser does: a value never exceeds 64 bits."""
     b = raw[p]
     if b < 0x80:
         return b, p + 1
@@ -17,7 +18,7 @@ def read_varint(raw: bytes, p: int) -> tuple[int, int]:
         p += 1
         result |= (b & 0x7F) << shift
         if b < 0x80:
-            return result, p
+            return result & 0xFFFF_FFFF_FFFF_FFFF, p
         shift += 7
         if shift > 63:
             raise ValueError("varint too long")

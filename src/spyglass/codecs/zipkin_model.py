@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -435,7 +436,7 @@ def _event(timestamp: int, value: str) -> Event:
 def _otel_event(timestamp: int, value: str) -> Event | None:
     """OTel's ``name|{json attributes}|dropped count`` annotation text, or None."""
     parts = value.split("|")
-    if len(parts) < 3 or not parts[-1].isdigit():
+    if len(parts) < 3 or not _is_count(parts[-1]):
         return None
     try:
         raw = json.loads("|".join(parts[1:-1]))
@@ -446,8 +447,33 @@ def _otel_event(timestamp: int, value: str) -> Event | None:
     return Event(timestamp * 1000, parts[0], _json_attrs(raw), int(parts[-1]))
 
 
+def _is_count(text: str) -> bool:
+    """A dropped count as OTel writes it: ASCII digits of a uint32 (``str.isdigit`` alone
+    takes "²", which ``int`` refuses, and a count past 64 bits could not be stored)."""
+    return text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= 0xFFFF_FFFF
+
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_text(text: str) -> str:
+    """A lone ``\\ud800`` escape decodes to a surrogate no UTF-8 encoder takes: U+FFFD, as Go."""
+    return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def _json_attrs(raw: dict[str, Any]) -> list[KeyValue]:
-    return [KeyValue(str(k), v) for k, v in raw.items() if isinstance(v, (str, bool, int, float))]
+    """The scalar attributes of an OTel annotation's or link's JSON (int64 ints only)."""
+    out = []
+    for k, v in raw.items():
+        if isinstance(v, str):
+            v = _json_text(v)
+        elif isinstance(v, int) and not isinstance(v, bool) and not _INT64_MIN <= v <= _INT64_MAX:
+            continue
+        elif not isinstance(v, (bool, int, float)):
+            continue
+        out.append(KeyValue(_json_text(str(k)), v))
+    return out
 
 
 def _apply_links(span: Span, tags: Mapping[str, AttrValue], attrs: list[KeyValue]) -> None:
@@ -474,7 +500,7 @@ def _apply_links(span: Span, tags: Mapping[str, AttrValue], attrs: list[KeyValue
 
 def _parse_link(text: str) -> Link | None:
     parts = text.split("|")
-    if len(parts) < 5 or not parts[-1].isdigit():
+    if len(parts) < 5 or not _is_count(parts[-1]):
         return None
     trace_hex, span_hex, state = parts[0], parts[1], parts[2]
     if len(trace_hex) != 32 or len(span_hex) != 16:

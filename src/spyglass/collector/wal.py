@@ -28,7 +28,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,9 +69,11 @@ def segment_ids(directory: Path) -> list[int]:
     return sorted(out)
 
 
-def read_segment(path: Path) -> Iterator[bytes]:
-    """The payloads of one segment, up to its first short or corrupt record."""
-    data = path.read_bytes()
+def read_records(data: bytes) -> Generator[bytes, None, int]:
+    """The payloads of the whole records at the start of ``data``, up to the first short or
+    corrupt one; returns the offset where they end (``len(data)`` when all are whole). Apart
+    from the file read, this is what replay does with a segment, so it is fuzzed on its own
+    (``bench/fuzz.py``)."""
     pos, end = 0, len(data)
     while pos + _HEADER.size <= end:
         length, crc = _HEADER.unpack_from(data, pos)
@@ -80,9 +82,16 @@ def read_segment(path: Path) -> Iterator[bytes]:
             break
         yield data[start:start + length]
         pos = start + length
-    if pos != end:
+    return pos
+
+
+def read_segment(path: Path) -> Iterator[bytes]:
+    """The payloads of one segment, up to its first short or corrupt record."""
+    data = path.read_bytes()
+    pos = yield from read_records(data)
+    if pos != len(data):
         log.warning("write-ahead log %s: %d bytes after the last whole record ignored (a write cut by a crash, "
-                    "never acknowledged)", path.name, end - pos)
+                    "never acknowledged)", path.name, len(data) - pos)
 
 
 class WriteAheadLog:

@@ -10,6 +10,7 @@ string belongs) are reported for the first offending value in document order.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 
@@ -201,13 +202,26 @@ def _kind(value: Any) -> str:
     return "array"
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _go_text(text: str) -> str:
+    """Go decodes a ``\\ud800`` escape that is not half of a pair as U+FFFD; Python keeps
+    the lone surrogate, which no UTF-8 encoder (storage, the JSON answer) accepts."""
+    if text.isascii():
+        return text
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def unmarshal_string_map(text: str) -> dict[str, str]:
     """``json.Unmarshal([]byte(text), &map[string]string{})``; raises ``GoJSONError``.
 
     A JSON ``null`` (top level) gives an empty map; a ``null`` value gives ``""``.
     """
     _Scanner(text).check()
-    value = json.loads(text, object_pairs_hook=_Object)
+    # Numbers are only ever an error here ("cannot unmarshal number"): read them as floats,
+    # since int() refuses more than 4,300 digits with a ValueError of its own.
+    value = json.loads(text, object_pairs_hook=_Object, parse_int=float)
     if value is None:
         return {}
     if not isinstance(value, _Object):
@@ -215,10 +229,11 @@ def unmarshal_string_map(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     first_error: GoJSONError | None = None
     for key, item in value:
+        key = _go_text(key)
         if item is None:
             out[key] = ""
         elif isinstance(item, str):
-            out[key] = item
+            out[key] = _go_text(item)
         elif first_error is None:
             first_error = GoJSONError(f"json: cannot unmarshal {_kind(item)} into Go value of type string")
     if first_error is not None:

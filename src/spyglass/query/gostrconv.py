@@ -59,7 +59,10 @@ def parse_int(text: str, bits: int = 64) -> int:
     body = text[1:] if text[:1] in ("+", "-") else text
     if not _DEC.match(body):
         raise _err("ParseInt", text, "invalid syntax")
-    value = int(text)
+    digits = body.lstrip("0") or "0"
+    if len(digits) > 20:  # past 64 bits, and past what int() converts (4,300 digits)
+        raise _err("ParseInt", text, "value out of range")
+    value = -int(digits) if text[:1] == "-" else int(digits)
     limit = 1 << (bits - 1)
     if value >= limit or value < -limit:
         raise _err("ParseInt", text, "value out of range")
@@ -71,7 +74,10 @@ def parse_uint(text: str, base: int = 10, bits: int = 64) -> int:
     alphabet = "0123456789" if base == 10 else "0123456789abcdefABCDEF"
     if not text or any(c not in alphabet for c in text):
         raise _err("ParseUint", text, "invalid syntax")
-    value = int(text, base)
+    digits = text.lstrip("0") or "0"
+    if len(digits) > 20:  # past 64 bits, and past what int() converts (4,300 digits)
+        raise _err("ParseUint", text, "value out of range")
+    value = int(digits, base)
     if value >= 1 << bits:
         raise _err("ParseUint", text, "value out of range")
     return value

@@ -122,6 +122,13 @@ def _merge(service: pb.PerOperationSamplingStrategies, default: pb.PerOperationS
 
 def parse_strategies(doc: Any, default_probability: float = DEFAULT_SAMPLING_PROBABILITY) -> Strategies:
     """Strategies from the decoded JSON document (see the module docstring)."""
+    try:
+        return _parse_strategies(doc, default_probability)
+    except UnicodeEncodeError as exc:  # protobuf strings must be UTF-8: a "\\ud800" escape is not
+        raise StrategiesError(f"strategies file has a string that is not valid Unicode: {exc.reason}") from None
+
+
+def _parse_strategies(doc: Any, default_probability: float) -> Strategies:
     if not isinstance(doc, Mapping):
         raise StrategiesError("the strategies document must be a JSON object")
     default = probabilistic_response(default_probability)
@@ -138,6 +145,7 @@ def parse_strategies(doc: Any, default_probability: float = DEFAULT_SAMPLING_PRO
         if not isinstance(entry, Mapping) or not isinstance(entry.get("service"), str):
             raise StrategiesError(f"service_strategies[{i}] needs a 'service' string")
         name = entry["service"]
+        name.encode("utf-8")  # a lone surrogate ("\\ud800") is no service name: UnicodeEncodeError
         resp = _service_strategy(entry, default_probability, f"service {name!r}")
         out.services[name] = resp
         if not default_has_ops:
