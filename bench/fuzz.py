@@ -604,7 +604,10 @@ def fuzz_random(target: Target, inputs: int, seconds: float | None = None, *, se
     total (or until ``seconds``); each input under a ``timeout`` alarm. Failing inputs are
     saved under ``save_root`` when given."""
     result = Result(target.name)
-    logging.disable(logging.CRITICAL)  # decoders log what they drop; millions of lines say nothing
+    # decoders log what they drop (millions of lines that say nothing); put back after, since
+    # the smoke test runs this inside the test process, whose later tests read their logs
+    previous_disable = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
     corpus = target.seeds() if corpus is None else corpus
     old = signal.signal(signal.SIGALRM, _on_alarm)
     outer = signal.getitimer(signal.ITIMER_REAL)[0]  # pytest-timeout's alarm, put back after
@@ -636,6 +639,7 @@ def fuzz_random(target: Target, inputs: int, seconds: float | None = None, *, se
             if deadline is not None and (i & 63) == 0 and time.monotonic() > deadline:
                 break
     finally:
+        logging.disable(previous_disable)
         signal.signal(signal.SIGALRM, old)
         if outer:
             signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 0.001))
