@@ -152,20 +152,8 @@ class SpanProcessor:
         n = len(spans)
         if self.sanitizers:
             spans = [self._sanitize(s) for s in spans]
-        if self.unhealthy_reason is not None and n:
-            m.spans_rejected.labels(receiver, fmt, "storage_unavailable").inc(n)
-            m.spans_dropped.labels("storage_unavailable").inc(n)
-            m.batches_rejected.labels(receiver, fmt).inc()
-            raise StorageUnhealthy(f"storage unavailable: {self.unhealthy_reason}")
-        try:
-            self.queue.put_nowait(spans)
-        except (QueueFull, QueueClosed) as exc:
-            reason = "queue_full" if isinstance(exc, QueueFull) else "shutting_down"
-            m.spans_rejected.labels(receiver, fmt, reason).inc(n)
-            m.spans_dropped.labels(reason).inc(n)
-            m.batches_rejected.labels(receiver, fmt).inc()
-            raise ServerBusy(str(exc)) from None
-        m.spans_accepted.labels(receiver, fmt).inc(n)
+        if n or self.unhealthy_reason is None:
+            self._enqueue(spans, n, receiver, fmt)
         return submitted(n, checked)
 
     async def accept(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
@@ -215,13 +203,20 @@ class SpanProcessor:
         (``storage.sqlite.prepared``); the refusals are counted here, as ``submit``'s."""
         m = self.metrics
         n = len(prepared)
+        self._enqueue(prepared, n, receiver, fmt)
+        return Submitted(n)
+
+    def _enqueue(self, item: Sequence[Span], n: int, receiver: str, fmt: str) -> None:
+        """Queue ``item`` (``n`` spans) for the writer, or count the refusal and raise the
+        retryable error the receivers answer with (storage unhealthy, queue full, stopping)."""
+        m = self.metrics
         if self.unhealthy_reason is not None:
             m.spans_rejected.labels(receiver, fmt, "storage_unavailable").inc(n)
             m.spans_dropped.labels("storage_unavailable").inc(n)
             m.batches_rejected.labels(receiver, fmt).inc()
             raise StorageUnhealthy(f"storage unavailable: {self.unhealthy_reason}")
         try:
-            self.queue.put_nowait(prepared)
+            self.queue.put_nowait(item)
         except (QueueFull, QueueClosed) as exc:
             reason = "queue_full" if isinstance(exc, QueueFull) else "shutting_down"
             m.spans_rejected.labels(receiver, fmt, reason).inc(n)
@@ -229,7 +224,6 @@ class SpanProcessor:
             m.batches_rejected.labels(receiver, fmt).inc()
             raise ServerBusy(str(exc)) from None
         m.spans_accepted.labels(receiver, fmt).inc(n)
-        return Submitted(n)
 
     async def accept_prepared(self, prepared: Sequence[Span], *, receiver: str, fmt: str) -> Submitted:
         return self.submit_prepared(prepared, receiver=receiver, fmt=fmt)

@@ -577,22 +577,7 @@ class SqliteWriter(SpanWriter):
                 seq += 1
             tag_rows.append((cid, document(words)))
             cid += 1
-        ops: list[tuple[str, list[tuple[object, ...]]]] = []
-        if name_rows:
-            ops.append((_INSERT_NAME, name_rows))
-        ops.extend(extra)
-        ops.append((_INSERT_CHUNK, chunk_rows))
-        ops.append((_INSERT_SPAN, span_rows))
-        ops.append((_INSERT_TAGS, tag_rows))
-        if peer_rows:
-            ops.append((_INSERT_PEER, peer_rows))
-        new_hours = hours - day.hours
-        if new_hours:
-            ops.append((_INSERT_HOUR, [(h,) for h in new_hours]))
-        # Only now, with every row built, advance the numbering.
-        day.next_chunk = cid
-        day.next_name = next_name
-        day.hours |= new_hours
+        ops = _day_ops(day, name_rows, extra, chunk_rows, span_rows, tag_rows, peer_rows, hours, next_name, cid)
         return _Batch(ops, keys, len(spans), red)
 
     def _build_prepared(self, items: Sequence[PreparedSpans], day: _Day) -> _Batch:
@@ -646,22 +631,8 @@ class SqliteWriter(SpanWriter):
                         row[1] += errors
                 edge_spans.extend(item.edge_spans())
             count += item.count
-        ops: list[tuple[str, list[tuple[object, ...]]]] = []
-        if name_rows:
-            ops.append((_INSERT_NAME, name_rows))
-        ops.extend(extra)
-        ops.append((_INSERT_CHUNK, chunk_rows))
-        ops.append((_INSERT_SPAN, span_rows))
-        ops.append((_INSERT_TAGS, tag_rows))
-        if peer_rows:
-            ops.append((_INSERT_PEER, peer_rows))
-        new_hours = hours - day.hours
-        if new_hours:
-            ops.append((_INSERT_HOUR, [(h,) for h in new_hours]))
+        ops = _day_ops(day, name_rows, extra, chunk_rows, span_rows, tag_rows, peer_rows, hours, next_name, cid)
         ops.extend(self._edge_op(edge_spans))  # type: ignore[arg-type]
-        day.next_chunk = cid
-        day.next_name = next_name
-        day.hours |= new_hours
         return _Batch(ops, keys, count, red)
 
     def _apply(self, batch: _Batch, day: _Day) -> None:
@@ -922,3 +893,29 @@ def _storable(span: Span) -> bool:
     except (OverflowError, TypeError, ValueError):
         return False
     return True
+
+
+_Rows = list[tuple[object, ...]]
+
+
+def _day_ops(day: _Day, name_rows: _Rows, extra: list[tuple[str, _Rows]], chunk_rows: _Rows, span_rows: _Rows,
+             tag_rows: _Rows, peer_rows: _Rows, hours: set[int], next_name: int,
+             next_chunk: int) -> list[tuple[str, _Rows]]:
+    """A batch's inserts in their order (names and dictionaries before the rows naming
+    them); then, only now that every row is built, the day's numbering advances."""
+    ops: list[tuple[str, _Rows]] = []
+    if name_rows:
+        ops.append((_INSERT_NAME, name_rows))
+    ops.extend(extra)
+    ops.append((_INSERT_CHUNK, chunk_rows))
+    ops.append((_INSERT_SPAN, span_rows))
+    ops.append((_INSERT_TAGS, tag_rows))
+    if peer_rows:
+        ops.append((_INSERT_PEER, peer_rows))
+    new_hours = hours - day.hours
+    if new_hours:
+        ops.append((_INSERT_HOUR, [(h,) for h in new_hours]))
+    day.next_chunk = next_chunk
+    day.next_name = next_name
+    day.hours |= new_hours
+    return ops
