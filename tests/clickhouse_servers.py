@@ -36,9 +36,9 @@ _cluster: "Cluster | None" = None
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from support import free_port  # below the ephemeral range (see there)
+
+    return free_port()
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 60) -> None:

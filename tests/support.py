@@ -60,12 +60,28 @@ def storage_settings(backend: str, data_dir: str) -> dict[str, Any]:
 
 
 def free_port(udp: bool = False) -> int:
-    """A port that was free a moment ago (for child processes that need a fixed port)."""
+    """A port that was free a moment ago (for child processes that need a fixed port).
+
+    Chosen at random below the kernel's ephemeral range: a port the kernel handed out (port
+    0) would be handed out again, as the local end of any outgoing connection (a collector's
+    own connection to NATS, another test's client), before the child process binds it."""
+    import random
     import socket
 
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    for _ in range(100):
+        port = random.randrange(10000, max(ephemeral_low, 10001))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def _jaeger_fixtures() -> "Path":

@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 
 from spyglass.storage.api.sampling import ServiceOperationProbabilities, ServiceOperationQPS, Throughput
 
@@ -33,8 +34,21 @@ class SqliteSamplingStore:
         self.path = os.path.join(data_dir, FILE_NAME)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._open_schema(deadline=time.monotonic() + 10.0)
+
+    def _open_schema(self, deadline: float) -> None:
+        """WAL mode and the tables. Several collectors open the file at once (they share the
+        lease); switching the journal mode answers "database is locked" at once, without
+        waiting as the busy timeout would, while another connection holds the file: retry."""
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def insert_throughput(self, throughput: list[Throughput], at_s: float) -> None:
         rows = [(at_s, t.service, t.operation, t.count, json.dumps(sorted(t.probabilities))) for t in throughput]
