@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 
 from conftest import RunningAllInOne
@@ -35,10 +36,20 @@ def test_agent_process_forwards_udp_spans_and_stops_on_sigterm() -> None:
                     duration_ns=5, resource=Resource("cli-svc"))
         import socket
 
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.sendto(jt.encode_agent_message([span], "compact"), ("127.0.0.1", udp))
         reader = collector.app.storage.trace_reader()
-        stored = wait_for(lambda: reader.get_trace(0xABC), timeout=20)
+        packet = jt.encode_agent_message([span], "compact")
+        sent_at = [0.0]
+
+        def stored_trace() -> list[Span]:
+            # UDP may drop a datagram (or arrive before the receiver is bound, as the admin
+            # port can answer first): send again every half second until it is stored
+            if time.monotonic() - sent_at[0] > 0.5:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    s.sendto(packet, ("127.0.0.1", udp))
+                sent_at[0] = time.monotonic()
+            return reader.get_trace(0xABC)
+
+        stored = wait_for(stored_trace, timeout=20)
         assert dict(stored[0].resource.attributes)["agent"] == "cli"
         assert "spyglass_agent_spans_forwarded_total" in metrics()
         proc.send_signal(signal.SIGTERM)
