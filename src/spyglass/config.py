@@ -50,6 +50,7 @@ TLS_LISTENERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "agent.sampling": ("sampling strategies HTTP server (5778)", COLLECTOR + AGENT),
     "query.http": ("query HTTP API and UI", QUERY),
     "query.grpc": ("query gRPC API", QUERY),
+    "tempo-api": ("Tempo query API (--tempo-api.port)", QUERY),
     "admin.http": ("admin HTTP (health, /metrics)", ()),
 }
 # Connections Spyglass opens: flag prefix -> (field prefix, what it is, roles). Six flags each,
@@ -68,7 +69,7 @@ def _with_tls(cls: type) -> type:
     ``@dataclass`` sees it), so 75 near-identical declarations are written once."""
     fields: list[tuple[str, str, Any]] = []
     for prefix, (what, roles) in TLS_LISTENERS.items():
-        attr, flag = prefix.replace(".", "_") + "_tls_", prefix + ".tls."
+        attr, flag = prefix.replace(".", "_").replace("-", "_") + "_tls_", prefix + ".tls."
         fields += [
             (attr + "enabled", "bool", _opt(False, flag + "enabled", f"{what}: serve TLS instead of plain TCP", roles=roles)),
             (attr + "cert", "str", _opt("", flag + "cert", f"{what}: server certificate file (PEM, chain after it); reloaded when it changes", roles=roles)),

@@ -30,7 +30,7 @@ from tls_certs import Pki, make_pki, subject_cn
 
 HTTP_LISTENERS = {  # listener name -> flag prefix
     "otlp_http": "collector.otlp.http", "collector_http": "collector.http", "zipkin_http": "collector.zipkin",
-    "agent_sampling": "agent.sampling", "query_http": "query.http", "admin": "admin.http",
+    "agent_sampling": "agent.sampling", "query_http": "query.http", "admin": "admin.http", "tempo_api": "tempo-api",
 }
 GRPC_LISTENERS = {"otlp_grpc": "collector.otlp.grpc", "collector_grpc": "collector.grpc", "query_grpc": "query.grpc"}
 CURL = shutil.which("curl")
@@ -39,7 +39,7 @@ CURL = shutil.which("curl")
 def tls_overrides(prefixes: Any, cert: str, key: str, client_ca: str = "", **extra: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for prefix in prefixes:
-        attr = prefix.replace(".", "_") + "_tls_"
+        attr = prefix.replace(".", "_").replace("-", "_") + "_tls_"
         out.update({attr + "enabled": True, attr + "cert": cert, attr + "key": key, attr + "client_ca": client_ca})
     out.update(extra)
     return out

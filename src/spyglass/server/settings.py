@@ -26,6 +26,7 @@ LISTENER_TLS = {
     "agent_sampling": "agent.sampling",
     "query_http": "query.http",
     "query_grpc": "query.grpc",
+    "tempo_api": "tempo-api",
     "admin": "admin.http",
 }
 
