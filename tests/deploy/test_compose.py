@@ -23,7 +23,7 @@ def _ports(*names: str) -> dict[str, str]:
 def test_split_collector_and_query_on_one_sqlite_volume() -> None:
     podman.build_image()
     project = f"sgtest{secrets.token_hex(3)}"
-    env = _ports("6831", "5778", "4317", "4318", "14268", "14250", "9411", "14269", "16686", "16685", "16687")
+    env = _ports("6831", "5778", "4317", "4318", "14268", "14250", "9411", "14269", "16686", "16685", "16687", "3200")
     query = f"http://127.0.0.1:{env['HOST_PORT_16686']}"
     with podman.compose(project, "deploy/compose/distributed-sqlite.yaml", env):
         podman.wait_http(f"http://127.0.0.1:{env['HOST_PORT_14269']}/")
@@ -32,6 +32,8 @@ def test_split_collector_and_query_on_one_sqlite_volume() -> None:
         send_udp(int(env["HOST_PORT_6831"]), "split-udp", 10)
         podman.wait_trace_count(query, "split-otlp", 10)
         podman.wait_trace_count(query, "split-udp", 10)
+        tempo = podman.http_json(f"http://127.0.0.1:{env['HOST_PORT_3200']}/api/search?q=%7B%7D&limit=50")
+        assert {t["rootServiceName"] for t in tempo["traces"]} >= {"split-otlp", "split-udp"}  # Grafana's port
 
 
 def test_distributed_topology_loses_nothing_acknowledged_when_a_collector_dies() -> None:
@@ -39,7 +41,7 @@ def test_distributed_topology_loses_nothing_acknowledged_when_a_collector_dies()
     podman.build_infra_images()
     project = f"sgtest{secrets.token_hex(3)}"
     env = _ports("4317", "4318", "14268", "14250", "9411", "14269", "4317_2", "4318_2", "14269_2",
-                 "14270", "16686", "16685", "16687", "6831", "6832", "5778", "14271")
+                 "14270", "16686", "16685", "16687", "3200", "6831", "6832", "5778", "14271")
     query = f"http://127.0.0.1:{env['HOST_PORT_16686']}"
     with podman.compose(project, "deploy/compose/distributed.yaml", env):
         for port in ("14269", "14269_2", "14270", "16687", "14271"):
