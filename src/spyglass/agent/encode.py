@@ -17,7 +17,8 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from spyglass.agent.packet import Packet, len_field, varint
+from spyglass.agent.packet import Packet
+from spyglass.codecs.protowire import len_field, varint
 from spyglass.codecs import jaeger_thrift
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.proto.fastpath import jaeger_model_pb2 as fast_pb2

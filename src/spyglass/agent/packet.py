@@ -13,22 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-
-def varint(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def len_field(tag: bytes, data: bytes) -> bytes:
-    """A length-delimited field: ``tag`` (one byte for fields 1-15), length, ``data``."""
-    n = len(data)
-    return tag + (bytes((n,)) if n < 0x80 else varint(n)) + data
+from spyglass.codecs.protowire import len_field
 
 
 class Packet:

@@ -1,5 +1,6 @@
 """Protobuf wire-format primitives for the fast paths that read raw attribute bytes
-(``jaeger_proto``, ``otlp_proto``) without building a message object per attribute."""
+(``jaeger_proto``, ``otlp_proto``) without building a message object per attribute, and
+that write messages from bytes already encoded (the agent's batches, Tempo's responses)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,20 @@ class WireCache:
             if len(self.entries) >= self.max_entries:
                 self.entries.clear()
             self.entries[raw] = value
+
+
+def varint(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def len_field(tag: bytes, data: bytes) -> bytes:
+    """A length-delimited field: ``tag`` (one byte for fields 1-15), length, ``data``."""
+    n = len(data)
+    return tag + (bytes((n,)) if n < 0x80 else varint(n)) + data

@@ -340,23 +340,12 @@ def _wants_protobuf(request: web.Request) -> bool:
 
 def _protobuf(spans: list[Span], wrap: bool) -> web.Response:
     from spyglass.codecs.otlp_proto import encode_traces_data
+    from spyglass.codecs.protowire import len_field
 
     body = encode_traces_data(spans).SerializeToString()
     if wrap:  # TraceByIDResponse: field 1 (trace), length-delimited
-        body = b"\x0a" + _varint(len(body)) + body
+        body = len_field(b"\x0a", body)
     return web.Response(body=body, content_type="application/protobuf")
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 async def trace_v1(service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
