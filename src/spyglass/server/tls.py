@@ -17,13 +17,14 @@ with or without SNI); gRPC listeners get the same files through
 
 from __future__ import annotations
 
+
 import logging
 import os
 import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -275,31 +276,20 @@ class ClientTlsConfig:
 
 def server_tls_from_settings(settings: Any, prefix: str) -> ServerTlsConfig:
     """The ``ServerTlsConfig`` of ``--<prefix>.tls.*`` in ``settings``."""
-    attr = prefix.replace(".", "_").replace("-", "_") + "_tls_"
-    return ServerTlsConfig(
-        prefix=prefix,
-        enabled=getattr(settings, attr + "enabled"),
-        cert=getattr(settings, attr + "cert"),
-        key=getattr(settings, attr + "key"),
-        client_ca=getattr(settings, attr + "client_ca"),
-        min_version=getattr(settings, attr + "min_version"),
-    )
+    return _from_settings(ServerTlsConfig, settings, prefix, prefix.replace(".", "_").replace("-", "_") + "_tls_")
 
 
 def client_tls_from_settings(settings: Any, prefix: str) -> ClientTlsConfig:
     """The ``ClientTlsConfig`` of ``--<prefix>.tls.*`` (``--tls.*`` when ``prefix`` is empty)."""
     from spyglass.config import TLS_CLIENTS
 
-    attr = TLS_CLIENTS[prefix][0] + "_tls_"
-    return ClientTlsConfig(
-        prefix=prefix,
-        enabled=getattr(settings, attr + "enabled"),
-        ca=getattr(settings, attr + "ca"),
-        cert=getattr(settings, attr + "cert"),
-        key=getattr(settings, attr + "key"),
-        server_name=getattr(settings, attr + "server_name"),
-        skip_host_verify=getattr(settings, attr + "skip_host_verify"),
-    )
+    return _from_settings(ClientTlsConfig, settings, prefix, TLS_CLIENTS[prefix][0] + "_tls_")
+
+
+def _from_settings(cls: Any, settings: Any, prefix: str, attr: str) -> Any:
+    """``cls`` with each field read from the setting ``attr + field`` (config._with_tls made them)."""
+    return cls(prefix=prefix, **{f.name: getattr(settings, attr + f.name) for f in fields(cls)
+                                 if f.name != "prefix"})
 
 
 def grpc_channel(target: str, tls: ClientTlsConfig | None, options: list[tuple[str, Any]] | None = None) -> Any:
