@@ -172,3 +172,14 @@ def test_instant(reader) -> None:
     assert instant(reader, "{} | count_over_time()", T0 + 15 * MS, T0 + 1150 * MS) == [({}, 3.0)]
     assert instant(reader, '{event:name = "exception"} | rate()', T0, T0 + 4 * S) == [({}, 0.5)]
     assert instant(reader, '{name = "nothing"} | rate()') == []
+
+
+def test_trace_id_is_a_lookup_within_the_window(reader) -> None:
+    q = parse('{ trace:id = "d" && kind = client }')
+    got = reader.find_traces_traceql(q, T0 + 15 * MS, T0 + S, 20)
+    assert [(m.trace_id, [s.span_id for s in m.spans]) for m in got] == [(D, [3])]
+    assert reader.find_traces_traceql(q, T0 + 30 * MS, T0 + S, 20) == []
+    got = reader.traceql_metrics(parse('{ trace:id = "d" } | count_over_time()'), T0, T0 + 2 * S, S)
+    assert [(s.labels, s.samples) for s in got] == [((), [(T0, 3.0), (T0 + S, 0.0)])]
+    cond = parse('{ trace:id = "d" }').spans.cond
+    assert reader.traceql_tag_values(cond.field, cond) == [("str", "0" * 31 + "d")]

@@ -36,12 +36,37 @@ MAX_SERIES = 1000
 MAX_POINTS = 11_000
 
 
+def pinned_trace(cond: ast.Cond) -> int | None:
+    """The trace ID a condition requires (a top-level ``&&`` term ``trace:id = "..."``), if any."""
+    if isinstance(cond, ast.Compare):
+        if cond.field == ast.Intrinsic("trace:id") and cond.op == "=" and cond.value.type == "str":
+            return int(str(cond.value.value), 16)
+        return None
+    if isinstance(cond, ast.BoolOp) and cond.op == "&&":
+        left = pinned_trace(cond.left)
+        return left if left is not None else pinned_trace(cond.right)
+    return None
+
+
+def _by_trace_id(candidates: Candidates, get_trace: GetTrace) -> Candidates:
+    """``candidates`` that answer a condition pinned to one trace (``trace:id = "..."``) from
+    that trace alone, as a trace lookup, whatever the backend's index can narrow."""
+    def pinned_or_scan(cond: ast.Cond, start_ns: int, end_ns: int) -> Iterable[tuple[int, int]]:
+        trace_id = pinned_trace(cond)
+        if trace_id is None:
+            return candidates(cond, start_ns, end_ns)
+        keys = [s.start_time_ns for s in in_window(get_trace(trace_id), start_ns, end_ns) if matches(cond, s, None)]
+        return [(max(keys), trace_id)] if keys else []
+    return pinned_or_scan
+
+
 def search(query: ast.Query, start_ns: int, end_ns: int, limit: int, candidates: Candidates,
            get_trace: GetTrace) -> list[TraceMatch]:
     if query.metrics is not None:
         raise TraceQLError("a metrics query (rate(), count_over_time(), ...) is answered by the metrics API, "
                            "not by search")
     d = driving(query.spans)
+    candidates = _by_trace_id(candidates, get_trace)
     heap: list[tuple[int, int, TraceMatch]] = []
     out: list[TraceMatch] = []
     seen: set[int] = set()
@@ -158,6 +183,8 @@ def metrics(query: ast.Query, start_ns: int, end_ns: int, step_ns: int, candidat
                 cell.append(v)
 
     spans_iter = None
+    if pinned_trace(driving(query.spans)) is not None:  # one trace: read it, not a window's index
+        candidates, counts, window_spans = _by_trace_id(candidates, get_trace), None, None
     if counting and _span_level(query) and counts is not None:
         assert isinstance(query.spans, ast.Filter)
         summed = counts(query.spans.cond, start_ns, last, step_ns, by)
@@ -290,7 +317,7 @@ MAX_TAG_TRACES = 500
 
 def _sample(cond: ast.Cond, start_ns: int, end_ns: int, candidates: Candidates, get_trace: GetTrace) -> Iterator[tuple[Span, TraceView]]:
     seen: set[int] = set()
-    for _, trace_id in candidates(cond, start_ns, end_ns):
+    for _, trace_id in _by_trace_id(candidates, get_trace)(cond, start_ns, end_ns):
         if trace_id in seen:
             continue
         check_deadline()
