@@ -172,6 +172,11 @@ def test_instant(reader) -> None:
     assert instant(reader, "{} | count_over_time()", T0 + 15 * MS, T0 + 1150 * MS) == [({}, 3.0)]
     assert instant(reader, '{event:name = "exception"} | rate()', T0, T0 + 4 * S) == [({}, 0.5)]
     assert instant(reader, '{name = "nothing"} | rate()') == []
+    # whole minutes at both ends (T0 is 20 s past a minute): sqlite may read its RED rollup
+    assert (T0 - 20 * S) % (60 * S) == 0 and (T0 + 100 * S) % (60 * S) == 0
+    assert instant(reader, "{} | count_over_time() by (resource.service.name)", T0 - 20 * S, T0 + 100 * S) == [
+        ({"resource.service.name": "pay"}, 2.0), ({"resource.service.name": "shop"}, 1.0),
+        ({"resource.service.name": "worker"}, 3.0)]
 
 
 def test_trace_id_is_a_lookup_within_the_window(reader) -> None:
