@@ -13,7 +13,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from conftest import RunningAllInOne
 from spyglass.codecs.otlp_json import encode_json
-from spyglass.model import KeyValue, Resource, Span, SpanKind, Status, StatusCode
+from spyglass.model import Event, KeyValue, Resource, Span, SpanKind, Status, StatusCode
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -29,7 +29,8 @@ def spans() -> list[Span]:
         Span(TID_A, 1, "GET /", NOW, 500 * MS, front, kind=SpanKind.SERVER,
              attributes=[KeyValue("http.status_code", 500), KeyValue("http.method", "GET")]),
         Span(TID_A, 2, "db.query", NOW + 10 * MS, 50 * MS, db, 1, SpanKind.CLIENT, Status(StatusCode.ERROR, "boom"),
-             attributes=[KeyValue("db.system", "pg")]),
+             attributes=[KeyValue("db.system", "pg")],
+             events=[Event(NOW + 40 * MS, "exception", [KeyValue("exception.message", "connection timeout")])]),
         Span(TID_B, 1, "GET /", NOW + S, 100 * MS, front, kind=SpanKind.SERVER,
              attributes=[KeyValue("http.status_code", 200), KeyValue("http.method", "GET")]),
     ]
@@ -175,6 +176,47 @@ def test_metrics_query_range(server: RunningAllInOne) -> None:
     s, = body["series"]
     assert s["labels"] == [{"key": "p", "value": {"doubleValue": 0.99}}]
     assert [x["value"] for x in s["samples"]] == [0.5] or [x["value"] for x in s["samples"]] == [0.5, 0.1]
+
+
+def test_event_scope_and_ids(server: RunningAllInOne) -> None:
+    body = get(server, "/api/search", q='{ event.exception.message =~ ".*timeout.*" }', **window()).json()
+    assert [t["traceID"] for t in body["traces"]] == ["123456789abcdef0123456789abcdef"]
+    assert body["traces"][0]["spanSet"]["spans"][0]["attributes"] == [
+        {"key": "exception.message", "value": {"stringValue": "connection timeout"}}]
+    found = get(server, "/api/search", q='{ event:name = "exception" } !> { } | select(span:id)', **window()).json()
+    assert sorted(t["traceID"] for t in found["traces"]) == ["123456789abcdef0123456789abcdef", "b"]
+    assert [t["traceID"] for t in get(server, "/api/search", q='{ trace:id = "b" }', **window()).json()["traces"]] == ["b"]
+    assert get(server, "/api/search", q='{ span:id = "2" && span:parentID = "1" }', **window()).json()["traces"][0][
+        "spanSet"]["matched"] == 1
+    assert get(server, "/api/v2/search/tags", scope="event", **window()).json() == {
+        "scopes": [{"name": "event", "tags": ["exception.message"]}]}
+    assert get(server, "/api/v2/search/tag/event.exception.message/values", **window()).json() == {
+        "tagValues": [{"type": "string", "value": "connection timeout"}]}
+    assert get(server, "/api/v2/search/tag/event:name/values", **window()).json() == {
+        "tagValues": [{"type": "string", "value": "exception"}]}
+    r = get(server, "/api/search", q="{ } | rate() by (event:name)")
+    assert r.status_code == 400 and "one value per event or link" in r.text
+
+
+def test_metrics_instant(server: RunningAllInOne) -> None:
+    start, end = NOW // S - 60, NOW // S + 60
+    body = get(server, "/api/metrics/query", q="{ } | count_over_time() by (resource.service.name)",
+               start=str(start), end=str(end)).json()
+    assert body["series"] == [
+        {"labels": [{"key": "resource.service.name", "value": {"stringValue": "db"}}], "value": 1.0,
+         "promLabels": '{resource.service.name="db"}'},
+        {"labels": [{"key": "resource.service.name", "value": {"stringValue": "front"}}], "value": 2.0,
+         "promLabels": '{resource.service.name="front"}'}]
+    s, = get(server, "/api/metrics/query", q="{ kind = server } | rate()", start=str(start), end=str(end)).json()["series"]
+    assert s["value"] == pytest.approx(2 / 120) and s["labels"] == [{"key": "__name__", "value": {"stringValue": "spans"}}]
+    # 50ms, 100ms and 500ms: one span per power-of-two bucket; topk(1) keeps the first of the tie
+    body = get(server, "/api/metrics/query", q="{ } | histogram_over_time(duration) | topk(1)",
+               start=str(start), end=str(end)).json()
+    assert [(x["labels"], x["value"]) for x in body["series"]] == [
+        ([{"key": "__bucket", "value": {"doubleValue": 0.067108864}}], 1.0)]
+    assert get(server, "/api/metrics/query", q="{ }").status_code == 400
+    r = get(server, "/api/metrics/query", q="{ } | rate()", start=str(end), end=str(start))
+    assert r.status_code == 400 and "start must be before end" in r.text
 
 
 def test_grafana_tempo_datasource_sequence(server: RunningAllInOne) -> None:

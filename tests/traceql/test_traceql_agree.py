@@ -23,6 +23,10 @@ def _series(reader, text: str, start: int, end: int, step: int):
     return [(s.labels, s.samples) for s in reader.traceql_metrics(parse(text), start, end, step)]
 
 
+def _instant(reader, text: str, start: int, end: int):
+    return reader.traceql_instant(parse(text), start, end)
+
+
 def slow(examples: int) -> settings:
     return settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck),
                     derandomize=True, database=None)
@@ -39,6 +43,8 @@ def test_sqlite_equals_memory(open_store, seed, queries, metric) -> None:
         assert _answer(sqlite, text, window, limit) == _answer(memory, text, window, limit), text
     args = (T0, T0 + 600 * S, 60 * S)
     assert _series(sqlite, metric, *args) == _series(memory, metric, *args), metric
+    window = (T0 + 13 * S, T0 + 431 * S)
+    assert _instant(sqlite, metric, *window) == _instant(memory, metric, *window), metric
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +75,5 @@ def test_clickhouse_metrics_equal_memory(ch_pair, query, step) -> None:
     memory, clickhouse = ch_pair
     args = (T0 + 7 * S, T0 + 590 * S, step * S)
     assert _series(clickhouse, query, *args) == _series(memory, query, *args)
+    window = (T0 + step * S, T0 + 500 * S)
+    assert _instant(clickhouse, query, *window) == _instant(memory, query, *window)

@@ -62,6 +62,19 @@ def test_metrics_and_literals() -> None:
     ("{ .a = 1 } | quantile_over_time(duration)", 41, "at least one quantile"),
     ("", 1, "empty query"),
     ("{ .a = 1 } >", 13, "expected a span set"),
+    ("{ span:foo = 1 }", 3, "unknown intrinsic 'span:foo' (known: span:id"),
+    ("{ event: = 1 }", 9, "expected an intrinsic name after event:"),
+    ('{ span:id = "xyz" }', 13, "span:id compares with up to 16 hex digits"),
+    ('{ trace:id = "' + "1" * 33 + '" }', 14, "up to 32 hex digits"),
+    ("{ event:timeSinceStart > 1 }", 26, "event:timeSinceStart compares with a duration"),
+    ("{ span:name = nil }", 15, "span:name is always present"),
+    ("{ } | rate() by (event.kind)", 18, "one value per event or link"),
+    ("{ } | avg(link.weight) > 1", 11, "one value per event or link"),
+    ("{ } | histogram_over_time(event:timeSinceStart)", 27, "one value per event or link"),
+    ("{ } | rate() | topk(0)", 21, "positive whole number"),
+    ("{ } | rate() | bottomk(1.5)", 24, "positive whole number"),
+    ("{ } | rate() | topk(2) | topk(3)", 24, "nothing can follow topk()"),
+    ("{ } | topk(2)", 7, "expected a pipeline stage"),
 ])
 def test_errors_point_at_the_column(text: str, column: int, words: str) -> None:
     with pytest.raises(TraceQLError) as info:
@@ -72,6 +85,27 @@ def test_errors_point_at_the_column(text: str, column: int, words: str) -> None:
     lines = str(err).split("\n")
     assert lines[0].startswith(f"parse error at line 1, column {column}:")
     assert lines[1] == text and lines[2] == " " * (column - 1) + "^"
+
+
+def test_tempo_scopes_and_spellings() -> None:
+    cond = parse('{ event.exception.message =~ ".*timeout.*" && link.reason = "x" && instrumentation.lib = 1 '
+                 '&& event:name = "e" && link:traceID = "AB" && span:parentID = nil }').spans.cond
+    text = str(cond)
+    for part in ("Attribute(scope='event', name='exception.message')", "Attribute(scope='link', name='reason')",
+                 "Attribute(scope='instrumentation', name='lib')", "Intrinsic(name='event:name'",
+                 "value='" + "0" * 30 + "ab'", "Intrinsic(name='span:parentID'"):
+        assert part in text, part
+    # the scoped spellings are the same fields, and keep their spelling for labels
+    alias = parse('{ span:name = "a" && trace:rootService = "s" && trace:duration > 1s }').spans.cond
+    assert alias == parse('{ name = "a" && rootServiceName = "s" && traceDuration > 1s }').spans.cond
+    m = parse("{ } | histogram_over_time(span:duration) by (span:kind) | bottomk(3)").metrics
+    assert m == ast.Metrics("histogram_over_time", ast.Intrinsic("duration"), by=(ast.Intrinsic("kind"),),
+                            top=("bottomk", 3))
+    assert str(m.by[0]) == "span:kind"
+    for op in ("!>", "!>>", "!<", "!<<", "!~", "&>", "&>>", "&<", "&<<", "&~"):
+        assert parse(f"{{ }} {op} {{ }}").spans == ast.SetOp(op, ast.Filter(ast.TRUE), ast.Filter(ast.TRUE))
+    # inside a span set !~ is still the regex operator
+    assert parse('{ name !~ "a" } !~ { }').spans.left.cond.op == "!~"
 
 
 def test_error_on_a_later_line() -> None:

@@ -52,6 +52,10 @@ def payload(now_ns: int) -> dict[str, Any]:
             by_service["frontend"].append(_span(trace, 1, 0, name, 2, start, 40 + 10 * i, error))
             by_service["frontend"].append(_span(trace, 2, 1, "fetch items", 3, start + MS, 20, False))
             by_service["backend"].append(_span(trace, 3, 2, "GET /items", 2, start + 2 * MS, 15 + i, False))
+            if i == 5:  # an exception event on the last backend span of each minute
+                by_service["backend"][-1]["events"] = [{"timeUnixNano": str(start + 3 * MS), "name": "exception",
+                                                        "attributes": [{"key": "exception.type",
+                                                                        "value": {"stringValue": "Timeout"}}]}]
     return {"resourceSpans": [
         {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": svc}}]},
          "scopeSpans": [{"scope": {"name": "query-test"}, "spans": spans}]}
@@ -155,6 +159,27 @@ def test_search_highlighting_completion_and_errors(page: Any, server: Any) -> No
     expect(error).to_contain_text("column 10")
     assert error.inner_text().split("\n")[-1].rstrip() == " " * 9 + "^"
     shot(page, "query-error")
+
+
+def test_completion_of_tempo_scopes(page: Any, server: Any) -> None:
+    """Event attributes seen in the window, Tempo's scoped intrinsics, and their values."""
+    page.goto(server.url("query_http") + "/query")
+    box = page.locator("#tql-input")
+    box.click()
+    box.type("{ event.exc")
+    options = page.locator("#tql-suggest .tql-option")
+    expect(options).to_have_text(["event.exception.type"])
+    box.press("Tab")
+    box.type(' = "')
+    expect(page.locator("#tql-suggest .tql-option")).to_have_text(["Timeout"])
+    box.press("Tab")
+    box.type(" && span:")
+    expect(page.locator("#tql-suggest .tql-option").first).to_have_text("span:id")
+    box.type('name = "GET /items" } !> { } | count() > 0')
+    expect(page.locator(".tql-highlight .tql-intrinsic")).to_have_text(["span:name"])
+    expect(page.locator(".tql-highlight .tql-attribute")).to_have_text(["event.exception.type"])
+    box.press("Enter")
+    expect(page.locator(".tql-results .results-count")).to_contain_text("Traces")
 
 
 def test_metrics_chart_legend_and_table(page: Any, server: Any) -> None:

@@ -308,6 +308,10 @@ class QueryService:
         reader = self._tql()
         return await self._run(reader.traceql_metrics, query, clamp_time_ns(start_ns), clamp_time_ns(end_ns), step_ns)
 
+    async def traceql_instant(self, query: tql.Query, start_ns: int, end_ns: int) -> list[tuple[tuple, float]]:
+        reader = self._tql()
+        return await self._run(reader.traceql_instant, query, clamp_time_ns(start_ns), clamp_time_ns(end_ns))
+
     async def traceql_tag_names(self, start_ns: int, end_ns: int) -> dict[str, set[str]]:
         reader = self._tql()
         return await self._run(reader.traceql_tag_names, clamp_time_ns(start_ns), clamp_time_ns(end_ns))

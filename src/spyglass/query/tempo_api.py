@@ -14,6 +14,8 @@ source can be pointed at Spyglass unchanged. Routes and answers follow Tempo's:
 * ``GET /api/v2/search/tags`` (names per scope), ``/api/v2/search/tag/{name}/values``
   (typed values, ``q=`` narrows them with a query), and their v1 forms.
 * ``GET /api/metrics/query_range?q=&start=&end=&step=``: Tempo's series JSON.
+* ``GET /api/metrics/query?q=&start=&end=``: the instant form, one ``value`` per series over
+  the whole window (Tempo's ``QueryInstantResponse``).
 * ``GET /api/echo``, ``GET /api/status/buildinfo``.
 
 Errors are plain text, as Tempo writes them: 400 with the parse error (line, column and a
@@ -49,6 +51,7 @@ DEFAULT_LIMIT = 20
 DEFAULT_SPSS = 3
 MAX_POINTS_DEFAULT = 100
 INTRINSIC_TAGS = sorted(ast.INTRINSICS)
+OPTIONAL_SCOPES = ("event", "link", "instrumentation")  # listed by the tags API when seen
 
 
 class BadRequest(ValueError):
@@ -181,7 +184,9 @@ def _query(params: Any, name: str = "q") -> ast.Query:
 def _scoped_field(name: str) -> ast.Field:
     if name in ast.INTRINSICS:
         return ast.Intrinsic(name)
-    for scope in ("span", "resource"):
+    if name in ast.INTRINSIC_ALIASES:
+        return ast.Intrinsic(ast.INTRINSIC_ALIASES[name], name)
+    for scope in ast.ATTRIBUTE_SCOPES:
         if name.startswith(scope + ".") and len(name) > len(scope) + 1:
             return ast.Attribute(scope, name[len(scope) + 1:])
     return ast.Attribute("", name[1:] if name.startswith(".") else name)
@@ -222,8 +227,9 @@ def _span_json(span: Span, fields: list[ast.Field]) -> dict[str, Any]:
             fv = field_value(f, span, None)
         except LookupError:
             continue
-        if fv is not None:
-            attrs.append({"key": f.name, "value": _tempo_value(fv)})
+        for one in (fv[1] if fv is not None and fv[0] == "many" else (fv,)):  # type: ignore[union-attr]
+            if one is not None:
+                attrs.append({"key": f.name, "value": _tempo_value(one)})
     out: dict[str, Any] = {"spanID": format(span.span_id, "016x"), "name": span.name,
                            "startTimeUnixNano": str(span.start_time_ns), "durationNanos": str(span.duration_ns)}
     if attrs:
@@ -269,27 +275,42 @@ def _prom_value(v: object) -> str:
     return str(v).replace("\\", "\\\\").replace('"', '\\"')
 
 
+def _labels_json(pairs: tuple[tuple[str, object], ...]) -> tuple[list[dict[str, Any]], str]:
+    """Tempo's typed labels and their Prometheus text form."""
+    labels, prom = [], []
+    for name, value in pairs:
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            typed: dict[str, Any] = {"boolValue": value}
+        elif isinstance(value, int):
+            typed = {"intValue": str(value)}
+        elif isinstance(value, float):
+            typed = {"doubleValue": value}
+        else:
+            typed = {"stringValue": str(value)}
+        labels.append({"key": name, "value": typed})
+        prom.append(f'{name}="{_prom_value(value)}"')
+    if not labels:
+        labels.append({"key": "__name__", "value": {"stringValue": "spans"}})
+    return labels, "{" + ", ".join(prom) + "}"
+
+
+def instant_json(values: list[tuple[tuple, float]]) -> dict[str, Any]:
+    """Tempo's ``QueryInstantResponse``: one value per series."""
+    out = []
+    for pairs, value in values:
+        labels, prom = _labels_json(pairs)
+        out.append({"labels": labels, "value": value, "promLabels": prom})
+    return {"series": out, "metrics": {"inspectedSpans": "0", "completedJobs": 1, "totalJobs": 1}}
+
+
 def series_json(series: list[Series]) -> dict[str, Any]:
     out = []
     for s in series:
-        labels, prom = [], []
-        for name, value in s.labels:
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                typed: dict[str, Any] = {"boolValue": value}
-            elif isinstance(value, int):
-                typed = {"intValue": str(value)}
-            elif isinstance(value, float):
-                typed = {"doubleValue": value}
-            else:
-                typed = {"stringValue": str(value)}
-            labels.append({"key": name, "value": typed})
-            prom.append(f'{name}="{_prom_value(value)}"')
-        if not labels:
-            labels.append({"key": "__name__", "value": {"stringValue": "spans"}})
+        labels, prom = _labels_json(s.labels)
         out.append({"labels": labels, "samples": [{"timestampMs": str(t // 1_000_000), "value": v} for t, v in s.samples],
-                    "promLabels": "{" + ", ".join(prom) + "}"})
+                    "promLabels": prom})
     return {"series": out, "metrics": {"inspectedSpans": "0", "completedJobs": 1, "totalJobs": 1}}
 
 
@@ -378,10 +399,12 @@ async def tags_v1(service: QueryService, request: web.Request, path: dict[str, s
 
 async def tags_v2(service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
     scope = request.query.get("scope", "").strip()
-    if scope not in ("", "all", "span", "resource", "intrinsic"):
-        raise BadRequest(f"invalid scope {scope!r}: span, resource, intrinsic or all")
+    if scope not in ("", "all", "span", "resource", "intrinsic", *OPTIONAL_SCOPES):
+        raise BadRequest(f"invalid scope {scope!r}: span, resource, event, link, instrumentation, intrinsic or all")
     names = await _tag_names(service, request)
     scopes = [{"name": s, "tags": sorted(names[s])} for s in ("span", "resource") if scope in ("", "all", s)]
+    scopes += [{"name": s, "tags": sorted(names[s])} for s in OPTIONAL_SCOPES
+               if scope in ("", "all", s) and (names.get(s) or scope == s)]
     if scope in ("", "all", "intrinsic"):
         scopes.append({"name": "intrinsic", "tags": INTRINSIC_TAGS})
     return _json({"scopes": scopes})
@@ -417,8 +440,8 @@ async def values_v2(service: QueryService, request: web.Request, path: dict[str,
     return _json({"tagValues": out})
 
 
-async def query_range(service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
-    p = request.query
+def _metrics_window(p: Any) -> tuple[ast.Query, int, int]:
+    """The metrics query and its window (default: the last hour)."""
     query = _query(p)
     if query.metrics is None:
         raise BadRequest("invalid TraceQL query: a metrics query ends with | rate(), | count_over_time() or "
@@ -427,6 +450,17 @@ async def query_range(service: QueryService, request: web.Request, path: dict[st
     start = _time_ns(p, "start") or end - 3_600_000_000_000
     if end <= start:
         raise BadRequest("invalid start/end: start must be before end")
+    return query, start, end
+
+
+async def query_instant(service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
+    query, start, end = _metrics_window(request.query)
+    return _json(instant_json(await service.traceql_instant(query, start, end)))
+
+
+async def query_range(service: QueryService, request: web.Request, path: dict[str, str]) -> web.Response:
+    p = request.query
+    query, start, end = _metrics_window(p)
     step_text = p.get("step", "").strip()
     step = _duration_ns(step_text, "step") if step_text else max(1_000_000_000, (end - start) // MAX_POINTS_DEFAULT // 1_000_000_000 * 1_000_000_000)
     if step <= 0:
@@ -467,6 +501,7 @@ ROUTES: list[tuple[str, Core]] = [
     ("/api/search/tag/{name}/values", values_v1),
     ("/api/v2/search/tag/{name}/values", values_v2),
     ("/api/metrics/query_range", query_range),
+    ("/api/metrics/query", query_instant),
 ]
 
 

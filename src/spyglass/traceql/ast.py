@@ -24,29 +24,51 @@ class Literal:
 NIL = Literal("nil", None)
 
 INTRINSICS = ("name", "status", "kind", "duration", "statusMessage", "rootServiceName", "rootName",
-              "traceDuration")
+              "traceDuration", "span:id", "span:parentID", "trace:id", "event:name", "event:timeSinceStart",
+              "link:traceID", "link:spanID", "instrumentation:name", "instrumentation:version")
 TRACE_INTRINSICS = frozenset({"rootServiceName", "rootName", "traceDuration"})
+# Tempo's scoped spellings of the intrinsics above: same field, so the translators see one name.
+INTRINSIC_ALIASES = {"span:name": "name", "span:status": "status", "span:kind": "kind", "span:duration": "duration",
+                     "span:statusMessage": "statusMessage", "trace:rootService": "rootServiceName",
+                     "trace:rootName": "rootName", "trace:duration": "traceDuration"}
+# Fields with one value per event or link: a comparison holds when any of the values satisfies it.
+MULTI_INTRINSICS = frozenset({"event:name", "event:timeSinceStart", "link:traceID", "link:spanID"})
+MULTI_SCOPES = frozenset({"event", "link"})
+ATTRIBUTE_SCOPES = ("span", "resource", "event", "link", "instrumentation")
 STATUS_VALUES = ("ok", "error", "unset")
 KIND_VALUES = ("unspecified", "internal", "server", "client", "producer", "consumer")
 
 
 @dataclass(frozen=True, slots=True)
 class Intrinsic:
+    """``name`` is canonical (``INTRINSICS``); ``spelling`` keeps how the query wrote it
+    (``span:name``) for labels, and takes no part in equality, so backends match one name."""
+
     name: str
+    spelling: str = field(default="", compare=False)
 
     def __str__(self) -> str:
-        return self.name
+        return self.spelling or self.name
 
 
 @dataclass(frozen=True, slots=True)
 class Attribute:
-    """``span.x`` (scope "span"), ``resource.x`` ("resource") or ``.x`` ("": either)."""
+    """``span.x`` (scope "span"), ``resource.x`` ("resource"), ``.x`` ("": either), and
+    ``event.x``, ``link.x`` (any event's / link's attributes), ``instrumentation.x`` (the
+    instrumentation scope's attributes)."""
 
     scope: str
     name: str
 
     def __str__(self) -> str:
         return f"{self.scope}.{self.name}"
+
+
+def is_multi(f: Field) -> bool:
+    """Whether ``f`` has one value per event or link of a span rather than one per span."""
+    if isinstance(f, Intrinsic):
+        return f.name in MULTI_INTRINSICS
+    return f.scope in MULTI_SCOPES
 
 
 Field = Union[Intrinsic, Attribute]
@@ -88,7 +110,9 @@ class Filter:
 class SetOp:
     """``&&`` / ``||`` between span sets, or a structural operator: ``>`` child, ``>>``
     descendant, ``~`` sibling, ``<`` parent, ``<<`` ancestor (the result is spans of the
-    right-hand side)."""
+    right-hand side); ``!>`` ``!>>`` ``!~`` ``!<`` ``!<<``: right-hand spans *without* that
+    relation to any left-hand span; ``&>`` ``&>>`` ``&~`` ``&<`` ``&<<``: the related spans of
+    both sides."""
 
     op: str
     left: SpansetExpr
@@ -125,15 +149,20 @@ class FilterStage:
 Stage = Union[Aggregate, Select, FilterStage]
 
 METRIC_FUNCS = ("rate", "count_over_time", "quantile_over_time", "min_over_time", "max_over_time",
-                "avg_over_time", "sum_over_time")
+                "avg_over_time", "sum_over_time", "histogram_over_time")
+SECOND_STAGE_FUNCS = ("topk", "bottomk")
 
 
 @dataclass(frozen=True, slots=True)
 class Metrics:
+    """A metrics function; ``top`` is an optional second stage ``| topk(n)`` / ``| bottomk(n)``
+    as (function, n): at each timestamp only the n highest / lowest series keep their value."""
+
     func: str
     field: Field | None = None
     quantiles: tuple[float, ...] = ()
     by: tuple[Field, ...] = ()
+    top: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

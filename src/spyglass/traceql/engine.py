@@ -13,6 +13,7 @@ later candidate can outrank them; the scan stops once ``limit`` traces are out.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from collections.abc import Callable, Iterable, Iterator
@@ -35,12 +36,37 @@ MAX_SERIES = 1000
 MAX_POINTS = 11_000
 
 
+def pinned_trace(cond: ast.Cond) -> int | None:
+    """The trace ID a condition requires (a top-level ``&&`` term ``trace:id = "..."``), if any."""
+    if isinstance(cond, ast.Compare):
+        if cond.field == ast.Intrinsic("trace:id") and cond.op == "=" and cond.value.type == "str":
+            return int(str(cond.value.value), 16)
+        return None
+    if isinstance(cond, ast.BoolOp) and cond.op == "&&":
+        left = pinned_trace(cond.left)
+        return left if left is not None else pinned_trace(cond.right)
+    return None
+
+
+def _by_trace_id(candidates: Candidates, get_trace: GetTrace) -> Candidates:
+    """``candidates`` that answer a condition pinned to one trace (``trace:id = "..."``) from
+    that trace alone, as a trace lookup, whatever the backend's index can narrow."""
+    def pinned_or_scan(cond: ast.Cond, start_ns: int, end_ns: int) -> Iterable[tuple[int, int]]:
+        trace_id = pinned_trace(cond)
+        if trace_id is None:
+            return candidates(cond, start_ns, end_ns)
+        keys = [s.start_time_ns for s in in_window(get_trace(trace_id), start_ns, end_ns) if matches(cond, s, None)]
+        return [(max(keys), trace_id)] if keys else []
+    return pinned_or_scan
+
+
 def search(query: ast.Query, start_ns: int, end_ns: int, limit: int, candidates: Candidates,
            get_trace: GetTrace) -> list[TraceMatch]:
     if query.metrics is not None:
         raise TraceQLError("a metrics query (rate(), count_over_time(), ...) is answered by the metrics API, "
                            "not by search")
     d = driving(query.spans)
+    candidates = _by_trace_id(candidates, get_trace)
     heap: list[tuple[int, int, TraceMatch]] = []
     out: list[TraceMatch] = []
     seen: set[int] = set()
@@ -123,6 +149,7 @@ def metrics(query: ast.Query, start_ns: int, end_ns: int, step_ns: int, candidat
     by = m.by
     value_field = m.field
     counting = m.func in ("rate", "count_over_time")
+    histogram = m.func == "histogram_over_time"
 
     def cells_of(labels: tuple) -> dict:
         cells = groups.get(labels)
@@ -133,9 +160,16 @@ def metrics(query: ast.Query, start_ns: int, end_ns: int, step_ns: int, candidat
         return cells
 
     def add(span: Span, view: TraceView | None) -> None:
-        cells = cells_of(tuple(field_value(f, span, view) for f in by))
+        labels = tuple(field_value(f, span, view) for f in by)
+        if histogram:
+            assert value_field is not None
+            upper = _log2_bucket(field_value(value_field, span, view))
+            if upper is None:
+                return
+            labels += (upper,)
+        cells = cells_of(labels)
         bucket = span.start_time_ns // step_ns * step_ns
-        if counting:
+        if counting or histogram:
             cells[bucket] = cells.get(bucket, 0) + 1
             return
         cell = cells.get(bucket)
@@ -149,6 +183,8 @@ def metrics(query: ast.Query, start_ns: int, end_ns: int, step_ns: int, candidat
                 cell.append(v)
 
     spans_iter = None
+    if pinned_trace(driving(query.spans)) is not None:  # one trace: read it, not a window's index
+        candidates, counts, window_spans = _by_trace_id(candidates, get_trace), None, None
     if counting and _span_level(query) and counts is not None:
         assert isinstance(query.spans, ast.Filter)
         summed = counts(query.spans.cond, start_ns, last, step_ns, by)
@@ -192,14 +228,32 @@ def _label_name(f: ast.Field) -> str:
     return str(f)
 
 
+def _log2_bucket(fv: tuple[str, object] | None) -> tuple[str, object] | None:
+    """The upper bound of a value's power-of-two bucket (Tempo's ``__bucket`` label):
+    seconds for a duration (the bucket of 2^n nanoseconds), the number itself otherwise;
+    0 for values at or below zero, None for values that are not numbers."""
+    if fv is None or fv[0] not in ("dur", "num"):
+        return None
+    v = fv[1]
+    if fv[0] == "dur":
+        ns = int(v)  # type: ignore[call-overload]
+        return ("num", 0.0) if ns <= 0 else ("num", (1 << (ns - 1).bit_length()) / 1e9)
+    x = float(v)  # type: ignore[arg-type]
+    if x <= 0 or math.isnan(x) or math.isinf(x):
+        return "num", 0.0
+    return "num", float(2.0 ** math.ceil(math.log2(x)))
+
+
 def _series(m: ast.Metrics, groups: dict[tuple, dict[int, list]], first: int, end_ns: int,
             step_ns: int) -> list[Series]:
     names = [_label_name(f) for f in m.by]
+    if m.func == "histogram_over_time":
+        names.append("__bucket")
     out: list[Series] = []
     stamps = range(first, end_ns, step_ns)
     for labels, cells in sorted(groups.items(), key=lambda kv: repr(kv[0])):
         base = tuple((name, None if fv is None else fv[1]) for name, fv in zip(names, labels))
-        if m.func in ("rate", "count_over_time"):
+        if m.func in ("rate", "count_over_time", "histogram_over_time"):
             scale = 1e9 / step_ns if m.func == "rate" else 1.0
             out.append(Series(base, [(t, cells.get(t, 0) * scale) for t in stamps]))
         elif m.func == "quantile_over_time":
@@ -210,6 +264,49 @@ def _series(m: ast.Metrics, groups: dict[tuple, dict[int, list]], first: int, en
             fn = {"min_over_time": min, "max_over_time": max, "sum_over_time": sum,
                   "avg_over_time": lambda v: sum(v) / len(v)}[m.func]
             out.append(Series(base, [(t, float(fn(cells[t]))) for t in stamps if cells.get(t)]))
+    return _top(out, *m.top) if m.top else out
+
+
+def _top(series: list[Series], func: str, k: int) -> list[Series]:
+    """``topk(k)`` / ``bottomk(k)``: at each timestamp only the k highest / lowest values stay
+    (ties go to the series listed first); series left with no value are dropped."""
+    sign = -1.0 if func == "topk" else 1.0
+    by_stamp: dict[int, list[tuple[float, int]]] = {}
+    for i, s in enumerate(series):
+        for t, v in s.samples:
+            by_stamp.setdefault(t, []).append((sign * v, i))
+    kept: set[tuple[int, int]] = set()
+    for t, ranked in by_stamp.items():
+        kept.update((i, t) for _, i in sorted(ranked)[:k])
+    out = []
+    for i, s in enumerate(series):
+        samples = [(t, v) for t, v in s.samples if (i, t) in kept]
+        if samples:
+            out.append(Series(s.labels, samples))
+    return out
+
+
+def instant(query: ast.Query, start_ns: int, end_ns: int, candidates: Candidates, get_trace: GetTrace,
+            window_spans: WindowSpans | None = None, counts: Counts | None = None) -> list[tuple[tuple, float]]:
+    """One value per series over all of ``[start_ns, end_ns)`` (Tempo's instant query):
+    (labels, value) pairs. Computed as a range query whose single step is ``end_ns`` long,
+    so every span of the window falls in its one bucket (timestamp 0) whatever the backend's
+    bucket arithmetic; ``rate()`` is then per second of the window, not of that step."""
+    m = query.metrics
+    if m is None:
+        raise TraceQLError("not a metrics query: end it with | rate(), | count_over_time() or "
+                           "| quantile_over_time(duration, .99)")
+    if end_ns <= start_ns or start_ns < 0:
+        raise TraceQLError("metrics need 0 <= start < end")
+    counted = query
+    if m.func == "rate":
+        counted = dataclasses.replace(query, metrics=dataclasses.replace(m, func="count_over_time"))
+    out = []
+    seconds = (end_ns - start_ns) / 1e9
+    for s in metrics(counted, start_ns, end_ns, end_ns, candidates, get_trace, window_spans, counts):
+        for t, v in s.samples:
+            if t == 0:
+                out.append((s.labels, v / seconds if m.func == "rate" else v))
     return out
 
 
@@ -220,7 +317,7 @@ MAX_TAG_TRACES = 500
 
 def _sample(cond: ast.Cond, start_ns: int, end_ns: int, candidates: Candidates, get_trace: GetTrace) -> Iterator[tuple[Span, TraceView]]:
     seen: set[int] = set()
-    for _, trace_id in candidates(cond, start_ns, end_ns):
+    for _, trace_id in _by_trace_id(candidates, get_trace)(cond, start_ns, end_ns):
         if trace_id in seen:
             continue
         check_deadline()
@@ -236,11 +333,18 @@ def _sample(cond: ast.Cond, start_ns: int, end_ns: int, candidates: Candidates, 
 
 
 def tag_names(start_ns: int, end_ns: int, candidates: Candidates, get_trace: GetTrace) -> dict[str, set[str]]:
-    """Attribute names per scope (``span``, ``resource``) in the newest traces of the window."""
-    out: dict[str, set[str]] = {"span": set(), "resource": {"service.name"}}
+    """Attribute names per scope (``span``, ``resource``, ``event``, ``link``,
+    ``instrumentation``) in the newest traces of the window."""
+    out: dict[str, set[str]] = {"span": set(), "resource": {"service.name"}, "event": set(), "link": set(),
+                                "instrumentation": set()}
     for span, _ in _sample(ast.TRUE, start_ns, end_ns, candidates, get_trace):
         out["span"].update(kv[0] for kv in span.attributes)
         out["resource"].update(kv[0] for kv in span.resource.attributes)
+        for event in span.events:
+            out["event"].update(kv[0] for kv in event.attributes)
+        for link in span.links:
+            out["link"].update(kv[0] for kv in link.attributes)
+        out["instrumentation"].update(kv[0] for kv in span.scope.attributes)
     return out
 
 
@@ -250,8 +354,9 @@ def tag_values(fld: ast.Field, cond: ast.Cond, start_ns: int, end_ns: int, candi
     values: dict[tuple[str, object], None] = {}
     for span, view in _sample(cond, start_ns, end_ns, candidates, get_trace):
         fv = field_value(fld, span, view)
-        if fv is not None and fv[0] in ("str", "num", "bool", "dur", "status", "kind"):
-            values[fv] = None
-            if len(values) >= limit:
-                break
+        for one in (fv[1] if fv is not None and fv[0] == "many" else (fv,)):  # type: ignore[union-attr]
+            if one is not None and one[0] in ("str", "num", "bool", "dur", "status", "kind"):
+                values[one] = None
+        if len(values) >= limit:
+            break
     return sorted(values, key=lambda v: (v[0], str(v[1])))

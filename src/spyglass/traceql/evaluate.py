@@ -13,8 +13,17 @@ Semantics (TraceQL's where it has one):
 * ``.x`` looks in the span's attributes, then the resource's; ``resource.service.name`` is
   the service. ``rootServiceName``, ``rootName`` and ``traceDuration`` come from the whole
   trace (the root is the earliest span without a parent in the trace).
+* ``event.x`` / ``event:name`` / ``event:timeSinceStart`` and ``link.x`` / ``link:traceID`` /
+  ``link:spanID`` have one value per event / link: a comparison holds when *some* event or
+  link satisfies it (two comparisons joined by ``&&`` may be satisfied by different events);
+  ``= nil`` holds when no event or link carries the value. ``instrumentation.x`` are the
+  instrumentation scope's attributes. IDs are lower-case hex, 16 digits for spans and 32
+  for traces (as Tempo writes them).
 * Only spans starting inside the search window are candidates for ``{ }``; structural
-  operators follow parent links through the whole trace.
+  operators follow parent links through the whole trace. The negated forms (``!>`` ...)
+  keep right-hand spans with no such relation to any left-hand span (all of them when the
+  left side matches nothing); the union forms (``&>`` ...) keep the related spans of both
+  sides.
 """
 
 from __future__ import annotations
@@ -82,9 +91,32 @@ def _attr(attributes: list, key: str) -> object:
     return _MISSING
 
 
+def _multi_value(fld: ast.Field, span: Span) -> tuple[str, object] | None:
+    """``("many", values)`` of an event or link field; None when no event / link has one."""
+    out: list[tuple[str, object]] = []
+    if isinstance(fld, ast.Intrinsic):
+        name = fld.name
+        if name == "event:name":
+            out = [("str", e.name) for e in span.events]
+        elif name == "event:timeSinceStart":
+            out = [("dur", e.time_ns - span.start_time_ns) for e in span.events]
+        elif name == "link:traceID":
+            out = [("str", format(link.trace_id, "032x")) for link in span.links]
+        else:
+            out = [("str", format(link.span_id, "016x")) for link in span.links]
+    else:
+        parts = span.events if fld.scope == "event" else span.links
+        for part in parts:
+            v = _attr(part.attributes, fld.name)
+            if v is not _MISSING:
+                out.append(_typed(v))
+    return ("many", tuple(out)) if out else None
+
+
 def field_value(fld: ast.Field, span: Span, view: TraceView | None) -> tuple[str, object] | None:
-    """The typed value of ``fld`` on ``span``; None when missing. Raises ``LookupError``
-    for a trace-level intrinsic without a ``view`` (the caller treats it as unknown)."""
+    """The typed value of ``fld`` on ``span``; None when missing; ``("many", values)`` for
+    an event or link field (``ast.is_multi``). Raises ``LookupError`` for a trace-level
+    intrinsic without a ``view`` (the caller treats it as unknown)."""
     if isinstance(fld, ast.Intrinsic):
         name = fld.name
         if name == "name":
@@ -97,6 +129,18 @@ def field_value(fld: ast.Field, span: Span, view: TraceView | None) -> tuple[str
             return "kind", span.kind.name.lower()
         if name == "statusMessage":
             return "str", span.status.message
+        if name in ast.MULTI_INTRINSICS:
+            return _multi_value(fld, span)
+        if name == "span:id":
+            return "str", format(span.span_id, "016x")
+        if name == "span:parentID":
+            return ("str", format(span.parent_span_id, "016x")) if span.parent_span_id else None
+        if name == "trace:id":
+            return "str", format(span.trace_id, "032x")
+        if name == "instrumentation:name":
+            return "str", span.scope.name
+        if name == "instrumentation:version":
+            return "str", span.scope.version
         if view is None:
             raise LookupError(name)
         if name == "traceDuration":
@@ -106,6 +150,11 @@ def field_value(fld: ast.Field, span: Span, view: TraceView | None) -> tuple[str
             return None
         return ("str", root.service_name) if name == "rootServiceName" else ("str", root.name)
     scope, key = fld.scope, fld.name
+    if scope in ast.MULTI_SCOPES:
+        return _multi_value(fld, span)
+    if scope == "instrumentation":
+        v = _attr(span.scope.attributes, key)
+        return None if v is _MISSING else _typed(v)
     if scope != "resource":
         v = _attr(span.attributes, key)
         if v is not _MISSING:
@@ -121,7 +170,11 @@ def field_value(fld: ast.Field, span: Span, view: TraceView | None) -> tuple[str
 def compare(fv: tuple[str, object] | None, op: str, lit: ast.Literal) -> bool:
     if lit.type == "nil":
         return (fv is None) if op == "=" else (fv is not None)
-    if fv is None or fv[0] != lit.type:
+    if fv is None:
+        return False
+    if fv[0] == "many":
+        return any(compare(v, op, lit) for v in fv[1])  # type: ignore[union-attr]
+    if fv[0] != lit.type:
         return False
     v, w = fv[1], lit.value
     if op == "=":
@@ -184,10 +237,28 @@ def _spanset(expr: ast.SpansetExpr, view: TraceView, considered: list[Span]) -> 
     right = _spanset(expr.right, view, considered)
     if op == "||":
         return _union(left, right)
+    if op[0] == "!":
+        if not right:
+            return []
+        related = _related(op[1:], left, right, view) if left else []
+        ids = {id(s) for s in related}
+        return [r for r in right if id(r) not in ids]
     if not left or not right:
         return []
     if op == "&&":
         return _union(left, right)
+    if op[0] == "&":
+        # both ends of each relation: the related right spans, and the left spans they relate to
+        # (``{a} &> {b}``: children b and their parents a), found as the reverse relation
+        return _union(_related(_REVERSE[op[1:]], right, left, view), _related(op[1:], left, right, view))
+    return _related(op, left, right, view)
+
+
+_REVERSE = {">": "<", ">>": "<<", "<": ">", "<<": ">>", "~": "~"}
+
+
+def _related(op: str, left: list[Span], right: list[Span], view: TraceView) -> list[Span]:
+    """The spans of ``right`` in relation ``op`` (``>`` child ... ``~`` sibling) to some span of ``left``."""
     if op == ">":
         ids = {s.span_id for s in left}
         return [r for r in right if r.parent_span_id and r.parent_span_id in ids and r.parent_span_id != r.span_id]
@@ -315,9 +386,11 @@ def _score(cond: ast.Cond) -> int:
 def driving(expr: ast.SpansetExpr) -> ast.Cond:
     """A condition some in-window span of every matching trace satisfies: what backends
     search their indexes for. For ``&&`` and the structural operators either side would
-    do; the more selective-looking one is taken."""
+    do (the more selective-looking one is taken); for the negated ones only the right."""
     if isinstance(expr, ast.Filter):
         return expr.cond
+    if expr.op[0] == "!":  # the left side may match nothing: only the right is required
+        return driving(expr.right)
     left, right = driving(expr.left), driving(expr.right)
     if expr.op == "||":
         if left == ast.TRUE or right == ast.TRUE:

@@ -5,11 +5,13 @@ query is wrong: every ``TraceQLError`` carries the 1-based line and column of th
 token and renders the query line with a caret under it.
 
 Precedence, loosest first: ``|`` stages; span-set ``||``; span-set ``&&``; the structural
-operators ``> >> < << ~`` (left-associative); inside ``{ }``: ``||``, ``&&``, comparisons.
+operators ``> >> < << ~`` and their ``!`` (negated) and ``&`` (union) forms (left-associative);
+inside ``{ }``: ``||``, ``&&``, comparisons.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -48,7 +50,7 @@ class Token:
     value: object = None
 
 
-_PUNCT = ["&&", "||", "!=", "!~", "=~", ">=", "<=", ">>", "<<", "{", "}", "(", ")", ",", "|", "=", ">", "<", "~", "!"]
+_PUNCT = ["!>>", "!<<", "&>>", "&<<", "!>", "!<", "&>", "&<", "&~", "&&", "||", "!=", "!~", "=~", ">=", "<=", ">>", "<<", "{", "}", "(", ")", ",", "|", "=", ">", "<", "~", "!"]
 _NUM = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _DUR_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
               "h": 3_600_000_000_000}
@@ -110,11 +112,18 @@ def tokenize(text: str) -> list[Token]:
             m = _IDENT.match(text, i)
             assert m
             word = m.group()
-            if word in ("span", "resource") and m.end() < n and text[m.end()] == ".":
+            if word in ast.ATTRIBUTE_SCOPES and m.end() < n and text[m.end()] == ".":
                 a = _ATTR_NAME.match(text, m.end() + 1)
                 if not a:
                     raise TraceQLError(f"expected an attribute name after {word}.", text, m.end() + 1)
                 out.append(Token("attr", text[i:a.end()], i, ast.Attribute(word, a.group())))
+                i = a.end()
+                continue
+            if word in _INTRINSIC_SCOPES and m.end() < n and text[m.end()] == ":":
+                a = _IDENT.match(text, m.end() + 1)
+                if not a:
+                    raise TraceQLError(f"expected an intrinsic name after {word}:", text, m.end() + 1)
+                out.append(Token("ident", text[i:a.end()], i))
                 i = a.end()
                 continue
             out.append(Token("ident", word, i))
@@ -131,12 +140,16 @@ def tokenize(text: str) -> list[Token]:
     return out
 
 
+_INTRINSIC_SCOPES = ("span", "trace", "event", "link", "instrumentation")
 _CMP_OPS = ("=", "!=", ">", ">=", "<", "<=", "=~", "!~")
 _ORDER_OPS = (">", ">=", "<", "<=")
-_STRUCT_OPS = (">", ">>", "<", "<<", "~")
+_STRUCT_OPS = (">", ">>", "<", "<<", "~", "!>", "!>>", "!<", "!<<", "!~", "&>", "&>>", "&<", "&<<", "&~")
 _AGGREGATES = ("count", "avg", "min", "max", "sum")
-_STRING_INTRINSICS = ("name", "statusMessage", "rootServiceName", "rootName")
-_DURATION_INTRINSICS = ("duration", "traceDuration")
+_DURATION_INTRINSICS = ("duration", "traceDuration", "event:timeSinceStart")
+# IDs compare as lower-case hex text, zero-padded to Tempo's width (16 for a span, 32 for a trace)
+ID_WIDTH = {"span:id": 16, "span:parentID": 16, "link:spanID": 16, "trace:id": 32, "link:traceID": 32}
+# Intrinsics that can be absent: a root's parent, a span without events or links.
+_NILLABLE = frozenset({"span:parentID"}) | ast.MULTI_INTRINSICS
 
 
 class _Parser:
@@ -181,7 +194,11 @@ class _Parser:
         while self.at("|"):
             bar = self.next()
             if metrics is not None:
-                raise self.error("nothing can follow a metrics function", bar)
+                if metrics.top is None and self.at(*ast.SECOND_STAGE_FUNCS):
+                    metrics = self.second_stage(metrics)
+                    continue
+                raise self.error("nothing can follow a metrics function but topk(n) or bottomk(n)" if metrics.top is None
+                                 else "nothing can follow topk() / bottomk()", bar)
             if self.at(*ast.METRIC_FUNCS):
                 metrics = self.metrics()
             else:
@@ -262,7 +279,16 @@ class _Parser:
         lit_tok = self.tok
         lit = self.literal()
         self.check_compare(fld, op_tok, lit, lit_tok)
+        if isinstance(fld, ast.Intrinsic) and fld.name in ID_WIDTH and op_tok.text in ("=", "!=") and lit.type == "str":
+            lit = self.id_literal(fld.name, lit, lit_tok)
         return ast.Compare(fld, op_tok.text, lit)
+
+    def id_literal(self, name: str, lit: ast.Literal, tok: Token) -> ast.Literal:
+        text = str(lit.value).strip().lower()
+        width = ID_WIDTH[name]
+        if not text or len(text) > width or any(c not in "0123456789abcdef" for c in text):
+            raise self.error(f"{name} compares with up to {width} hex digits in quotes", tok)
+        return ast.Literal("str", text.rjust(width, "0"))
 
     def field(self) -> ast.Field:
         t = self.tok
@@ -273,6 +299,13 @@ class _Parser:
         if t.kind == "ident" and t.text in ast.INTRINSICS:
             self.next()
             return ast.Intrinsic(t.text)
+        if t.kind == "ident" and t.text in ast.INTRINSIC_ALIASES:
+            self.next()
+            return ast.Intrinsic(ast.INTRINSIC_ALIASES[t.text], t.text)
+        if t.kind == "ident" and ":" in t.text:
+            scope = t.text.split(":")[0] + ":"
+            known = [n for n in (*ast.INTRINSICS, *ast.INTRINSIC_ALIASES) if n.startswith(scope)]
+            raise self.error(f"unknown intrinsic {t.text!r} (known: {', '.join(known)})")
         if t.kind == "ident":
             raise self.error(f"unknown intrinsic {t.text!r} (attributes are written span.{t.text}, "
                              f"resource.{t.text} or .{t.text})")
@@ -310,20 +343,20 @@ class _Parser:
         if lit.type == "nil":
             if op not in ("=", "!="):
                 raise self.error("nil compares only with = or !=", op_tok)
-            if isinstance(fld, ast.Intrinsic):
-                raise self.error(f"{fld.name} is always present; nil compares with attributes", lit_tok)
+            if isinstance(fld, ast.Intrinsic) and fld.name not in _NILLABLE:
+                raise self.error(f"{fld} is always present; nil compares with attributes", lit_tok)
         if op in _ORDER_OPS and lit.type in ("bool", "status", "kind"):
             raise self.error(f"{op} cannot compare {lit.type} values", op_tok)
-        if isinstance(fld, ast.Intrinsic):
+        if isinstance(fld, ast.Intrinsic) and lit.type != "nil":
             name = fld.name
             want = ("status" if name == "status" else "kind" if name == "kind"
                     else "dur" if name in _DURATION_INTRINSICS else "str")
             if lit.type != want:
                 example = {"status": "error, ok or unset", "kind": "server, client, producer, consumer, internal "
                            "or unspecified", "dur": "a duration such as 100ms", "str": "a string in quotes"}[want]
-                raise self.error(f"{name} compares with {example}", lit_tok)
+                raise self.error(f"{fld} compares with {example}", lit_tok)
             if want in ("status", "kind") and op not in ("=", "!="):
-                raise self.error(f"{name} compares only with = or !=", op_tok)
+                raise self.error(f"{fld} compares only with = or !=", op_tok)
 
     # -- pipeline -------------------------------------------------------------------------------------
     def stage(self) -> ast.Stage:
@@ -344,7 +377,7 @@ class _Parser:
             self.expect("(")
             fld: ast.Field | None = None
             if func != "count":
-                fld = self.field()
+                fld = self.single_field(f"{func}()")
             self.expect(")")
             if not (self.tok.kind == "punct" and self.tok.text in ("=", "!=", ">", ">=", "<", "<=")):
                 raise self.error(f"expected a comparison after {func}(), such as {func}() > 2")
@@ -363,7 +396,7 @@ class _Parser:
         fld: ast.Field | None = None
         quantiles: list[float] = []
         if func == "quantile_over_time":
-            fld = self.field()
+            fld = self.single_field(func)
             while self.at(","):
                 self.next()
                 t = self.next()
@@ -373,18 +406,36 @@ class _Parser:
             if not quantiles:
                 raise self.error("quantile_over_time needs at least one quantile, such as .99")
         elif func not in ("rate", "count_over_time"):
-            fld = self.field()
+            fld = self.single_field(func)
         self.expect(")")
         by: list[ast.Field] = []
         if self.at("by"):
             self.next()
             self.expect("(")
-            by.append(self.field())
+            by.append(self.single_field("by()"))
             while self.at(","):
                 self.next()
-                by.append(self.field())
+                by.append(self.single_field("by()"))
             self.expect(")")
         return ast.Metrics(func, fld, tuple(quantiles), tuple(by))
+
+    def single_field(self, where: str) -> ast.Field:
+        """A field with one value per span: aggregates and series labels need one."""
+        t = self.tok
+        fld = self.field()
+        if ast.is_multi(fld):
+            raise self.error(f"{t.text} has one value per event or link, so {where} cannot use it; "
+                             f"filter on it inside {{ }} instead", t)
+        return fld
+
+    def second_stage(self, metrics: ast.Metrics) -> ast.Metrics:
+        func = self.next().text
+        self.expect("(")
+        t = self.next()
+        if t.kind != "num" or not isinstance(t.value, int) or t.value < 1:
+            raise self.error(f"{func}() takes a positive whole number of series, such as {func}(5)", t)
+        self.expect(")")
+        return dataclasses.replace(metrics, top=(func, t.value))
 
 
 def parse(text: str) -> ast.Query:

@@ -53,6 +53,11 @@ class TraceQLReader(abc.ABC):
         return engine.metrics(query, start_ns, end_ns, step_ns, self.tql_candidates, self.tql_trace,
                               self.tql_window_spans, self.tql_counts)
 
+    def traceql_instant(self, query: ast.Query, start_ns: int, end_ns: int) -> list[tuple[tuple, float]]:
+        """One (labels, value) per series over the whole window (Tempo's instant query)."""
+        return engine.instant(query, start_ns, end_ns, self.tql_candidates, self.tql_trace,
+                              self.tql_window_spans, self.tql_counts)
+
     def traceql_tag_names(self, start_ns: int = 0, end_ns: int = 0) -> dict[str, set[str]]:
         return engine.tag_names(start_ns, end_ns, self.tql_candidates, self.tql_trace)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from spyglass.model import SpanKind, StatusCode, attr_as_string
-from spyglass.storage.clickhouse.rows import DERIVED
+from spyglass.storage.clickhouse.rows import DERIVED, split_id
 from spyglass.traceql import ast
 
 _SQL_OPS = {"=": "=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
@@ -64,6 +64,9 @@ def condition_sql(cond: ast.Cond, params: _Params) -> tuple[str, bool]:
         return f"{KIND_COLUMN} {_SQL_OPS[op]} {params.add(KIND_VALUE[str(lit.value)])}", True
     if f == ast.Intrinsic("status"):
         return f"{STATUS_COLUMN} {_SQL_OPS[op]} {params.add(STATUS_VALUE[str(lit.value)])}", True
+    scoped = _scoped_sql(f, op, lit, params)
+    if scoped is not None:
+        return scoped
     if isinstance(f, ast.Attribute) and f.name == "service.name" and f.scope != "span":
         return "1", False  # the service is a column, not a pair: only checked in Python
     if isinstance(f, ast.Attribute) and not (lit.type == "nil" and op == "="):
@@ -73,6 +76,30 @@ def condition_sql(cond: ast.Cond, params: _Params) -> tuple[str, bool]:
             return f"arrayExists((k, v) -> k = {key} AND v = {text}, tag_keys, tag_values)", False
         return f"has(tag_keys, {key})", False
     return "1", False
+
+
+def _scoped_sql(f: ast.Field, op: str, lit: ast.Literal, params: _Params) -> tuple[str, bool] | None:
+    """Tempo's scoped intrinsics that the index can narrow: ``trace:id`` (the ID columns,
+    exactly), ``event:name`` (the ``event`` pairs) and ``instrumentation:name|version`` (the
+    derived scope pairs). ``event.x`` / ``link.x`` / ``instrumentation.x`` need nothing here:
+    their keys and values are in the pairs, so the generic attribute narrowing holds.
+    None: not one of these."""
+    if not isinstance(f, ast.Intrinsic) or lit.type != "str":
+        return None
+    if f.name == "trace:id" and op in ("=", "!="):
+        hi, lo = split_id(int(str(lit.value), 16))
+        same = f"(trace_hi = {params.add(hi)} AND trace_lo = {params.add(lo)})"
+        return (same if op == "=" else f"NOT {same}"), True
+    pair = {"event:name": "event", "instrumentation:name": f"{DERIVED}otel.scope.name",
+            "instrumentation:version": f"{DERIVED}otel.scope.version"}.get(f.name)
+    if pair is None:
+        return None
+    if op == "=" and lit.value != "":
+        return (f"arrayExists((k, v) -> k = {params.add(pair)} AND v = {params.add(lit.value)}, "
+                f"tag_keys, tag_values)"), False
+    if f.name == "event:name":  # any comparison needs an event (or a span attribute named ``event``)
+        return f"has(tag_keys, {params.add(pair)})", False
+    return None
 
 
 def candidates_sql(t: str, cond: ast.Cond, lo: int, hi: int) -> tuple[str, dict[str, Any]]:

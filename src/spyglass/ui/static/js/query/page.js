@@ -11,7 +11,7 @@ import { lineChart } from "../monitor/chart.js";
 import { navigate } from "../router.js";
 import { renderResults } from "../search/results.js";
 import { summarizeTrace } from "../trace/summary.js";
-import { completionContext, INTRINSICS, METRICS_RE, tokenize } from "./syntax.js";
+import { completionContext, INTRINSICS, METRICS_RE, SCOPES, tokenize } from "./syntax.js";
 
 const EXAMPLES = ["{ status = error }", '{ span.http.status_code >= 500 } >> { name = "db.query" }', "{ } | rate() by (resource.service.name)"];
 const STATUS = ["ok", "error", "unset"];
@@ -66,6 +66,7 @@ export function mount(container, ctx) {
   let items = [];
   let active = -1;
   let suggestToken = 0;
+  let shownFor = null; // the text the open list was computed for: a stale list (typing outran the debounce) is not picked from
   const tagCache = new Map();
 
   function setText(text) {
@@ -94,7 +95,7 @@ export function mount(container, ctx) {
       const body = await cached(`/api/tempo/v2/search/tags${qs(w)}`);
       const names = [...INTRINSICS];
       for (const scope of body.scopes || []) {
-        if (scope.name === "span" || scope.name === "resource") for (const t of scope.tags) names.push(`${scope.name}.${t}`);
+        if (SCOPES.includes(scope.name)) for (const t of scope.tags) names.push(`${scope.name}.${t}`);
       }
       return names;
     }
@@ -154,6 +155,7 @@ export function mount(container, ctx) {
       return { label: bare, text: quoted ? `${bare}"` : x, from: c.from };
     });
     active = 0;
+    shownFor = input.value;
     replace(suggest, ...items.map((it, i) => h("li", { role: "option", class: "tql-option", onMousedown: (e) => { e.preventDefault(); pick(i); } }, it.label)));
     suggest.hidden = false;
     input.setAttribute("aria-expanded", "true");
@@ -172,7 +174,7 @@ export function mount(container, ctx) {
       submit();
       return;
     }
-    if (suggest.hidden) {
+    if (suggest.hidden || shownFor !== input.value) {
       if (e.key === "Enter" && !e.shiftKey) {
         e.preventDefault();
         submit();

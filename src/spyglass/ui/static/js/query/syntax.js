@@ -2,11 +2,18 @@
 // caret. Mirrors spyglass.traceql.parser's lexer closely enough for colouring; the server's
 // parser stays the judge of what is valid (its errors are shown with their caret).
 
-export const INTRINSICS = ["name", "status", "kind", "duration", "statusMessage", "rootServiceName", "rootName", "traceDuration"];
+export const INTRINSICS = ["name", "status", "kind", "duration", "statusMessage", "rootServiceName", "rootName", "traceDuration",
+  "span:id", "span:parentID", "trace:id", "event:name", "event:timeSinceStart", "link:traceID", "link:spanID",
+  "instrumentation:name", "instrumentation:version", "span:name", "span:status", "span:kind", "span:duration",
+  "span:statusMessage", "trace:rootService", "trace:rootName", "trace:duration"];
+// attribute scopes: span.x, resource.x, event.x (any event's), link.x (any link's), instrumentation.x
+export const SCOPES = ["span", "resource", "event", "link", "instrumentation"];
+const ATTR = "(?:span|resource|event|link|instrumentation)?\\.";
+const FIELD = `(?:${ATTR}[A-Za-z0-9_\\-/:@$.]*|[A-Za-z_][A-Za-z0-9_]*(?::[A-Za-z0-9_]*)?)`;
 export const KEYWORDS = ["true", "false", "nil", "ok", "error", "unset", "server", "client", "producer", "consumer", "internal", "unspecified", "by"];
 export const FUNCTIONS = ["count", "avg", "min", "max", "sum", "select", "rate", "count_over_time", "quantile_over_time",
-  "min_over_time", "max_over_time", "avg_over_time", "sum_over_time"];
-export const METRICS_RE = /\|\s*(rate|count_over_time|quantile_over_time|min_over_time|max_over_time|avg_over_time|sum_over_time)\s*\(/;
+  "min_over_time", "max_over_time", "avg_over_time", "sum_over_time", "histogram_over_time", "topk", "bottomk"];
+export const METRICS_RE = /\|\s*(rate|count_over_time|quantile_over_time|min_over_time|max_over_time|avg_over_time|sum_over_time|histogram_over_time)\s*\(/;
 
 const PATTERNS = [
   ["ws", /^\s+/],
@@ -14,9 +21,10 @@ const PATTERNS = [
   ["string", /^`[^`]*`?/],
   ["duration", /^-?(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|ms|s|m|h)(?![A-Za-z0-9_])/],
   ["number", /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?/],
-  ["attribute", /^(?:span|resource)?\.[A-Za-z_][A-Za-z0-9_\-/:@$.]*/],
+  ["attribute", /^(?:span|resource|event|link|instrumentation)?\.[A-Za-z_][A-Za-z0-9_\-/:@$.]*/],
+  ["word", /^(?:span|trace|event|link|instrumentation):[A-Za-z_][A-Za-z0-9_]*/],
   ["word", /^[A-Za-z_][A-Za-z0-9_]*/],
-  ["operator", /^(?:&&|\|\||!=|!~|=~|>=|<=|>>|<<|[=<>~!|])/],
+  ["operator", /^(?:[!&](?:>>|<<)|[!&][<>]|&~|&&|\|\||!=|!~|=~|>=|<=|>>|<<|[=<>~!|])/],
   ["brace", /^[{}()]/],
   ["punct", /^,/],
 ];
@@ -52,20 +60,22 @@ export function tokenize(text) {
  */
 export function completionContext(text, caret) {
   const before = text.slice(0, caret);
-  const word = /(?:(?:span|resource)?\.[A-Za-z0-9_\-/:@$.]*|[A-Za-z_][A-Za-z0-9_]*)$/.exec(before);
-  const quoted = /"([^"\\]*)$/.exec(before);
+  const word = new RegExp(`${FIELD}$`).exec(before);
+  // inside a string only when an odd number of (unescaped) quotes precede the caret
+  const open = (before.replace(/\\./g, "").match(/"/g) || []).length % 2 === 1;
+  const quoted = open ? /"([^"\\]*)$/.exec(before) : null;
   if (quoted) {
     const head = before.slice(0, quoted.index);
-    const m = /((?:span|resource)?\.[A-Za-z0-9_\-/:@$.]+|[A-Za-z_][A-Za-z0-9_]*)\s*(?:=|!=|=~|!~)\s*$/.exec(head);
+    const m = new RegExp(`(${FIELD})\\s*(?:=|!=|=~|!~)\\s*$`).exec(head);
     if (m) return { kind: "value", field: m[1], prefix: quoted[1], from: quoted.index + 1 };
     return { kind: "none" };
   }
-  const cmp = /((?:span|resource)?\.[A-Za-z0-9_\-/:@$.]+|[A-Za-z_][A-Za-z0-9_]*)\s*(?:=|!=|>=|<=|>|<)\s*([A-Za-z0-9_.]*)$/.exec(before);
+  const cmp = new RegExp(`(${FIELD})\\s*(?:=|!=|>=|<=|>|<)\\s*([A-Za-z0-9_.]*)$`).exec(before);
   if (cmp && (cmp[1].includes(".") || INTRINSICS.includes(cmp[1]))) {
     return { kind: "value", field: cmp[1], prefix: cmp[2], from: caret - cmp[2].length };
   }
-  const open = (before.match(/\{/g) || []).length > (before.match(/\}/g) || []).length;
-  if (word && (open || /\(\s*[^)]*$/.test(before))) return { kind: "field", prefix: word[0], from: caret - word[0].length };
-  if (open && /[{(&|]\s*$/.test(before)) return { kind: "field", prefix: "", from: caret };
+  const braced = (before.match(/\{/g) || []).length > (before.match(/\}/g) || []).length;
+  if (word && (braced || /\(\s*[^)]*$/.test(before))) return { kind: "field", prefix: word[0], from: caret - word[0].length };
+  if (braced && /[{(&|]\s*$/.test(before)) return { kind: "field", prefix: "", from: caret };
   return { kind: "none" };
 }
