@@ -221,7 +221,7 @@ def test_the_query_api_answers_a_clear_error_while_the_server_is_down(tmp_path: 
         started = time.monotonic()
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(url, timeout=30)
-        assert err.value.code == 500 and server.address in err.value.read().decode()
+        assert err.value.code == 503 and server.address in err.value.read().decode()
         assert time.monotonic() - started < 15
         assert not [r for r in caplog.records if r.exc_info], "a storage outage is not a handler bug: no traceback"
         server.start()

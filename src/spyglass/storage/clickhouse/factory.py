@@ -8,8 +8,8 @@ once; the registry builds it closed, and the command opens it through the health
 (``prepare_writes`` / ``check``) before any listener accepts spans, so a ClickHouse that is
 down stops start-up with that line.
 
-Health while running: unhealthy when the writer's buffer is full (the servers have been
-failing long enough that it cannot hold more), with the last error as the reason.
+Health while running: unhealthy while the writer's inserts fail (a server or a shard is
+down) and when its buffer is full, with the last error as the reason.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable, MultiTe
                 self.open()
             except (ClickHouseUnavailable, schema.SchemaError) as exc:
                 return Health(False, str(exc))
-        reason = self.writer.full_reason()
+        reason = self.writer.unhealthy_reason()
         return Health(False, reason) if reason else Health(True)
 
     def _prepare_schema(self, layout: schema.Layout) -> None:

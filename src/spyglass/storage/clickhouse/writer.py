@@ -244,16 +244,23 @@ class ClickHouseWriter(SpanWriter):
                     self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
             self._retention()
 
-    # -- retention on servers without TTL -----------------------------------------------------
-    def full_reason(self) -> str:
-        """Why no more spans can be taken (the buffer is full), or ``""``."""
+    # -- health ----------------------------------------------------------------------------------
+    def unhealthy_reason(self) -> str:
+        """Why spans should not be taken now, or ``""``: closed, the buffer full, or inserts
+        failing (a server or shard down). While inserts fail, spans given to ``write_spans``
+        would only wait in this process's memory, so health says so and the collector
+        refuses new spans (HTTP 503, gRPC UNAVAILABLE) instead of acknowledging spans it
+        cannot store; what waits is retried until the servers are back."""
         with self._lock:
             if self._closed:
                 return "clickhouse storage is closed"
             if self._pending_spans >= self.buffer_size:
                 return f"clickhouse write buffer full ({self._pending_spans} spans waiting): {self._failing}"
+            if self._failing is not None:
+                return f"clickhouse inserts failing ({self._pending_spans} spans waiting for retry): {self._failing}"
             return ""
 
+    # -- retention on servers without TTL -----------------------------------------------------
     def _retention(self) -> None:
         if self.layout is None or self.layout.current or self.retention_seconds <= 0 or self.prefix:
             return

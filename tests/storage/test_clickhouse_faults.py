@@ -1,0 +1,195 @@
+"""ClickHouse servers that go down under the real roles: a ``spyglass all-in-one`` process on
+the test suite's two 18.16 servers (``clickhouse_servers.cluster()``), spans sent over
+OTLP/HTTP, one server stopped, then started again.
+
+* 2 shards, no replication: a shard down means no insert can be complete (each insert
+  spreads its rows over both shards) and no search can be answered whole. Spyglass inserts
+  synchronously (``insert_distributed_sync``), so a failed insert stays in its own bounded
+  buffer and is retried; the collector stops acknowledging spans (HTTP 503) and health says
+  why; the query API answers 503 (gRPC UNAVAILABLE) at once, never a hang; once the shard is
+  back, every acknowledged span is found exactly once, without restarting Spyglass.
+* 2 replicas: the replica Spyglass was connected to goes down; writes and reads go on
+  through the other one, and nothing acknowledged is lost.
+
+The servers are shared with ``test_clickhouse_cluster.py`` (separate databases); every test
+starts the server it stopped again, even when it fails.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+import clickhouse_servers
+from pipeline_procs import UNCAPPED_QUERY, Spyglass, get_json, otlp_json, post, traces_by_id
+from spyglass.codecs.proto.jaeger.api_v2 import query_pb2, query_pb2_grpc
+from support import wait_for
+
+pytestmark = pytest.mark.slow
+
+SPANS_PER_TRACE = 3
+SERVICE = "faulty"
+
+
+def start_all_in_one(tmp_path: Path, cluster: str, db: str, *extra: str) -> Spyglass:
+    servers = clickhouse_servers.cluster()
+    return Spyglass(
+        tmp_path, cluster, "all-in-one", *UNCAPPED_QUERY,
+        "--storage", "clickhouse", "--clickhouse.addresses", servers.addresses,
+        "--clickhouse.database", db, "--clickhouse.cluster", cluster,
+        "--clickhouse.retention", "0", "--clickhouse.timeout", "5s", "--clickhouse.flush-interval", "100ms",
+        "--clickhouse.batch-size", "50", "--clickhouse.buffer-size", "1000", "--query.timeout", "10s", *extra,
+    ).start()
+
+
+class Sender:
+    """Sends one trace per OTLP/HTTP request and remembers which ones were acknowledged."""
+
+    def __init__(self, aio: Spyglass) -> None:
+        self.url = aio.url("collector.otlp-http-port", "/v1/traces")
+        self.next_id = 1
+        self.acknowledged: list[int] = []
+        self.refused = 0
+
+    def send(self) -> int:
+        trace_id, self.next_id = self.next_id, self.next_id + 1
+        status = post(self.url, otlp_json(trace_id, SPANS_PER_TRACE, SERVICE), "application/json")
+        if status == 200:
+            self.acknowledged.append(trace_id)
+        elif status == 503:
+            self.refused += 1
+        else:
+            raise AssertionError(f"trace {trace_id}: HTTP {status}, expected 200 or a retryable 503")
+        return status
+
+    def send_until_refused(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while self.send() != 503:
+            assert time.monotonic() < deadline, "the collector still acknowledges spans it cannot store"
+            time.sleep(0.02)
+
+
+def found_exactly_once(aio: Spyglass, acknowledged: list[int]) -> bool:
+    """True once every acknowledged trace is found whole and no span twice (raises on a
+    duplicate: a retried insert must never show a span twice)."""
+    traces = traces_by_id(aio, SERVICE)
+    for trace_id, spans in traces.items():
+        ids = [s["spanID"] for s in spans]
+        assert len(ids) == len(set(ids)), f"trace {trace_id:x} shows a span twice"
+    return all(len(traces.get(t, ())) == SPANS_PER_TRACE for t in acknowledged)
+
+
+def health(aio: Spyglass) -> tuple[int, dict[str, str]]:
+    return get_json(aio.url("admin.port", "/"))
+
+
+@pytest.fixture
+def restart_servers() -> Iterator[None]:
+    yield
+    for node in clickhouse_servers.cluster().nodes:
+        if not node.process.running:
+            node.start()
+
+
+def test_a_shard_down_stops_acknowledgements_answers_errors_and_loses_nothing(
+        tmp_path: Path, restart_servers: None) -> None:
+    nodes = clickhouse_servers.cluster().nodes
+    aio = start_all_in_one(tmp_path, "two_shards", clickhouse_servers.fresh_database())
+    try:
+        sender = Sender(aio)
+        for _ in range(20):
+            assert sender.send() == 200
+        wait_for(lambda: found_exactly_once(aio, sender.acknowledged), timeout=30, interval=0.2)
+
+        down = nodes[1]  # a shard Spyglass is not connected to: its inserts and reads go through nodes[0]
+        down.stop()
+        before = len(sender.acknowledged)
+        sender.send_until_refused()
+        # Refused because inserts fail, not only once the writer's buffer (1000 spans) is full.
+        assert (len(sender.acknowledged) - before) * SPANS_PER_TRACE < 1000
+        # Once refusing, it keeps refusing while the shard is down (health is polled, the
+        # failing insert keeps failing): no span is acknowledged that cannot be stored.
+        acknowledged_while_down = len(sender.acknowledged)
+        for _ in range(10):
+            assert sender.send() == 503
+        assert len(sender.acknowledged) == acknowledged_while_down
+
+        status, body = health(aio)
+        assert status == 503 and "clickhouse inserts failing" in body["reason"] and down.address in body["reason"], body
+        assert aio.metric("spyglass_spans_dropped_total", reason="storage_unavailable") >= 11 * SPANS_PER_TRACE
+
+        # Reads: a clear error in Jaeger's shape, at once (the query timeout is 10 s).
+        started = time.monotonic()
+        status, body = get_json(aio.url("query.http-port", f"/api/traces?service={SERVICE}&lookback=1h"), timeout=30)
+        assert status == 503, body
+        assert body["errors"][0]["code"] == 503 and down.address in body["errors"][0]["msg"], body
+        status, body = get_json(aio.url("query.http-port", "/api/services"), timeout=30)
+        assert status == 503 and down.address in body["errors"][0]["msg"], body
+        with grpc.insecure_channel(f"127.0.0.1:{aio.ports['query.grpc-port']}") as channel:
+            with pytest.raises(grpc.RpcError) as err:
+                query_pb2_grpc.QueryServiceStub(channel).GetServices(query_pb2.GetServicesRequest(), timeout=30)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE and down.address in err.value.details()
+        assert time.monotonic() - started < 10
+        assert aio.proc is not None and aio.proc.poll() is None
+
+        down.start()  # recovers without a restart of Spyglass
+        wait_for(lambda: health(aio)[0] == 200, timeout=60, interval=0.2)
+        for _ in range(10):
+            assert sender.send() == 200
+        wait_for(lambda: found_exactly_once(aio, sender.acknowledged), timeout=30, interval=0.2)
+        assert aio.metric("spyglass_spans_dropped_total", reason="retry_buffer_full") == 0
+        assert "Traceback" not in aio.log_tail()
+    finally:
+        aio.stop()
+
+
+def test_a_replica_down_under_the_roles_keeps_writes_and_reads_going(tmp_path: Path, restart_servers: None) -> None:
+    nodes = clickhouse_servers.cluster().nodes
+    db = clickhouse_servers.fresh_database()
+    aio = start_all_in_one(tmp_path, "two_replicas", db, "--clickhouse.replication")
+    try:
+        sender = Sender(aio)
+        for _ in range(20):
+            assert sender.send() == 200
+        wait_for(lambda: found_exactly_once(aio, sender.acknowledged), timeout=30, interval=0.2)
+        # Replication is asynchronous: lose the replica once the other one has its rows.
+        wait_for(lambda: _local_count(nodes[1], f"{db}.spans_local") == 20 * SPANS_PER_TRACE, timeout=30)
+
+        nodes[0].stop()  # the replica Spyglass is connected to
+        deadline = time.monotonic() + 60
+        while len(sender.acknowledged) < 40:  # a moment of 503 while the writer fails over is allowed
+            sender.send()
+            assert time.monotonic() < deadline, "writes did not fail over to the surviving replica"
+            time.sleep(0.05)
+        # Reads are answered by the surviving replica.
+        wait_for(lambda: found_exactly_once(aio, sender.acknowledged), timeout=30, interval=0.2)
+        status, body = get_json(aio.url("query.http-port", "/api/services"))
+        assert status == 200 and SERVICE in body["data"], body
+        wait_for(lambda: health(aio)[0] == 200, timeout=30, interval=0.2)
+
+        nodes[0].start()
+        for _ in range(10):
+            assert sender.send() in (200, 503)
+        wait_for(lambda: found_exactly_once(aio, sender.acknowledged), timeout=60, interval=0.2)
+        wait_for(lambda: _local_count(nodes[0], f"{db}.spans_local") >= len(sender.acknowledged) * SPANS_PER_TRACE,
+                 timeout=60, interval=0.2)
+        assert aio.metric("spyglass_spans_dropped_total", reason="retry_buffer_full") == 0
+    finally:
+        aio.stop()
+
+
+def _local_count(node: clickhouse_servers.ClickHouse, table: str) -> int:
+    from clickhouse_driver import Client
+
+    client = Client("127.0.0.1", port=node.tcp_port)
+    try:
+        return int(client.execute(f"SELECT count() FROM {table}")[0][0])
+    except Exception:  # noqa: BLE001 - not there yet (the table is created ON CLUSTER)
+        return -1
+    finally:
+        client.disconnect()
+
