@@ -121,6 +121,12 @@ def test_a_shard_down_stops_acknowledgements_answers_errors_and_loses_nothing(
         status, body = health(aio)
         assert status == 503 and "clickhouse inserts failing" in body["reason"] and down.address in body["reason"], body
         assert aio.metric("spyglass_spans_dropped_total", reason="storage_unavailable") >= 11 * SPANS_PER_TRACE
+        # The spans acknowledged before the refusals wait in the writer's buffer, retried.
+        assert aio.metric("spyglass_clickhouse_buffered_spans", store="primary") > 0
+        failures = aio.metric("spyglass_clickhouse_insert_failures_total", store="primary")
+        assert failures >= 1
+        wait_for(lambda: aio.metric("spyglass_clickhouse_insert_failures_total", store="primary") > failures,
+                 timeout=20, interval=0.2)
 
         # Reads: a clear error in Jaeger's shape, at once (the query timeout is 10 s).
         started = time.monotonic()
@@ -142,6 +148,8 @@ def test_a_shard_down_stops_acknowledgements_answers_errors_and_loses_nothing(
             assert sender.send() == 200
         wait_for(lambda: found_exactly_once(aio, sender.acknowledged), timeout=30, interval=0.2)
         assert aio.metric("spyglass_spans_dropped_total", reason="retry_buffer_full") == 0
+        assert aio.metric("spyglass_clickhouse_buffered_spans", store="primary") == 0
+        assert aio.metric("spyglass_clickhouse_spans_dropped_total") == 0
         assert "Traceback" not in aio.log_tail()
     finally:
         aio.stop()

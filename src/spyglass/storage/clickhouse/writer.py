@@ -72,7 +72,8 @@ class ClickHouseWriter(SpanWriter):
         self.buffer_size = buffer_size
         self.retention_seconds = retention_seconds
         self.rollup = dependencies.DependencyRollup() if rollup else None
-        self.dropped = 0  # spans refused because the buffer was full
+        self.dropped = 0  # spans refused because the buffer was full (or pending at close)
+        self.insert_failures = 0  # failed inserts, each retried (``metrics.py``)
         self._pending: list[_Batch] = []
         self._pending_spans = 0
         self._appended = 0  # batches ever appended (the last one's ``seq``)
@@ -177,6 +178,7 @@ class ClickHouseWriter(SpanWriter):
                 for b in batches:
                     b.done |= merged.done
                 with self._lock:
+                    self.insert_failures += 1
                     if self._failing is None:
                         log.error("clickhouse insert failed, retrying with backoff: %s", exc)
                     self._failing = str(exc)
@@ -245,6 +247,11 @@ class ClickHouseWriter(SpanWriter):
             self._retention()
 
     # -- health ----------------------------------------------------------------------------------
+    @property
+    def pending_spans(self) -> int:
+        """Spans taken and not inserted yet."""
+        return self._pending_spans
+
     def unhealthy_reason(self) -> str:
         """Why spans should not be taken now, or ``""``: closed, the buffer full, or inserts
         failing (a server or shard down). While inserts fail, spans given to ``write_spans``
