@@ -17,6 +17,7 @@ starts the server it stopped again, even when it fails.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ import grpc
 import pytest
 
 import clickhouse_servers
-from pipeline_procs import UNCAPPED_QUERY, Spyglass, get_json, otlp_json, post, traces_by_id
+from pipeline_procs import UNCAPPED_QUERY, Spyglass, get_json, otlp_json, post
 from spyglass.codecs.proto.jaeger.api_v2 import query_pb2, query_pb2_grpc
 from support import wait_for
 
@@ -66,17 +67,23 @@ class Sender:
             raise AssertionError(f"trace {trace_id}: HTTP {status}, expected 200 or a retryable 503")
         return status
 
-    def send_until_refused(self, timeout: float = 30) -> None:
+    def send_until_refused(self, timeout: float = 30, pause: float = 0.02) -> None:
         deadline = time.monotonic() + timeout
         while self.send() != 503:
             assert time.monotonic() < deadline, "the collector still acknowledges spans it cannot store"
-            time.sleep(0.02)
+            time.sleep(pause)
 
 
 def found_exactly_once(aio: Spyglass, acknowledged: list[int]) -> bool:
     """True once every acknowledged trace is found whole and no span twice (raises on a
-    duplicate: a retried insert must never show a span twice)."""
-    traces = traces_by_id(aio, SERVICE)
+    duplicate: a retried insert must never show a span twice). False while the query
+    answers 503: a server that just came back may be slow to answer the first reads."""
+    status, body = get_json(aio.url("query.http-port", f"/api/traces?service={SERVICE}&limit=100000&lookback=1h"),
+                            timeout=60)
+    if status == 503:
+        return False
+    assert status == 200, body
+    traces = {int(t["traceID"], 16): t["spans"] for t in body["data"] or []}
     for trace_id, spans in traces.items():
         ids = [s["spanID"] for s in spans]
         assert len(ids) == len(set(ids)), f"trace {trace_id:x} shows a span twice"
@@ -201,3 +208,56 @@ def _local_count(node: clickhouse_servers.ClickHouse, table: str) -> int:
     finally:
         client.disconnect()
 
+
+
+def test_a_frozen_shard_never_holds_a_request_past_its_timeout(tmp_path: Path, restart_servers: None) -> None:
+    """A shard that hangs (SIGSTOP: its port still accepts, nothing answers) is worse than one
+    that is gone: nothing fails fast. Reads must still be answered within ``--query.timeout``,
+    even when ``--clickhouse.timeout`` is longer; inserts fail after ``--clickhouse.timeout``
+    and are retried, and the collector stops
+    acknowledging until the shard answers again."""
+    nodes = clickhouse_servers.cluster().nodes
+    aio = start_all_in_one(tmp_path, "two_shards", clickhouse_servers.fresh_database(),
+                           "--clickhouse.timeout", "15s", "--query.timeout", "4s")
+    frozen = nodes[1]
+    try:
+        sender = Sender(aio)
+        for _ in range(10):
+            assert sender.send() == 200
+        wait_for(lambda: found_exactly_once(aio, sender.acknowledged), timeout=30, interval=0.2)
+
+        assert frozen.process.proc is not None
+        frozen_at = time.monotonic()
+        frozen.process.proc.send_signal(signal.SIGSTOP)
+        # Acknowledged until the first insert times out (15 s): a few spans a second keep the
+        # traces the test reads back small enough for --query.timeout on a busy machine.
+        sender.send_until_refused(timeout=60, pause=0.2)
+        # One insert timeout, not two: the collector's writer thread that waited behind the
+        # failed insert must not try one of its own before it polls health again.
+        assert time.monotonic() - frozen_at < 15 + 8
+        status, body = health(aio)
+        assert status == 503 and "clickhouse" in body["reason"], body
+
+        for path in (f"/api/traces?service={SERVICE}&lookback=1h", "/api/services"):
+            started = time.monotonic()
+            status, body = get_json(aio.url("query.http-port", path), timeout=30)
+            assert status == 503 and body["errors"][0]["code"] == 503, body
+            assert time.monotonic() - started < 8  # 4 s of --query.timeout, and slack for a busy machine
+        started = time.monotonic()
+        with grpc.insecure_channel(f"127.0.0.1:{aio.ports['query.grpc-port']}") as channel:
+            with pytest.raises(grpc.RpcError) as err:
+                query_pb2_grpc.QueryServiceStub(channel).GetServices(query_pb2.GetServicesRequest(), timeout=30)
+        assert err.value.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE)
+        assert time.monotonic() - started < 8
+
+        frozen.process.proc.send_signal(signal.SIGCONT)
+        wait_for(lambda: health(aio)[0] == 200, timeout=60, interval=0.2)
+        for _ in range(5):
+            assert sender.send() == 200
+        wait_for(lambda: found_exactly_once(aio, sender.acknowledged), timeout=30, interval=0.2)
+        assert aio.metric("spyglass_clickhouse_buffered_spans", store="primary") == 0
+        assert aio.proc is not None and aio.proc.poll() is None
+    finally:
+        if frozen.process.proc is not None:
+            frozen.process.proc.send_signal(signal.SIGCONT)
+        aio.stop()

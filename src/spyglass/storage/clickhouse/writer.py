@@ -124,7 +124,8 @@ class ClickHouseWriter(SpanWriter):
 
     # -- sending ------------------------------------------------------------------------
     def flush(self) -> None:
-        """Send everything pending now; on failure it stays pending (no error: the retry goes on)."""
+        """Send everything pending now; on failure it stays pending (no error: the retry goes on).
+        While inserts fail it returns at once: readers do not wait for a server that is down."""
         if self._pending_spans and self._failing is None:
             self._send()
 
@@ -144,20 +145,27 @@ class ClickHouseWriter(SpanWriter):
             with self._lock:
                 if not self._pending or self._pending[0].seq > target:
                     return True
-            if not self._send_once():
+            if not self._send_once(retry=True):
                 return False
 
-    def _send(self) -> bool:
-        """Send pending batches until none is left or an insert fails; whether all went."""
+    def _send(self, *, retry: bool = False) -> bool:
+        """Send pending batches until none is left or an insert fails; whether all went.
+        ``retry``: send even while inserts fail. Only the background thread's backoff,
+        ``sync`` and ``close`` do: the collector's writer thread (``write_spans``) and
+        readers (``flush``) that waited for an insert that then failed (a server that hangs
+        fails after ``--clickhouse.timeout``) must not start another one and wait as long
+        again; the collector polls health in between and stops acknowledging spans."""
         while True:
             with self._lock:
                 if not self._pending:
                     return True
-            if not self._send_once():
+            if not self._send_once(retry=retry):
                 return False
 
-    def _send_once(self) -> bool:
+    def _send_once(self, *, retry: bool = False) -> bool:
         with self._send_lock:
+            if not retry and self._failing is not None:
+                return False
             with self._lock:
                 # The leading batches that have the same tables done go together.
                 batches: list[_Batch] = []
@@ -241,7 +249,7 @@ class ClickHouseWriter(SpanWriter):
                 if self._closed:
                     return
                 failing = self._failing is not None
-            if not self._send() and failing:
+            if not self._send(retry=True) and failing:
                 with self._lock:
                     self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
             self._retention()
@@ -316,7 +324,7 @@ class ClickHouseWriter(SpanWriter):
             self._wake.notify_all()
         self._thread.join(5)
         deadline = time.monotonic() + timeout
-        while self._pending_spans and not self._send() and time.monotonic() < deadline:
+        while self._pending_spans and not self._send(retry=True) and time.monotonic() < deadline:
             time.sleep(0.2)
         if self._pending_spans:
             log.error("clickhouse storage closed with %d spans not written: %s", self._pending_spans, self._failing)
