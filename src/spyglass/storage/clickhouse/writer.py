@@ -57,11 +57,6 @@ class _Batch:
     calls: Counter[tuple[int, str, str]]
     done: set[str] = field(default_factory=set)
     seq: int = 0  # order of ``write_spans`` calls: ``sync`` waits for the ones before it
-    # The failed insert this batch was part of (0: none). It is retried with exactly the same
-    # batches, so the same rows in the same order: replicated tables recognise the repeated
-    # block and store it once (ClickHouse's insert deduplication) when the first try did land
-    # (a replica that stored it and went away before answering, or one that hung and woke up).
-    retry: int = 0
 
 
 class ClickHouseWriter(SpanWriter):
@@ -176,8 +171,7 @@ class ClickHouseWriter(SpanWriter):
                 batches: list[_Batch] = []
                 size = 0
                 for b in self._pending:
-                    if batches and (b.done != batches[0].done or b.retry != batches[0].retry
-                                    or size >= self.batch_size):
+                    if batches and (b.done != batches[0].done or size >= self.batch_size):
                         break
                     batches.append(b)
                     size += b.columns.count
@@ -189,12 +183,10 @@ class ClickHouseWriter(SpanWriter):
             except ClickHouseUnavailable as exc:
                 # Nothing of the merged batch is lost: tables already inserted are remembered
                 # in every batch it came from, the rest stays pending for the retry.
+                for b in batches:
+                    b.done |= merged.done
                 with self._lock:
                     self.insert_failures += 1
-                    attempt = batches[0].retry or self.insert_failures
-                    for b in batches:
-                        b.done |= merged.done
-                        b.retry = attempt
                     if self._failing is None:
                         log.error("clickhouse insert failed, retrying with backoff: %s", exc)
                     self._failing = str(exc)
