@@ -5,10 +5,13 @@ When ``batch_size`` spans wait and the servers answered the last insert, the cal
 collector's writer thread) sends them at once, so a slow server slows the collector's queue
 (which answers 503 when full) rather than growing memory. Otherwise a background thread
 sends what waits every ``flush_interval``. An insert that fails stays pending and is retried
-with exponential backoff (0.1 s doubling to 5 s); while it fails, new batches wait in the
-buffer up to ``buffer_size`` spans, and a batch beyond that raises ``StorageWriteError`` (the
-collector counts those spans as dropped). Every table's insert is tracked separately, so a
-retry never inserts a table's rows twice.
+with exponential backoff (0.1 s doubling to 5 s); while it fails, health says so
+(``unhealthy_reason``: the collector stops acknowledging new spans), batches already taken
+wait in the buffer up to ``buffer_size`` spans, and a batch beyond that raises
+``StorageWriteError`` (the collector holds it in its own retry buffer and counts what
+overflows). Every table's insert is tracked separately, so a retry never inserts a table's
+rows twice once its insert succeeded (a failed insert may have stored part of its rows on a
+cluster: docs/clickhouse-faults.md).
 
 Readers in the same process call ``flush`` first, so a span is visible once ``write_spans``
 returned; another process (a separate query) sees it within ``flush_interval``.
