@@ -8,8 +8,11 @@ OTLP/HTTP, one server stopped, then started again.
   buffer and is retried; the collector stops acknowledging spans (HTTP 503) and health says
   why; the query API answers 503 (gRPC UNAVAILABLE) at once, never a hang; once the shard is
   back, every acknowledged span is found exactly once, without restarting Spyglass.
+* the same with separate collector and query processes, the first address down.
 * 2 replicas: the replica Spyglass was connected to goes down; writes and reads go on
   through the other one, and nothing acknowledged is lost.
+* 2 shards, one frozen (SIGSTOP): reads still answer within ``--query.timeout``, the
+  collector stops acknowledging after one insert timeout, nothing is lost.
 
 The servers are shared with ``test_clickhouse_cluster.py`` (separate databases); every test
 starts the server it stopped again, even when it fails.
@@ -36,14 +39,16 @@ SPANS_PER_TRACE = 3
 SERVICE = "faulty"
 
 
-def start_all_in_one(tmp_path: Path, cluster: str, db: str, *extra: str) -> Spyglass:
+def start_all_in_one(tmp_path: Path, cluster: str, db: str, *extra: str, command: str = "all-in-one") -> Spyglass:
     servers = clickhouse_servers.cluster()
+    query = UNCAPPED_QUERY + ("--query.timeout", "10s") if command != "collector" else ()
+    writer = ("--clickhouse.flush-interval", "100ms", "--clickhouse.batch-size", "50",
+              "--clickhouse.buffer-size", "1000") if command != "query" else ()  # the query role writes nothing
     return Spyglass(
-        tmp_path, cluster, "all-in-one", *UNCAPPED_QUERY,
+        tmp_path, f"{command}-{cluster}", command, *query, *writer,
         "--storage", "clickhouse", "--clickhouse.addresses", servers.addresses,
         "--clickhouse.database", db, "--clickhouse.cluster", cluster,
-        "--clickhouse.retention", "0", "--clickhouse.timeout", "5s", "--clickhouse.flush-interval", "100ms",
-        "--clickhouse.batch-size", "50", "--clickhouse.buffer-size", "1000", "--query.timeout", "10s", *extra,
+        "--clickhouse.retention", "0", "--clickhouse.timeout", "5s", *extra,
     ).start()
 
 
@@ -160,6 +165,42 @@ def test_a_shard_down_stops_acknowledgements_answers_errors_and_loses_nothing(
         assert "Traceback" not in aio.log_tail()
     finally:
         aio.stop()
+
+
+def test_a_shard_down_with_separate_collector_and_query_processes(tmp_path: Path, restart_servers: None) -> None:
+    """The same outage seen by the two roles apart: the collector refuses spans and reports
+    unhealthy; the query process, which writes nothing, answers every read with a clear 503
+    (gRPC UNAVAILABLE); both recover by themselves."""
+    nodes = clickhouse_servers.cluster().nodes
+    db = clickhouse_servers.fresh_database()
+    collector = start_all_in_one(tmp_path, "two_shards", db, command="collector")
+    query = start_all_in_one(tmp_path, "two_shards", db, command="query")
+    try:
+        sender = Sender(collector)
+        for _ in range(10):
+            assert sender.send() == 200
+        wait_for(lambda: found_exactly_once(query, sender.acknowledged), timeout=30, interval=0.2)
+
+        down = nodes[0]  # the first address: both processes fail over to the other server
+        down.stop()
+        sender.send_until_refused()
+        status, body = health(collector)
+        assert status == 503 and "clickhouse inserts failing" in body["reason"] and down.address in body["reason"]
+        status, body = get_json(query.url("query.http-port", f"/api/traces?service={SERVICE}&lookback=1h"), timeout=30)
+        assert status == 503 and down.address in body["errors"][0]["msg"], body
+        with grpc.insecure_channel(f"127.0.0.1:{query.ports['query.grpc-port']}") as channel:
+            with pytest.raises(grpc.RpcError) as err:
+                query_pb2_grpc.QueryServiceStub(channel).GetServices(query_pb2.GetServicesRequest(), timeout=30)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        down.start()
+        wait_for(lambda: health(collector)[0] == 200, timeout=60, interval=0.2)
+        for _ in range(5):
+            assert sender.send() == 200
+        wait_for(lambda: found_exactly_once(query, sender.acknowledged), timeout=30, interval=0.2)
+    finally:
+        collector.stop()
+        query.stop()
 
 
 def test_a_replica_down_under_the_roles_keeps_writes_and_reads_going(tmp_path: Path, restart_servers: None) -> None:
