@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 import clickhouse_servers
 from spyglass.config import Settings
@@ -185,6 +186,11 @@ def test_a_server_that_goes_away_buffers_writes_bounds_reads_and_loses_nothing(t
         with pytest.raises(StorageWriteError, match="buffer full"):
             w.write_spans([span(4, 1)])  # the 41st span: refused, and counted by the processor
         assert f.writer.dropped == 1
+        metrics = CollectorRegistry()
+        metrics.register(f.metrics_collector())  # what /metrics shows
+        assert metrics.get_sample_value("spyglass_clickhouse_spans_dropped_total", {"store": "primary"}) == 1
+        assert metrics.get_sample_value("spyglass_clickhouse_buffered_spans", {"store": "primary"}) == 40
+        assert metrics.get_sample_value("spyglass_clickhouse_insert_failures_total", {"store": "primary"}) >= 1
         health = f.check()  # the processor and /health are told: new spans get a retryable refusal
         assert not health.healthy and "buffer full" in health.reason
         started = time.monotonic()
@@ -196,6 +202,7 @@ def test_a_server_that_goes_away_buffers_writes_bounds_reads_and_loses_nothing(t
         assert f.check().healthy
         assert sorted(s.span_id for s in r.get_trace(1)) == [1, 2]
         assert len(r.get_trace(3)) == 39 and r.get_trace(4) == []
+        assert metrics.get_sample_value("spyglass_clickhouse_buffered_spans", {"store": "primary"}) == 0
     finally:
         f.close()
 
@@ -221,7 +228,7 @@ def test_the_query_api_answers_a_clear_error_while_the_server_is_down(tmp_path: 
         started = time.monotonic()
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(url, timeout=30)
-        assert err.value.code == 500 and server.address in err.value.read().decode()
+        assert err.value.code == 503 and server.address in err.value.read().decode()
         assert time.monotonic() - started < 15
         assert not [r for r in caplog.records if r.exc_info], "a storage outage is not a handler bug: no traceback"
         server.start()

@@ -83,6 +83,7 @@ class AllInOne:
         self.storage = create_storage(settings.storage, storage_options(settings))
         tenancy_setup.prepare_storage(self.storage, settings)
         self.metrics = IngestMetrics()
+        storage_health.register_metrics(self.storage, self.metrics.registry)  # clickhouse: its write buffer
         self.auth_metrics = AuthMetrics(self.metrics.registry)
         self.tenancy = tenancy_setup.gate(settings, self.metrics.registry)  # None: multi-tenancy off
         self.sampling = self._sampling_provider()

@@ -20,6 +20,7 @@ from spyglass.server import HttpServer
 from spyglass.storage.api import health as storage_health
 from spyglass.storage.api.health import StorageUnavailable
 from spyglass.server.settings import apply_tls
+from spyglass.storage.api.health import register_metrics
 from spyglass.storage.registry import create_storage
 from spyglass.tenancy import setup as tenancy_setup
 
@@ -35,6 +36,7 @@ class Ingester:
         self.storage = create_storage(settings.storage, storage_options(settings))
         tenancy_setup.prepare_storage(self.storage, settings)
         self.metrics = IngesterMetrics()
+        register_metrics(self.storage, self.metrics.registry)  # clickhouse: its write buffer
         # Each span into its tenant's store (the collectors stamped the tenant; docs/security.md).
         insert_spans, linger = 0, 0.0
         if settings.storage == "clickhouse":  # few large inserts: each costs ClickHouse a part per table

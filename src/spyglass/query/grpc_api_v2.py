@@ -34,6 +34,7 @@ from spyglass.model import Span
 from spyglass.query.limits import QueryBusy, QueryTimeout
 from spyglass.query.service import QueryService, TraceNotFoundError
 from spyglass.storage.api import TraceQuery
+from spyglass.storage.api.health import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +73,17 @@ def duration_ns(parent: object, field: str) -> int:
 
 
 async def abort_if_limited(context: grpc.aio.ServicerContext, e: Exception) -> None:
-    """End the call with ``DEADLINE_EXCEEDED`` for a query past its deadline and with
-    ``RESOURCE_EXHAUSTED`` when the query limit refused it (``spyglass.query.limits``);
-    return for any other error."""
+    """End the call with ``DEADLINE_EXCEEDED`` for a query past its deadline, with
+    ``RESOURCE_EXHAUSTED`` when the query limit refused it (``spyglass.query.limits``) and
+    with ``UNAVAILABLE`` when storage is (a ClickHouse server or shard down: the client may
+    retry); return for any other error."""
     if isinstance(e, QueryTimeout):
         await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(e))
     if isinstance(e, QueryBusy):
         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
+    if isinstance(e, StorageUnavailable):
+        log.error("gRPC handler, storage unavailable: %s", e)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
 
 
 def _trace_id(raw: bytes) -> int | None:

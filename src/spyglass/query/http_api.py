@@ -33,6 +33,7 @@ from spyglass.codecs import go_json
 from spyglass.query.limits import QueryBusy, QueryTimeout
 from spyglass.query.metrics import ROUTE, route_template
 from spyglass.query.service import QueryService
+from spyglass.storage.api.health import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +67,19 @@ def go_http_error(status: int, message: str) -> web.Response:
 
 def storage_error(e: Exception, error_response: Callable[[int, str], web.Response]) -> web.Response:
     """A failed read in each API's own error shape: 503 for a query past its deadline or refused by
-    the concurrency limit (``spyglass.query.limits``, with ``Retry-After`` for the latter), 500
-    otherwise. A storage that does not answer (``ConnectionError``: ClickHouse down) is no bug,
-    so it is logged without a traceback."""
+    the concurrency limit (``spyglass.query.limits``, with ``Retry-After`` for the latter) or by
+    storage that is unavailable (``StorageUnavailable``: a ClickHouse server or shard down, an
+    outage the client may retry, as gRPC's UNAVAILABLE), 500 otherwise. A storage that does not
+    answer (``ConnectionError``) is no bug, so it is logged without a traceback."""
     if isinstance(e, QueryTimeout):
         return error_response(503, str(e))
     if isinstance(e, QueryBusy):
         response = error_response(503, str(e))
         response.headers["Retry-After"] = "1"
         return response
+    if isinstance(e, StorageUnavailable):
+        log.error("HTTP handler, storage unavailable: %s", e)
+        return error_response(503, str(e))
     log.error("HTTP handler, Internal Server Error: %s", e, exc_info=None if isinstance(e, ConnectionError) else e)
     return error_response(500, str(e))
 

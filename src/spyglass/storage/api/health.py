@@ -14,6 +14,9 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
+from prometheus_client.registry import Collector
+
 
 class StorageUnavailable(Exception):
     """Storage cannot take writes; ``str()`` is one line naming the path (or server) and
@@ -60,3 +63,20 @@ def check(storage: object) -> Health:
         except Exception as exc:  # a failing check is itself a sign of ill health
             return Health(False, f"storage health check failed: {exc}")
     return HEALTHY
+
+
+class Instrumented(abc.ABC):
+    """Mixed into a ``StorageFactory`` that keeps spans of its own between the collector and
+    the servers (ClickHouse's write buffer): how full it is, how often writes were retried
+    and what it dropped are not visible in the collector's metrics, so the backend publishes
+    them on the process's ``/metrics`` (read at scrape time)."""
+
+    @abc.abstractmethod
+    def metrics_collector(self) -> Collector:
+        """A ``prometheus_client`` collector for the process's registry."""
+
+
+def register_metrics(storage: object, registry: CollectorRegistry) -> None:
+    """Publish an ``Instrumented`` backend's metrics on ``registry`` (others have none)."""
+    if isinstance(storage, Instrumented):
+        registry.register(storage.metrics_collector())

@@ -10,6 +10,8 @@ server that is gone.
 from __future__ import annotations
 
 import logging
+import re
+import socket
 import threading
 from typing import Any
 
@@ -27,6 +29,9 @@ logging.getLogger("clickhouse_driver.connection").setLevel(logging.ERROR)
 # the socket errors it lets through).
 ERRORS: tuple[type[BaseException], ...] = (ch_errors.Error, OSError, EOFError)
 
+# One failed attempt in a server's "All connection tries failed" log: its exception text.
+_ATTEMPT = re.compile(r"e\.displayText\(\) = (?:DB::\w+: )?(.+?), e\.what\(\)")
+
 
 class ClickHouseUnavailable(StorageUnavailable, ConnectionError):
     """The servers cannot be reached or refuse the request; the message (one line) says
@@ -35,8 +40,16 @@ class ClickHouseUnavailable(StorageUnavailable, ConnectionError):
 
 
 def describe(exc: BaseException) -> str:
-    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return text.strip().splitlines()[0][:300]
+    """One line for logs and error responses. A server that could not reach a shard
+    (``All connection tries failed. Log: ...``) lists each attempt's error on the lines
+    below; the last of them (``Connection refused (host:port)``, a timeout) names the shard
+    and is what an operator needs, so it is kept and the stack trace is not."""
+    text = (getattr(exc, "message", None) or str(exc) or type(exc).__name__).strip()
+    first = text.splitlines()[0].strip()
+    causes = _ATTEMPT.findall(text)
+    if causes and causes[-1] not in first:
+        first = f"{first.removesuffix('Log:').rstrip(' .:')}: {causes[-1]}"
+    return first[:300]
 
 
 class Connector:
@@ -88,12 +101,14 @@ class Connector:
         the client is disconnected so the next request starts on a fresh connection (which
         tries every address again). With ``retry`` (reads: safe to repeat) a request that
         lost its connection is sent once more at once, so a read that was on a server that
-        just died is answered by another one."""
+        just died is answered by another one; one that timed out is not."""
         try:
             return client.execute(query, params, **kwargs)
         except ERRORS as exc:
             self._drop(client)
-            if retry and not isinstance(exc, ch_errors.ServerException):
+            # A timeout is not retried: the request reached a server that did not answer in
+            # time (a shard hung, not gone), and a second try would double the wait.
+            if retry and not isinstance(exc, (ch_errors.ServerException, ch_errors.SocketTimeoutError, socket.timeout)):
                 try:
                     return client.execute(query, params, **kwargs)
                 except ERRORS as again:

@@ -8,8 +8,8 @@ once; the registry builds it closed, and the command opens it through the health
 (``prepare_writes`` / ``check``) before any listener accepts spans, so a ClickHouse that is
 down stops start-up with that line.
 
-Health while running: unhealthy when the writer's buffer is full (the servers have been
-failing long enough that it cannot hold more), with the last error as the reason.
+Health while running: unhealthy while the writer's inserts fail (a server or a shard is
+down) and when its buffer is full, with the last error as the reason.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ from spyglass.storage.api import (
     StorageFactory,
     TraceReader,
 )
+from spyglass.storage.api.health import Instrumented
 from spyglass.storage.api.tenants import MultiTenant, escape_tenant
 from spyglass.storage.clickhouse import schema
 from spyglass.storage.clickhouse.config import ClickHouseConfig
 from spyglass.storage.clickhouse.connection import ClickHouseUnavailable, Connector
 from spyglass.storage.clickhouse.dependencies import ClickHouseDependencyReader
+from spyglass.storage.clickhouse.metrics import WriterMetrics
 from spyglass.storage.clickhouse.reader import ClickHouseReader
 from spyglass.storage.clickhouse.writer import ClickHouseWriter
 
@@ -42,7 +44,7 @@ def layout_for(config: ClickHouseConfig, server_version: str) -> schema.Layout:
     )
 
 
-class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable, MultiTenant):
+class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable, Instrumented, MultiTenant):
     """The clickhouse backend. A tenant's store is a database of its own,
     ``<database>_tenant_<escaped name>``, with the same tables and its own retention (TTL, or
     day partitions dropped on old servers); it is created on the tenant's first use."""
@@ -96,8 +98,21 @@ class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable, MultiTe
                 self.open()
             except (ClickHouseUnavailable, schema.SchemaError) as exc:
                 return Health(False, str(exc))
-        reason = self.writer.full_reason()
+        reason = self.writer.unhealthy_reason()
         return Health(False, reason) if reason else Health(True)
+
+    # -- the metrics ability: the writers' buffers, failed inserts, drops ------------------------
+    def metrics_collector(self) -> WriterMetrics:
+        return WriterMetrics(self._writers, self.config.buffer_size)
+
+    def _writers(self) -> list[tuple[str, ClickHouseWriter]]:
+        out: list[tuple[str, ClickHouseWriter]] = []
+        for store in (self, *self.tenants().values()):
+            if isinstance(store, ClickHouseFactory):
+                out.append(("primary", store.writer))
+                if store._archive is not None:
+                    out.append(("archive", store._archive[0]))
+        return out
 
     def _prepare_schema(self, layout: schema.Layout) -> None:
         client = self.connector.client()

@@ -5,10 +5,13 @@ When ``batch_size`` spans wait and the servers answered the last insert, the cal
 collector's writer thread) sends them at once, so a slow server slows the collector's queue
 (which answers 503 when full) rather than growing memory. Otherwise a background thread
 sends what waits every ``flush_interval``. An insert that fails stays pending and is retried
-with exponential backoff (0.1 s doubling to 5 s); while it fails, new batches wait in the
-buffer up to ``buffer_size`` spans, and a batch beyond that raises ``StorageWriteError`` (the
-collector counts those spans as dropped). Every table's insert is tracked separately, so a
-retry never inserts a table's rows twice.
+with exponential backoff (0.1 s doubling to 5 s); while it fails, health says so
+(``unhealthy_reason``: the collector stops acknowledging new spans), batches already taken
+wait in the buffer up to ``buffer_size`` spans, and a batch beyond that raises
+``StorageWriteError`` (the collector holds it in its own retry buffer and counts what
+overflows). Every table's insert is tracked separately, so a retry never inserts a table's
+rows twice once its insert succeeded (a failed insert may have stored part of its rows on a
+cluster: docs/clickhouse-faults.md).
 
 Readers in the same process call ``flush`` first, so a span is visible once ``write_spans``
 returned; another process (a separate query) sees it within ``flush_interval``.
@@ -72,7 +75,8 @@ class ClickHouseWriter(SpanWriter):
         self.buffer_size = buffer_size
         self.retention_seconds = retention_seconds
         self.rollup = dependencies.DependencyRollup() if rollup else None
-        self.dropped = 0  # spans refused because the buffer was full
+        self.dropped = 0  # spans refused because the buffer was full (or pending at close)
+        self.insert_failures = 0  # failed inserts, each retried (``metrics.py``)
         self._pending: list[_Batch] = []
         self._pending_spans = 0
         self._appended = 0  # batches ever appended (the last one's ``seq``)
@@ -123,7 +127,8 @@ class ClickHouseWriter(SpanWriter):
 
     # -- sending ------------------------------------------------------------------------
     def flush(self) -> None:
-        """Send everything pending now; on failure it stays pending (no error: the retry goes on)."""
+        """Send everything pending now; on failure it stays pending (no error: the retry goes on).
+        While inserts fail it returns at once: readers do not wait for a server that is down."""
         if self._pending_spans and self._failing is None:
             self._send()
 
@@ -143,20 +148,27 @@ class ClickHouseWriter(SpanWriter):
             with self._lock:
                 if not self._pending or self._pending[0].seq > target:
                     return True
-            if not self._send_once():
+            if not self._send_once(retry=True):
                 return False
 
-    def _send(self) -> bool:
-        """Send pending batches until none is left or an insert fails; whether all went."""
+    def _send(self, *, retry: bool = False) -> bool:
+        """Send pending batches until none is left or an insert fails; whether all went.
+        ``retry``: send even while inserts fail. Only the background thread's backoff,
+        ``sync`` and ``close`` do: the collector's writer thread (``write_spans``) and
+        readers (``flush``) that waited for an insert that then failed (a server that hangs
+        fails after ``--clickhouse.timeout``) must not start another one and wait as long
+        again; the collector polls health in between and stops acknowledging spans."""
         while True:
             with self._lock:
                 if not self._pending:
                     return True
-            if not self._send_once():
+            if not self._send_once(retry=retry):
                 return False
 
-    def _send_once(self) -> bool:
+    def _send_once(self, *, retry: bool = False) -> bool:
         with self._send_lock:
+            if not retry and self._failing is not None:
+                return False
             with self._lock:
                 # The leading batches that have the same tables done go together.
                 batches: list[_Batch] = []
@@ -177,6 +189,7 @@ class ClickHouseWriter(SpanWriter):
                 for b in batches:
                     b.done |= merged.done
                 with self._lock:
+                    self.insert_failures += 1
                     if self._failing is None:
                         log.error("clickhouse insert failed, retrying with backoff: %s", exc)
                     self._failing = str(exc)
@@ -239,21 +252,33 @@ class ClickHouseWriter(SpanWriter):
                 if self._closed:
                     return
                 failing = self._failing is not None
-            if not self._send() and failing:
+            if not self._send(retry=True) and failing:
                 with self._lock:
                     self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
             self._retention()
 
-    # -- retention on servers without TTL -----------------------------------------------------
-    def full_reason(self) -> str:
-        """Why no more spans can be taken (the buffer is full), or ``""``."""
+    # -- health ----------------------------------------------------------------------------------
+    @property
+    def pending_spans(self) -> int:
+        """Spans taken and not inserted yet."""
+        return self._pending_spans
+
+    def unhealthy_reason(self) -> str:
+        """Why spans should not be taken now, or ``""``: closed, the buffer full, or inserts
+        failing (a server or shard down). While inserts fail, spans given to ``write_spans``
+        would only wait in this process's memory, so health says so and the collector
+        refuses new spans (HTTP 503, gRPC UNAVAILABLE) instead of acknowledging spans it
+        cannot store; what waits is retried until the servers are back."""
         with self._lock:
             if self._closed:
                 return "clickhouse storage is closed"
             if self._pending_spans >= self.buffer_size:
                 return f"clickhouse write buffer full ({self._pending_spans} spans waiting): {self._failing}"
+            if self._failing is not None:
+                return f"clickhouse inserts failing ({self._pending_spans} spans waiting for retry): {self._failing}"
             return ""
 
+    # -- retention on servers without TTL -----------------------------------------------------
     def _retention(self) -> None:
         if self.layout is None or self.layout.current or self.retention_seconds <= 0 or self.prefix:
             return
@@ -302,7 +327,7 @@ class ClickHouseWriter(SpanWriter):
             self._wake.notify_all()
         self._thread.join(5)
         deadline = time.monotonic() + timeout
-        while self._pending_spans and not self._send() and time.monotonic() < deadline:
+        while self._pending_spans and not self._send(retry=True) and time.monotonic() < deadline:
             time.sleep(0.2)
         if self._pending_spans:
             log.error("clickhouse storage closed with %d spans not written: %s", self._pending_spans, self._failing)
