@@ -2,8 +2,9 @@
 
 Tables (``archive_`` in front of each for the archive store, which has no retention):
 
-* ``spans``: one row per span, its full content as a payload (``sqlite.rows.encode_chunk``
-  of that one span), ordered by trace ID, so a trace is one primary-key range.
+* ``spans``: one row per span, its content as a payload (``payload.py``: the span without
+  the row's ``span_id`` and ``start_ns``), ordered by trace ID, so a trace is one
+  primary-key range.
 * ``span_index``: one row per span for search, ordered by (service, operation, start), with
   every searchable (key, string value) pair of the span in ``tag_keys``/``tag_values``.
 * ``trace_ranges``: trace ID -> first and last span start per write, so a trace lookup
@@ -29,7 +30,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VERSION = 1
+# 1: payloads were sqlite chunks. 2: ``payload.py``'s (no span ID or start, event times
+# relative): a version 1 database is read as it is and marked 2 when this release opens it.
+VERSION = 2
 CURRENT_SINCE = (21, 8)  # the oldest server given the "current" variant (TTL, codecs, indexes)
 TABLES = ("spans", "span_index", "trace_ranges", "operations", "dependencies")
 BUCKET_SECONDS = 60  # the dependency rollup's time resolution
@@ -123,7 +126,8 @@ def _tables(layout: Layout, prefix: str) -> list[tuple[str, str, str, str]]:
          f"{layout.ttl(sec_ns, archive)}{layout.settings()}",
          trace_key),
         (f"{prefix}trace_ranges",
-         "trace_hi UInt64, trace_lo UInt64, start_min Int64, start_max Int64",
+         f"trace_hi UInt64{layout.codec('ZSTD(1)')}, trace_lo UInt64{layout.codec('ZSTD(1)')}, "
+         f"start_min Int64{layout.codec('ZSTD(3)')}, start_max Int64{layout.codec('ZSTD(3)')}",
          f"{e(prefix + 'trace_ranges')} PARTITION BY {_DAY.format(col='start_min')} ORDER BY (trace_hi, trace_lo)"
          f"{layout.ttl('intDiv(start_max, 1000000000)', archive)}{layout.settings(1024)}",
          trace_key),
