@@ -179,11 +179,13 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=100, help="runs of each query form")
     parser.add_argument("--no-cluster", action="store_true", help="one node only")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="also ingest through one collector with this many --workers processes (1: skip)")
+    parser.add_argument("--ingest", default="1x1,2x1,1x2",
+                        help="ingest runs, COLLECTORSxWORKERS each (--workers of every collector process); "
+                             "the queries use the first run's database")
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     args = parser.parse_args()
     total = args.spans // BATCH * BATCH
+    configs = [(int(c), int(w)) for c, w in (run.split("x") for run in args.ingest.split(","))]
     load = [f"{os.getloadavg()[0]:.2f}"]
     tmp = Path(tempfile.mkdtemp(prefix="spyglass-bench-ch-"))
     gc.freeze()
@@ -200,7 +202,7 @@ def main() -> None:
         for name, cluster, nodes in topologies:
             addresses = ",".join(n.address for n in nodes)
             run = Run(name, None)  # type: ignore[arg-type]
-            for collectors, workers in [(1, 1), (2, 1)] + ([(1, args.workers)] if args.workers > 1 else []):
+            for collectors, workers in configs:
                 db = f"bench_{'shards' if cluster else 'single'}_{collectors}_{workers}"
                 label = f"{collectors} collector{'s' if collectors > 1 else ''}" + (
                     f" --workers {workers}" if workers > 1 else "")
@@ -209,7 +211,7 @@ def main() -> None:
                 run.results[f"ingest spans/s, {label}"] = f"{rate:,.0f}"
                 run.results[f"collector CPU µs/span, {label}"] = f"{cpu:.1f}"
                 print(f"  {rate:,.0f} spans/s, collector CPU {cpu:.1f} µs/span", flush=True)
-            db = f"bench_{'shards' if cluster else 'single'}_1_1"
+            db = f"bench_{'shards' if cluster else 'single'}_{configs[0][0]}_{configs[0][1]}"
             factory = ClickHouseFactory(ClickHouseConfig(addresses=addresses, database=db, cluster=cluster,
                                                          retention="0"))
             run.factory = factory
@@ -237,7 +239,9 @@ def main() -> None:
         write_section("clickhouse", "\n".join([
             f"## ClickHouse: {total:,} spans ({machine()})",
             "",
-            f"`flock /work/bench.lock .venv/bin/python bench/clickhouse.py --spans {args.spans}` ({time.strftime('%Y-%m-%d', time.gmtime())}). "
+            f"`flock /work/bench.lock .venv/bin/python bench/clickhouse.py --spans {args.spans}"
+            f"{' --ingest ' + args.ingest if args.ingest != '1x1,2x1,1x2' else ''}"
+            f"{' --no-cluster' if args.no_cluster else ''}` ({time.strftime('%Y-%m-%d', time.gmtime())}). "
             "Debian's clickhouse-server 18.16 started by the benchmark (one node; two nodes as a 2-shard "
             "cluster with ZooKeeper), on the same 2 cores as the collectors and the sender. Ingest: "
             "pre-encoded Jaeger gRPC batches of 1,000 spans through `spyglass all-in-one --storage "
