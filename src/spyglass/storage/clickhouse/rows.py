@@ -98,25 +98,6 @@ def query_pairs(query: TraceQuery) -> list[list[tuple[str, str]]]:
     return out
 
 
-def span_pairs(span: Span, resource: tuple[list[str], list[str]] | None = None) -> tuple[list[str], list[str]]:
-    """``resource`` is ``_pairs(span.resource.attributes)`` when the caller has it already."""
-    keys, values = _pairs(span.attributes)
-    rk, rv = resource if resource is not None else _pairs(span.resource.attributes)
-    keys += rk
-    values += rv
-    for event in span.events:
-        _add(event.attributes, keys, values)
-        keys.append("event")
-        values.append(event.name)
-    _add(span.scope.attributes, keys, values)
-    for link in span.links:
-        _add(link.attributes, keys, values)
-    for key, value in derived_pairs(span):
-        keys.append(key)
-        values.append(value)
-    return keys, values
-
-
 class _Shared:
     """The pairs many spans of a batch have in common, computed once per batch: a
     resource's attributes, and a scope's attributes with the derived pairs (which depend
