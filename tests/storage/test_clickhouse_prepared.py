@@ -141,3 +141,25 @@ def test_all_in_one_with_workers_stores_spans_in_clickhouse(tmp_path) -> None:  
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_prepared_columns_in_the_write_ahead_log_are_replayed_into_clickhouse(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``--collector.queue.durable`` with workers logs the prepared bytes; a restart stores
+    them (told from sqlite's by their magic) and commits before deleting the segment."""
+    from spyglass.collector.metrics import IngestMetrics
+    from spyglass.collector.wal import DurableSpanProcessor, WriteAheadLog, segment_ids
+
+    spans = [s for t in random_traces(random.Random(5), 20) for s in t]
+    log = WriteAheadLog(tmp_path / "wal")
+    log.append([Preparer().prepare(spans[:30]), Preparer().prepare(spans[30:])])
+    log.rotate()
+    factory = _factory()
+    try:
+        processor = DurableSpanProcessor(factory.span_writer(), IngestMetrics(), None, tmp_path / "wal")
+        assert processor.replay() == len(spans)
+        assert segment_ids(tmp_path / "wal") == []
+        for trace_id in {s.trace_id for s in spans}:
+            assert sorted(s.span_id for s in factory.trace_reader().get_trace(trace_id)) == \
+                sorted(s.span_id for s in spans if s.trace_id == trace_id)
+    finally:
+        factory.close()
