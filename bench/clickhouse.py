@@ -6,10 +6,12 @@ clickhouse-server 18.16 and zookeeper on free ports, data in a temporary directo
 for each topology:
 
 * **ingest**: ``spyglass all-in-one --storage clickhouse`` in one child process, then two
-  (each gets half the spans), fed pre-encoded Jaeger gRPC ``PostSpans`` batches of 1,000
+  (each gets half the spans), then one with ``--workers 2`` (receiving processes that decode
+  and build the insert columns; the parent inserts), fed pre-encoded Jaeger gRPC ``PostSpans`` batches of 1,000
   spans (``bench/_common.py:make_spans``: traces of 10, 5 services x 20 operations, starts
   over the last hour) from this process; the time runs until ClickHouse itself counts every
-  span in ``span_index`` (not until the collector accepted them);
+  span in ``span_index`` (not until the collector accepted them); the collectors' CPU time
+  (their workers included) per span beside it;
 * **bytes per span**: active parts' ``bytes_on_disk`` of every table / spans (18.16, LZ4); the
   same rows are then copied into chdb (the current engine, the ``current`` schema with ZSTD
   codecs and LowCardinality) and measured there after ``OPTIMIZE FINAL``;
@@ -26,6 +28,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -65,16 +69,50 @@ def count(factory: ClickHouseFactory, table: str = "span_index") -> int:
     return int(factory.reader.query(f"SELECT count() FROM {factory.config.database}.{table}")[0][0])
 
 
-def ingest(addresses: str, cluster: str, database: str, bodies: list[bytes], total: int, collectors: int) -> float:
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and of its children (collector workers)."""
+    def one(p: int) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        children = []
+    return one(pid) + sum(one(c) for c in children)
+
+
+def _wait_listening(port: int, timeout: float = 30) -> None:
+    """Workers bind the receivers' ports after the parent's admin port answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def ingest(addresses: str, cluster: str, database: str, bodies: list[bytes], total: int, collectors: int,
+           workers: int = 1) -> tuple[float, float]:
+    """Spans/s, and the collectors' CPU µs per span (their worker processes included)."""
     extra = ["--storage", "clickhouse", "--clickhouse.addresses", addresses, "--clickhouse.database", database,
-             "--clickhouse.retention", "0"]
+             "--clickhouse.retention", "0", "--workers", str(workers)]
     if cluster:
         extra += ["--clickhouse.cluster", cluster]
     servers = [ServerProcess(*extra) for _ in range(collectors)]
     watcher = ClickHouseFactory(ClickHouseConfig(addresses=addresses, database=database, cluster=cluster,
                                                  retention="0"))
     try:
+        for s in servers:
+            _wait_listening(s.ports["collector.grpc-port"])
+        time.sleep(1)  # every worker bound (SO_REUSEPORT spreads connections over the bound ones)
         parts = [bodies[i::collectors] for i in range(collectors)]
+        cpu0 = sum(_cpu_seconds(s.proc.pid) for s in servers)
         started = time.perf_counter()
 
         async def send_all() -> None:
@@ -82,12 +120,14 @@ def ingest(addresses: str, cluster: str, database: str, bodies: list[bytes], tot
                                    for s, p in zip(servers, parts)))
 
         asyncio.run(send_all())
-        deadline = time.monotonic() + 600
+        deadline = time.monotonic() + 1800
         while count(watcher) < total:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {count(watcher):,} of {total:,} spans arrived")
             time.sleep(0.05)
-        return total / (time.perf_counter() - started)
+        rate = total / (time.perf_counter() - started)
+        cpu = sum(_cpu_seconds(s.proc.pid) for s in servers) - cpu0
+        return rate, cpu / total * 1e6
     finally:
         watcher.close()
         for s in servers:
@@ -139,9 +179,14 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=100, help="runs of each query form")
     parser.add_argument("--no-cluster", action="store_true", help="one node only")
+    parser.add_argument("--ingest", default="1x1,2x1,1x2",
+                        help="ingest runs, COLLECTORSxWORKERS each (--workers of every collector process); "
+                             "the queries use the first run's database")
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     args = parser.parse_args()
     total = args.spans // BATCH * BATCH
+    configs = [(int(c), int(w)) for c, w in (run.split("x") for run in args.ingest.split(","))]
+    load = [f"{os.getloadavg()[0]:.2f}"]
     tmp = Path(tempfile.mkdtemp(prefix="spyglass-bench-ch-"))
     gc.freeze()
     trace_ids: list[int] = []
@@ -157,13 +202,16 @@ def main() -> None:
         for name, cluster, nodes in topologies:
             addresses = ",".join(n.address for n in nodes)
             run = Run(name, None)  # type: ignore[arg-type]
-            for collectors in (1, 2):
-                db = f"bench_{'shards' if cluster else 'single'}_{collectors}"
-                print(f"{name}: ingest through {collectors} collector(s)", flush=True)
-                rate = ingest(addresses, cluster, db, bodies, total, collectors)
-                run.results[f"ingest spans/s, {collectors} collector{'s' if collectors > 1 else ''}"] = f"{rate:,.0f}"
-                print(f"  {rate:,.0f} spans/s", flush=True)
-            db = f"bench_{'shards' if cluster else 'single'}_1"
+            for collectors, workers in configs:
+                db = f"bench_{'shards' if cluster else 'single'}_{collectors}_{workers}"
+                label = f"{collectors} collector{'s' if collectors > 1 else ''}" + (
+                    f" --workers {workers}" if workers > 1 else "")
+                print(f"{name}: ingest through {label}", flush=True)
+                rate, cpu = ingest(addresses, cluster, db, bodies, total, collectors, workers)
+                run.results[f"ingest spans/s, {label}"] = f"{rate:,.0f}"
+                run.results[f"collector CPU µs/span, {label}"] = f"{cpu:.1f}"
+                print(f"  {rate:,.0f} spans/s, collector CPU {cpu:.1f} µs/span", flush=True)
+            db = f"bench_{'shards' if cluster else 'single'}_{configs[0][0]}_{configs[0][1]}"
             factory = ClickHouseFactory(ClickHouseConfig(addresses=addresses, database=db, cluster=cluster,
                                                          retention="0"))
             run.factory = factory
@@ -191,11 +239,16 @@ def main() -> None:
         write_section("clickhouse", "\n".join([
             f"## ClickHouse: {total:,} spans ({machine()})",
             "",
-            f"`.venv/bin/python bench/clickhouse.py --spans {args.spans}` ({time.strftime('%Y-%m-%d', time.gmtime())}). "
+            f"`flock /work/bench.lock .venv/bin/python bench/clickhouse.py --spans {args.spans}"
+            f"{' --ingest ' + args.ingest if args.ingest != '1x1,2x1,1x2' else ''}"
+            f"{' --no-cluster' if args.no_cluster else ''}` ({time.strftime('%Y-%m-%d', time.gmtime())}). "
             "Debian's clickhouse-server 18.16 started by the benchmark (one node; two nodes as a 2-shard "
             "cluster with ZooKeeper), on the same 2 cores as the collectors and the sender. Ingest: "
             "pre-encoded Jaeger gRPC batches of 1,000 spans through `spyglass all-in-one --storage "
-            "clickhouse` processes, timed until ClickHouse counts every span. Queries: the reader in "
+            "clickhouse` processes (in-process receivers; `--workers N`: N receiving processes that also "
+            "build the insert columns, the parent only inserts), timed until ClickHouse counts every span; "
+            "collector CPU is the collector processes' own (workers included) per span. "
+            f"Load average {load[0]} at the start, {os.getloadavg()[0]:.2f} at the end. Queries: the reader in "
             f"process, 20 traces in a one-hour window, {args.repeat} runs each. Issue 10's targets (at 10M "
             "spans): >= 50,000 spans/s through one collector, <= 80 bytes/span on the current engine, "
             "trace by ID p99 <= 50 ms, every search p99 <= 300 ms.",

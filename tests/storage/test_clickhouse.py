@@ -113,6 +113,43 @@ def test_schema_version_is_recorded_and_a_newer_one_refused(factory: ClickHouseF
         ClickHouseFactory(config(database=factory.config.database))
 
 
+def test_a_version_1_database_is_read_as_it_is_and_marked_version_2() -> None:
+    """Version 1 stored sqlite chunks as payloads; this release still reads those rows
+    (beside its own), and records version 2 so an older release refuses the database."""
+    from spyglass.model import Event
+    from spyglass.storage.sqlite.rows import encode_chunk
+
+    cfg = config()
+    f = ClickHouseFactory(cfg)
+    old = Span(5, 1, "old", T0, S, Resource("api", [KeyValue("host", "a")]), kind=SpanKind.SERVER,
+               attributes=[KeyValue("n", 1)], events=[Event(T0 + 5, "e", [KeyValue("k", "v")])])
+    client = f.connector.client(database=cfg.database)
+    try:
+        client.execute("TRUNCATE TABLE schema_version")
+        client.execute("INSERT INTO schema_version (version, variant, created) VALUES",
+                       [(1, "base", __import__("datetime").datetime(2024, 1, 1))])
+        client.execute("INSERT INTO spans (trace_hi, trace_lo, span_id, start_ns, service, payload) VALUES",
+                       [(0, 5, 1, T0, "api", encode_chunk((old,)))])
+        client.execute("INSERT INTO trace_ranges (trace_hi, trace_lo, start_min, start_max) VALUES", [(0, 5, T0, T0)])
+    finally:
+        client.disconnect()
+    f.close()
+    f = ClickHouseFactory(cfg)
+    try:
+        new = Span(5, 2, "new", T0 + S, S, Resource("api", []), parent_span_id=1,
+                   events=[Event(T0 + S + 7, "e2", [])])
+        f.span_writer().write_spans([new])
+        got = sorted(f.trace_reader().get_trace(5), key=lambda s: s.span_id)
+        assert got == [old, new]
+        client = f.connector.client(database=cfg.database)
+        try:
+            assert client.execute("SELECT max(version) FROM schema_version") == [(schema.VERSION,)]
+        finally:
+            client.disconnect()
+    finally:
+        f.close()
+
+
 def test_the_printed_ddl_creates_a_schema_spyglass_accepts_without_creating_it() -> None:
     from spyglass.cmd import clickhouse_schema
 

@@ -20,8 +20,8 @@ from clickhouse_driver.util.escape import escape_param
 
 from spyglass.model import Event, KeyValue, Resource, Span, SpanKind, Status, StatusCode
 from spyglass.storage.api import Operation, TraceQuery
-from spyglass.storage.clickhouse import dependencies, reader, schema
-from spyglass.storage.clickhouse.rows import SpanColumns, decode_chunk, join_id, split_id
+from spyglass.storage.clickhouse import dependencies, payload, reader, schema
+from spyglass.storage.clickhouse.rows import SpanColumns, join_id, split_id
 from spyglass.storage.memory import MemoryFactory
 
 S = 1_000_000_000
@@ -120,12 +120,12 @@ def test_current_schema_and_queries_run_on_the_current_engine(engine: Engine) ->
     hi, lo = split_id(7)
     (count, first, last), = engine.run(reader.range_sql(T), {"hi": hi, "lo": lo})
     assert int(count) == 1
-    payloads = engine.run(reader.trace_sql(T).replace("SELECT payload", "SELECT hex(payload)"),
-                          {"hi": hi, "lo": lo, "start": int(first), "end": int(last)})
-    trace = [s for (p,) in payloads for s in decode_chunk(bytes.fromhex(p), 7)]
+    rows = engine.run(reader.trace_sql(T).replace(" payload", " hex(payload)"),
+                      {"hi": hi, "lo": lo, "start": int(first), "end": int(last)})
+    trace = payload.decode(7, [(int(i), int(t), bytes.fromhex(p)) for i, t, p in rows])
     assert sorted(trace, key=lambda s: s.span_id) == sorted(mem.get_trace(7), key=lambda s: s.span_id)
-    rows = engine.run(reader.traces_sql(T).replace("payload", "hex(payload)"), {"ids": (split_id(3), split_id(4))})
-    assert sorted(join_id(int(h), int(l)) for h, l, _ in rows) == [3, 3, 4, 4]
+    rows = engine.run(reader.traces_sql(T).replace(" payload", " hex(payload)"), {"ids": (split_id(3), split_id(4))})
+    assert sorted(join_id(int(h), int(l)) for h, l, *_ in rows) == [3, 3, 4, 4]
 
     assert [r[0] for r in engine.run(reader.services_sql(T))] == mem.get_services()
     got_ops = [Operation(n, k) for n, k in engine.run(reader.operations_sql(T, True), {"service": "back", "kind": "client"})]

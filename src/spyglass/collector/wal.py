@@ -41,8 +41,9 @@ from spyglass.collector.processor import (ProcessorConfig, ServerBusy, SpanProce
 from spyglass.collector.validation import Validated
 from spyglass.model import Span
 from spyglass.storage.api import SpanWriter
+from spyglass.storage.clickhouse.prepared import MAGIC as COLUMNS_MAGIC
+from spyglass.storage.clickhouse.prepared import decode as decode_prepared
 from spyglass.storage.sqlite.prepared import MAGIC as PREPARED_MAGIC
-from spyglass.storage.sqlite.prepared import PreparedSpans
 from spyglass.storage.api.health import Health
 
 log = logging.getLogger(__name__)
@@ -243,9 +244,9 @@ class DurableSpanProcessor(SpanProcessor):
         batch: list[Span] = []
         for seq in ids:
             for payload in read_segment(self.directory / _segment_name(seq)):
-                if payload[:4] == PREPARED_MAGIC:  # a batch a collector worker prepared (--workers)
+                if payload[:4] in (PREPARED_MAGIC, COLUMNS_MAGIC):  # a batch a collector worker prepared (--workers)
                     try:
-                        prepared = PreparedSpans(payload)
+                        prepared = decode_prepared(payload)
                     except ValueError as exc:
                         log.error("write-ahead log segment %d: skipping a record: %s", seq, exc)
                         continue

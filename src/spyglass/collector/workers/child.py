@@ -55,7 +55,7 @@ def _sink(settings: Settings, mode: str, metrics: IngestMetrics, writer: asyncio
         from spyglass.collector.sinks import build_sink
 
         return build_sink(settings, None, metrics)  # type: ignore[arg-type]  # nats: no local writer
-    return ForwardingSink(metrics, writer, prepare=mode == "prepared")
+    return ForwardingSink(metrics, writer, prepare=settings.storage if mode == "prepared" else "")
 
 
 def _provider(settings: Settings) -> Any:

@@ -21,6 +21,7 @@ from spyglass.collector.metrics import IngestMetrics
 from spyglass.collector.processor import ServerBusy, StorageUnhealthy, Submitted, screen, submitted
 from spyglass.collector.workers.channel import frame
 from spyglass.model import Span
+from spyglass.storage.clickhouse.prepared import Preparer as ColumnsPreparer
 from spyglass.storage.sqlite.prepared import Preparer
 from spyglass.storage.sqlite.rows import encode_chunk
 
@@ -33,11 +34,13 @@ MAX_IN_FLIGHT = 1024
 
 class ForwardingSink:
     def __init__(self, metrics: IngestMetrics, writer: asyncio.StreamWriter | None = None,
-                 prepare: bool = False) -> None:
+                 prepare: str = "") -> None:
         self.metrics = metrics
         self.writer = writer
-        # sqlite: validate, count and prepare the writer's rows here (storage.sqlite.prepared)
-        self.preparer = Preparer() if prepare else None
+        # sqlite, clickhouse (``prepare`` names the storage): validate, count and prepare the
+        # writer's rows here (storage.sqlite.prepared, storage.clickhouse.prepared)
+        self.preparer: Preparer | ColumnsPreparer | None = (
+            ColumnsPreparer() if prepare == "clickhouse" else Preparer() if prepare else None)
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Submitted]] = {}
         self._closed = False

@@ -35,7 +35,7 @@ from spyglass.collector.processor import ServerBusy, StorageUnhealthy
 from spyglass.collector.workers.channel import ChannelClosed, frame, read_frame
 from spyglass.config import Settings
 from spyglass.storage.api.health import HEALTHY, Health
-from spyglass.storage.sqlite.prepared import PreparedSpans
+from spyglass.storage.clickhouse.prepared import decode as decode_prepared
 
 log = logging.getLogger("spyglass")
 
@@ -78,13 +78,14 @@ def resolve_workers(settings: Settings, command: str) -> int:
 
 
 def pool_mode(s: Settings) -> str:
-    """``direct``: workers publish to NATS; ``prepared``: sqlite, workers validate and
-    prepare the writer's rows (``storage.sqlite.prepared``), the parent only inserts them;
+    """``direct``: workers publish to NATS; ``prepared``: sqlite or clickhouse, workers
+    validate and prepare the writer's rows (``storage.sqlite.prepared``,
+    ``storage.clickhouse.prepared``), the parent only inserts them;
     ``forward``: the parent's sink gets the spans themselves (other backends, tail
     sampling, which needs the spans in the parent)."""
     if s.collector_buffer == "nats":
         return "direct"
-    if s.storage == "sqlite" and not s.sampling_tail_policies and not s.multi_tenancy_enabled:
+    if s.storage in ("sqlite", "clickhouse") and not s.sampling_tail_policies and not s.multi_tenancy_enabled:
         return "prepared"  # (the prepared rows carry no tenant: with tenancy, spans travel whole)
     return "forward"
 
@@ -287,7 +288,7 @@ class WorkerPool:
                         wait: bool) -> None:
         """A batch the worker validated, counted and prepared: queued (or logged) as it is."""
         try:
-            prepared = PreparedSpans(payload)
+            prepared = decode_prepared(payload)
         except ValueError as exc:  # our own encoding: only a bug gets here
             log.error("undecodable prepared batch from a collector worker: %s", exc)
             reply = frame("busy", rid, False, "internal error")

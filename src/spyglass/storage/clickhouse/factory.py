@@ -130,7 +130,7 @@ class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable, Instrum
             if count and version > schema.VERSION:
                 raise schema.SchemaError(
                     f"clickhouse database {db} has schema version {version}; this Spyglass knows up to {schema.VERSION}")
-            if not count:
+            if not count or version < schema.VERSION:  # new, or older rows this release reads as they are
                 self.connector.execute(
                     client, f"INSERT INTO {db}.schema_version (version, variant, created) VALUES",
                     [(schema.VERSION, layout.variant, _now())])

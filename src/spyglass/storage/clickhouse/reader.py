@@ -22,7 +22,8 @@ from spyglass.storage.api import Operation, TraceQuery, TraceReader
 from spyglass.storage.api.traceql import TraceQLReader
 from spyglass.storage.api.deadline import check_deadline, current_deadline
 from spyglass.storage.clickhouse.connection import Connector
-from spyglass.storage.clickhouse.rows import decode_chunk, join_id, query_pairs, split_id
+from spyglass.storage.clickhouse import payload
+from spyglass.storage.clickhouse.rows import join_id, query_pairs, split_id
 from spyglass.storage.clickhouse.traceql import ROW_FIELDS, candidates_sql, counts_sql, label_of, rows_sql
 from spyglass.traceql import ast
 
@@ -36,12 +37,12 @@ def range_sql(t: str) -> str:
 
 
 def trace_sql(t: str) -> str:
-    return (f"SELECT payload FROM {t}spans WHERE trace_hi = %(hi)s AND trace_lo = %(lo)s "
+    return (f"SELECT span_id, start_ns, payload FROM {t}spans WHERE trace_hi = %(hi)s AND trace_lo = %(lo)s "
             "AND start_ns >= %(start)s AND start_ns <= %(end)s")
 
 
 def traces_sql(t: str) -> str:
-    return f"SELECT trace_hi, trace_lo, payload FROM {t}spans WHERE (trace_hi, trace_lo) IN %(ids)s"
+    return f"SELECT trace_hi, trace_lo, span_id, start_ns, payload FROM {t}spans WHERE (trace_hi, trace_lo) IN %(ids)s"
 
 
 def search_sql(t: str, query: TraceQuery) -> tuple[str, dict[str, Any]]:
@@ -121,10 +122,7 @@ class ClickHouseReader(TraceReader, TraceQLReader):
         if not count:
             return []
         rows = self.query(trace_sql(self.t), {"hi": hi, "lo": lo, "start": first, "end": last}, as_bytes=True)
-        out: list[Span] = []
-        for (payload,) in rows:
-            out.extend(decode_chunk(payload, trace_id))
-        return out
+        return payload.decode(trace_id, rows)
 
     def find_trace_ids(self, query: TraceQuery) -> list[int]:
         self._fresh()
@@ -136,9 +134,9 @@ class ClickHouseReader(TraceReader, TraceQLReader):
         traces: dict[int, list[Span]] = {i: [] for i in ids}
         for i in range(0, len(ids), _IN_BATCH):
             part = tuple(split_id(t) for t in ids[i:i + _IN_BATCH])
-            for hi, lo, payload in self.query(traces_sql(self.t), {"ids": part}, as_bytes=True):
+            for hi, lo, span_id, start, blob in self.query(traces_sql(self.t), {"ids": part}, as_bytes=True):
                 trace_id = join_id(hi, lo)
-                traces[trace_id].extend(decode_chunk(payload, trace_id))
+                traces[trace_id].extend(payload.decode(trace_id, ((span_id, start, blob),)))
         return [traces[i] for i in ids if traces[i]]
 
     def get_services(self) -> list[str]:
@@ -155,9 +153,9 @@ class ClickHouseReader(TraceReader, TraceQLReader):
         traces: dict[int, list[Span]] = {i: [] for i in ids}
         for i in range(0, len(ids), _IN_BATCH):
             part = tuple(split_id(t) for t in ids[i:i + _IN_BATCH])
-            for hi, lo, payload in self.query(traces_sql(self.t), {"ids": part}, as_bytes=True):
+            for hi, lo, span_id, start, blob in self.query(traces_sql(self.t), {"ids": part}, as_bytes=True):
                 trace_id = join_id(hi, lo)
-                traces[trace_id].extend(decode_chunk(payload, trace_id))
+                traces[trace_id].extend(payload.decode(trace_id, ((span_id, start, blob),)))
         return traces
 
     def tql_candidates(self, cond: ast.Cond, start_ns: int, end_ns: int) -> Iterator[tuple[int, int]]:

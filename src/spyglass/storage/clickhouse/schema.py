@@ -2,8 +2,9 @@
 
 Tables (``archive_`` in front of each for the archive store, which has no retention):
 
-* ``spans``: one row per span, its full content as a payload (``sqlite.rows.encode_chunk``
-  of that one span), ordered by trace ID, so a trace is one primary-key range.
+* ``spans``: one row per span, its content as a payload (``payload.py``: the span without
+  the row's ``span_id`` and ``start_ns``), ordered by trace ID, so a trace is one
+  primary-key range.
 * ``span_index``: one row per span for search, ordered by (service, operation, start), with
   every searchable (key, string value) pair of the span in ``tag_keys``/``tag_values``.
 * ``trace_ranges``: trace ID -> first and last span start per write, so a trace lookup
@@ -17,8 +18,13 @@ Every table is partitioned by UTC day. Retention: ``TTL`` on servers that have i
 day partitions dropped by the writer otherwise. Two variants: ``base`` (what 18.16
 accepts: no TTL, codecs, skip indexes or LowCardinality) and ``current`` (ZSTD codecs,
 LowCardinality, a bloom-filter index on tag values, TTL), chosen from the server version.
-Payloads and tag values, most of the bytes, use ZSTD level 9: measured on chdb with the
-benchmark's spans, 99 bytes/span against 118 with level 3 and LZ4 IDs.
+Codecs measured on chdb with the benchmark's spans (bytes/span of the whole database,
+100,000 spans): payloads and tag values, most of the bytes, ZSTD level 9 (118 -> 99 against
+level 3 and LZ4 IDs); schema version 2's payload (``payload.py``) 99 -> 82; ``T64`` for
+start times sorted by trace and for random durations (whose high bits are all the same),
+ZSTD level 9 for ``span_index.trace_hi`` (the spans of a trace match each other within a
+block) 82 -> 79.4. ``Delta`` stays where times are sorted (``span_index`` within an
+operation); ``DoubleDelta`` and ZSTD above 9 measured no better.
 
 With a cluster, each table is ``<name>_local`` on every node (created ``ON CLUSTER``,
 ``Replicated*MergeTree`` with replication) and ``<name>`` is a ``Distributed`` table over
@@ -29,7 +35,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VERSION = 1
+# 1: payloads were sqlite chunks. 2: ``payload.py``'s (no span ID or start, event times
+# relative): a version 1 database is read as it is and marked 2 when this release opens it.
+VERSION = 2
 CURRENT_SINCE = (21, 8)  # the oldest server given the "current" variant (TTL, codecs, indexes)
 TABLES = ("spans", "span_index", "trace_ranges", "operations", "dependencies")
 BUCKET_SECONDS = 60  # the dependency rollup's time resolution
@@ -109,21 +117,22 @@ def _tables(layout: Layout, prefix: str) -> list[tuple[str, str, str, str]]:
     return [
         (f"{prefix}spans",
          f"trace_hi UInt64{layout.codec('ZSTD(1)')}, trace_lo UInt64{layout.codec('ZSTD(1)')}, "
-         f"span_id UInt64{layout.codec('Delta, ZSTD(1)')}, start_ns Int64{layout.codec('Delta, ZSTD(1)')}, "
+         f"span_id UInt64{layout.codec('Delta, ZSTD(1)')}, start_ns Int64{layout.codec('T64, ZSTD(1)')}, "
          f"service {lc}, payload String{layout.codec('ZSTD(9)')}",
          f"{e(prefix + 'spans')} PARTITION BY {day_ns} ORDER BY (trace_hi, trace_lo, start_ns)"
          f"{layout.ttl(sec_ns, archive)}{layout.settings(1024)}",
          trace_key),
         (f"{prefix}span_index",
          f"service {lc}, operation {lc}, start_ns Int64{layout.codec('Delta, ZSTD(1)')}, "
-         f"duration_ns Int64{layout.codec('ZSTD(1)')}, trace_hi UInt64{layout.codec('ZSTD(1)')}, "
+         f"duration_ns Int64{layout.codec('T64, ZSTD(3)')}, trace_hi UInt64{layout.codec('ZSTD(9)')}, "
          f"trace_lo UInt64{layout.codec('ZSTD(1)')}, tag_keys Array({lc}){layout.codec('ZSTD(1)')}, "
          f"tag_values Array(String){layout.codec('ZSTD(9)')}{bloom}",
          f"{e(prefix + 'span_index')} PARTITION BY {day_ns} ORDER BY (service, operation, start_ns)"
          f"{layout.ttl(sec_ns, archive)}{layout.settings()}",
          trace_key),
         (f"{prefix}trace_ranges",
-         "trace_hi UInt64, trace_lo UInt64, start_min Int64, start_max Int64",
+         f"trace_hi UInt64{layout.codec('ZSTD(1)')}, trace_lo UInt64{layout.codec('ZSTD(1)')}, "
+         f"start_min Int64{layout.codec('T64, ZSTD(1)')}, start_max Int64{layout.codec('T64, ZSTD(1)')}",
          f"{e(prefix + 'trace_ranges')} PARTITION BY {_DAY.format(col='start_min')} ORDER BY (trace_hi, trace_lo)"
          f"{layout.ttl('intDiv(start_max, 1000000000)', archive)}{layout.settings(1024)}",
          trace_key),

@@ -41,6 +41,7 @@ from spyglass.model import Span
 from spyglass.storage.api import SpanWriter, StorageWriteError
 from spyglass.storage.clickhouse import dependencies
 from spyglass.storage.clickhouse.connection import ClickHouseUnavailable, Connector
+from spyglass.storage.clickhouse.prepared import PreparedColumns
 from spyglass.storage.clickhouse.rows import SpanColumns
 from spyglass.storage.clickhouse.schema import TABLES, Layout
 
@@ -80,7 +81,7 @@ class ClickHouseWriter(SpanWriter):
         self._pending: list[_Batch] = []
         self._pending_spans = 0
         self._appended = 0  # batches ever appended (the last one's ``seq``)
-        self._seen_ops: set[tuple[int, str, str, object]] = set()  # (UTC day number, service, name, kind)
+        self._seen_ops: set[tuple[int, str, str, str]] = set()  # (UTC day number, service, name, kind)
         self._lock = threading.Lock()  # guards the buffer
         self._send_lock = threading.Lock()  # one insert at a time, in order
         self._wake = threading.Condition(self._lock)
@@ -99,17 +100,36 @@ class ClickHouseWriter(SpanWriter):
             return
         cols = SpanColumns()
         cols.add(spans)
+        keys = {(max(s.start_time_ns, 0) // _DAY_NS, s.resource.service_name, s.name, s.kind.jaeger_name)
+                for s in spans}
+        self._append(cols, keys, self.rollup.add(spans) if self.rollup is not None else Counter())
+
+    def write_prepared(self, batches: Sequence[PreparedColumns]) -> None:
+        """``write_spans`` for batches a collector worker turned into columns
+        (``prepared.py``): the same buffering, retries and refusals, no per-span work."""
+        for b in batches:
+            cols = SpanColumns()
+            cols.spans, cols.index, cols.count = b.spans, b.index, b.count
+            cols.ranges = {(hi, lo): [a, z] for hi, lo, a, z in zip(*b.ranges)} if b.ranges else {}
+            calls = self.rollup.add(b.edge_spans()) if self.rollup is not None else Counter()  # type: ignore[arg-type]
+            self._append(cols, {tuple(op) for op in b.operations}, calls)
+
+    def _append(self, cols: SpanColumns, op_keys: set[tuple[int, str, str, str]],
+                calls: Counter[tuple[int, str, str]]) -> None:
+        """Take one batch's columns into the buffer (or refuse them: buffer full, closed);
+        send at once when ``batch_size`` spans wait. ``op_keys``: (UTC day number,
+        service, operation, kind) of its spans."""
+        n = cols.count
+        if not n:
+            return
         seen = self._seen_ops
-        fresh = {key for key in {(max(s.start_time_ns, 0) // _DAY_NS, s.resource.service_name, s.name, s.kind)
-                                 for s in spans} if key not in seen}
-        ops = [(_EPOCH + datetime.timedelta(days=day), service, name, kind.jaeger_name)
-               for day, service, name, kind in fresh]
-        calls = self.rollup.add(spans) if self.rollup is not None else Counter()
+        fresh = {key for key in op_keys if key not in seen}
+        ops = [(_EPOCH + datetime.timedelta(days=day), service, name, kind) for day, service, name, kind in fresh]
         with self._lock:
             if self._closed:
                 raise StorageWriteError("clickhouse storage is closed")
-            if self._pending_spans + len(spans) > self.buffer_size:
-                self.dropped += len(spans)
+            if self._pending_spans + n > self.buffer_size:
+                self.dropped += n
                 raise StorageWriteError(
                     f"clickhouse write buffer full ({self._pending_spans} spans waiting): {self._failing or 'servers too slow'}")
             seen.update(fresh)
@@ -117,7 +137,7 @@ class ClickHouseWriter(SpanWriter):
                 self._seen_ops.clear()
             self._appended += 1
             self._pending.append(_Batch(cols, ops, calls, seq=self._appended))
-            self._pending_spans += len(spans)
+            self._pending_spans += n
             due = self._pending_spans >= self.batch_size
             failing = self._failing is not None
             if due:

@@ -1,0 +1,99 @@
+"""Span batches turned into ClickHouse columns by a collector worker (``--workers``).
+
+Building the columns (payloads, tag pairs, trace ranges) is most of the writer's per-span
+work and depends on nothing but the spans, so a collector worker does it on its own core
+(``Preparer.prepare``) and the one writer process only decodes the columns (msgspec, in C)
+and inserts them (``ClickHouseWriter.write_prepared``), never building a model ``Span``:
+the clickhouse counterpart of ``storage.sqlite.prepared``. The dependency rollup still
+pairs in the writer (a parent and its child may reach different workers): each span's
+pairing fields travel as ``storage.sqlite.prepared``'s ``edges`` rows, read back by its
+``edge_spans``.
+
+Layout (msgpack): ``MAGIC`` + ``[count, spans, index, ranges, names, edges, operations]``:
+``spans``/``index``/``ranges`` are the ``SpanColumns`` columns of the ``spans``,
+``span_index`` and ``trace_ranges`` tables, ``names = [[service, operation, kind]]``,
+``edges`` per span ``[trace_low, span_id, parent_id, kind, name, start, status, peer,
+links]``, ``operations = [[day number, service, operation, kind name]]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import msgspec
+
+from spyglass.model import Span
+from spyglass.storage.clickhouse.rows import SpanColumns
+from spyglass.storage.dependency_links import PEER_KINDS, peer_service_of
+from spyglass.storage.sqlite.prepared import PreparedDecodeError, PreparedSpans
+
+MAGIC = b"SGC1"
+_LOW64 = (1 << 64) - 1
+_DAY_NS = 86_400 * 1_000_000_000
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder()
+
+
+class Preparer:
+    """Turns spans into prepared column batches (no state between batches)."""
+
+    def prepare(self, spans: Sequence[Span]) -> bytes:
+        """Raises OverflowError/TypeError/ValueError for values storage cannot hold."""
+        cols = SpanColumns()
+        cols.add(spans)
+        names: dict[tuple[str, str, int], int] = {}
+        edges = []
+        for s in spans:
+            service = s.resource.service_name
+            kind = s.kind
+            key = (service, s.name, int(kind))
+            nid = names.get(key)
+            if nid is None:
+                nid = names[key] = len(names)
+            trace_id = s.trace_id
+            peer = peer_service_of(s) if kind in PEER_KINDS else ""
+            edges.append((trace_id & _LOW64, s.span_id, s.parent_span_id, int(kind), nid, s.start_time_ns,
+                          int(s.status.code), peer,
+                          [(li.trace_id & _LOW64, li.span_id, li.trace_id == trace_id) for li in s.links]
+                          if s.links else ()))
+        days = {(max(s.start_time_ns, 0) // _DAY_NS, s.resource.service_name, s.name, s.kind.jaeger_name)
+                for s in spans}
+        body = (cols.count, cols.spans, cols.index, cols.range_columns(), list(names), edges, sorted(days))
+        return MAGIC + _encoder.encode(body)
+
+
+class PreparedColumns:
+    """One request's prepared columns, as the writer process holds them: ``len()`` is its
+    span count (what queues and retry buffers measure), ``payload`` the bytes (for the
+    write-ahead log)."""
+
+    prepared = True
+    __slots__ = ("payload", "count", "spans", "index", "ranges", "names", "edges", "operations")
+
+    def __init__(self, payload: bytes) -> None:
+        if payload[:4] != MAGIC:
+            raise PreparedDecodeError("not a prepared clickhouse batch (bad magic)")
+        try:
+            body = _decoder.decode(payload[4:])
+            self.count, self.spans, self.index, self.ranges, self.names, self.edges, self.operations = body
+        except (msgspec.DecodeError, ValueError, TypeError) as exc:
+            raise PreparedDecodeError(f"corrupt prepared batch: {exc}") from None
+        self.payload = payload
+
+    def __len__(self) -> int:
+        return self.count
+
+    def services(self) -> Iterator[str]:
+        """The service of every span (for the per-service write counts)."""
+        return iter(self.spans[4])
+
+    def edge_spans(self) -> list[Any]:
+        """What the dependency rollup's pairing reads of each span (``storage.sqlite.prepared``'s
+        objects, built from the same ``names``/``edges`` rows)."""
+        return PreparedSpans.edge_spans(self)  # type: ignore[arg-type]
+
+
+def decode(payload: bytes) -> PreparedColumns | PreparedSpans:
+    """A prepared batch of either backend, told apart by its magic."""
+    return PreparedColumns(payload) if payload[:4] == MAGIC else PreparedSpans(payload)
