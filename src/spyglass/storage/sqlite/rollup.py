@@ -5,7 +5,9 @@ rollup and the spans agree (both have a batch or neither does). Rows live in the
 of the batch that wrote them and expire with it (``--sqlite.retention``). Rows are keyed by
 the span's start minute, which usually but not always falls in the file's own day, so a
 read asks every day file (a handful): ``red`` is keyed by operation then minute, so a
-query reads only the wanted operations' rows of the window; edges are summed from
+query reads only the wanted operations' rows of the window, and a query over every
+operation without durations (calls, error rates) reads the coarser ``red_service`` tier
+(per service, kind and minute: about a tenth of the rows) in the files that have it; edges are summed from
 ``edges_hourly`` for the window's whole hours and from ``edges`` (per minute) for its ends. Sums from several files are added
 in Python.
 """
@@ -18,7 +20,30 @@ from typing import Any
 
 from spyglass.storage.api.deadline import check_deadline
 from spyglass.storage.api.metrics import EdgeSum, MetricsReader, RedCell, RedQuery
+from spyglass.storage.sqlite import schema
 from spyglass.storage.sqlite.days import DayDirectory
+
+_UPSERT_SERVICE = ("INSERT INTO red_service(service, kind, minute, tenant, calls, errors) VALUES (?, ?, ?, ?, ?, ?) "
+                   "ON CONFLICT(service, kind, minute, tenant) DO UPDATE SET "
+                   "calls = calls + excluded.calls, errors = errors + excluded.errors")
+
+
+def write_service_tier(conn: sqlite3.Connection, red: dict[tuple[int, int, int], list[int]],
+                       names: dict[tuple[str, str, int], int], tenant: str) -> None:
+    """Upsert the ``red_service`` rows of a commit's summed ``red`` rows ((minute, name ID,
+    bucket) -> [calls, errors]); called by the writer in the transaction that stores them."""
+    by_id = {nid: (service, kind) for (service, _, kind), nid in names.items()}
+    rows: dict[tuple[str, int, int], list[int]] = {}
+    for (minute, nid, _), (calls, errors) in red.items():
+        service, kind = by_id[nid]
+        key = (service, kind, minute)
+        row = rows.get(key)
+        if row is None:
+            rows[key] = [calls, errors]
+        else:
+            row[0] += calls
+            row[1] += errors
+    conn.executemany(_UPSERT_SERVICE, [(s, k, m, tenant, c, e) for (s, k, m), (c, e) in rows.items()])
 
 
 def _in(column: str, values: list[object], params: list[object]) -> str:
@@ -53,8 +78,16 @@ class SqliteMetricsReader(MetricsReader):
     def read_red(self, query: RedQuery) -> list[RedCell]:
         """Per file: the operations (``names`` rows) the query wants, then their rows of the
         window, read along ``red``'s key (operation, minute); summed across files here."""
+        coarse = not query.buckets and not query.group_by_operation and not query.operations
+
         def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            params: list[object] = []
+            if coarse and schema.has_service_tier(conn):
+                params: list[object] = [query.start_minute, query.end_minute, query.tenant]
+                where = _in("service", list(query.services), params) + _in("kind", list(query.kinds), params)
+                return [(service, "", minute, -1, calls, errors) for service, minute, calls, errors in conn.execute(
+                    "SELECT service, minute, sum(calls), sum(errors) FROM red_service "
+                    f"WHERE minute BETWEEN ? AND ? AND tenant = ?{where} GROUP BY service, minute", params)]
+            params = []
             where = _in("service", list(query.services), params) + _in("kind", list(query.kinds), params) \
                 + _in("operation", list(query.operations), params)
             names = {nid: (service, operation if query.group_by_operation else "")
