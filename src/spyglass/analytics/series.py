@@ -25,7 +25,7 @@ from spyglass.analytics.histogram import quantile_ms
 from spyglass.analytics.rollup import DEFAULT_TENANT, MINUTE_NS
 from spyglass.codecs.go_json import GoFloat
 from spyglass.model import SpanKind
-from spyglass.storage.api.metrics import MetricsReader, RedCell, RedQuery
+from spyglass.storage.api.metrics import MetricsReader, RedCell, RedMinutes, RedQuery, minutes_of
 
 MS = 1_000_000
 MIN_STEP_MS = 60_000
@@ -86,21 +86,12 @@ def timestamp(ns: int) -> str:
 
 def family(metric: str, request: MetricsRequest, cells: Sequence[RedCell]) -> dict[str, Any]:
     """The ``MetricFamily`` for ``metric`` (latencies, calls or errors) from summed cells."""
+    return family_of_minutes(metric, request, minutes_of(list(cells), metric == LATENCIES))
+
+
+def family_of_minutes(metric: str, request: MetricsRequest, per_series: RedMinutes) -> dict[str, Any]:
+    """The ``MetricFamily`` from sums per series and minute (``MetricsReader.read_red_minutes``)."""
     points = request.points()
-    per_series: dict[tuple[str, str], dict[int, list[Any]]] = {}
-    want_hist = metric == LATENCIES
-    for service, operation, minute, bucket, n_calls, n_errors in cells:
-        minutes = per_series.get((service, operation))
-        if minutes is None:
-            minutes = per_series[(service, operation)] = {}
-        row = minutes.get(minute)
-        if row is None:
-            row = minutes[minute] = [0, 0, {}]
-        row[0] += n_calls
-        row[1] += n_errors
-        if want_hist:
-            hist = row[2]
-            hist[bucket] = hist.get(bucket, 0) + n_calls
     stamps = {t: timestamp(t) for t in points}
     metrics = []
     for (service, operation), minutes in sorted(per_series.items()):
@@ -178,6 +169,6 @@ def query(metric: str, reader: MetricsReader, request: MetricsRequest) -> dict[s
     points = request.points()
     lo = _window(points[0], request.rate_per_ns)[0] if points else 0
     hi = _window(points[-1], request.rate_per_ns)[1] if points else -1
-    cells = reader.read_red(RedQuery(request.tenant, list(request.services), list(request.span_kinds), lo, hi,
-                                     request.group_by_operation, buckets=metric == LATENCIES))
-    return family(metric, request, cells)
+    minutes = reader.read_red_minutes(RedQuery(request.tenant, list(request.services), list(request.span_kinds),
+                                               lo, hi, request.group_by_operation, buckets=metric == LATENCIES))
+    return family_of_minutes(metric, request, minutes)

@@ -121,9 +121,11 @@ INSERT INTO meta VALUES ('format', '{INDEX_FORMAT}'), ('version', {FORMAT_VERSIO
 # so a week reads hours and only the window's ragged ends read minutes. Created with IF NOT EXISTS also when a writer
 # opens an older day file, so files written before the rollups existed gain the tables
 # (they hold no rollup rows for the spans written before). ``red_service`` is the coarser
-# tier of ``red``: calls and errors per service, kind and minute (no operation, no
-# duration bucket), about a tenth of ``red``'s rows, for the counts over every operation
-# (rate() by service, the calls and error rates of all operations); a file whose ``red``
+# tier of ``red``: per service, kind and minute (no operation) the calls, errors and the
+# whole duration histogram in one row (``hist``: see ``rollup.encode_hist``), so the
+# queries over every operation (rate() by service, the Monitor tab's overview of every
+# service) read one row per service and minute where ``red`` has one per operation and
+# duration bucket (about one per span when spans are spread thin); a file whose ``red``
 # already had rows when it gained the table lacks the earlier ones there, so only files
 # marked ``red_service`` in ``meta`` (see ``ensure_rollup``) are read from it.
 ROLLUP_SCHEMA = """
@@ -160,6 +162,7 @@ CREATE TABLE IF NOT EXISTS red_service(
     tenant TEXT NOT NULL,
     calls INTEGER NOT NULL,
     errors INTEGER NOT NULL,
+    hist BLOB NOT NULL,
     PRIMARY KEY(service, kind, minute, tenant)) WITHOUT ROWID
 """
 SERVICE_TIER_KEY = "red_service"  # in ``meta``: ``red_service`` holds every row ``red`` holds

@@ -50,7 +50,7 @@ from spyglass.storage.sqlite import schema
 from spyglass.storage.sqlite.compression import ChunkCompressor
 from spyglass.storage.sqlite.days import DayDirectory, day_of, expired_days, remove_files
 from spyglass.storage.sqlite.prepared import PreparedSpans
-from spyglass.storage.sqlite.rollup import write_service_tier
+from spyglass.storage.sqlite.rollup import register_functions, write_service_tier
 from spyglass.storage.sqlite.rows import encode_chunk
 from spyglass.storage.sqlite.tagindex import Tokenizer, document
 from spyglass.storage.sqlite.traceindex import TraceIndexWriter
@@ -425,6 +425,7 @@ class SqliteWriter(SpanWriter):
                     self._create_day_file(day, path, inherited)
                 conn = schema.connect(path, cache_mb=self.cache_mb, mmap_mb=schema.DAY_MMAP_MB)
                 schema.init_writer(conn)
+                register_functions(conn)
                 schema.check_format(conn, schema.FORMAT)
                 conn.execute(schema.PEERS_TABLE)  # files from before the table existed
                 schema.ensure_rollup(conn)
