@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from spyglass.analytics.histogram import quantile_ms
+from spyglass.analytics.histogram import quantile_dense_ms
 from spyglass.analytics.rollup import DEFAULT_TENANT, MINUTE_NS
 from spyglass.codecs.go_json import GoFloat
 from spyglass.model import SpanKind
@@ -118,15 +118,19 @@ def family_of_minutes(metric: str, request: MetricsRequest, per_series: RedMinut
 def _series(metric: str, request: MetricsRequest, points: list[int],
             minutes: dict[int, list[Any]]) -> list[tuple[int, float]]:
     out: list[tuple[int, float]] = []
-    hist: dict[int, int] = {}
-    cur_lo, cur_hi = 0, -1  # minutes currently summed into (calls, errors, hist)
-    calls = errors = 0
+    # the window's histogram, dense: counts[bucket] over the series' bucket range
+    want_hist = metric == LATENCIES
+    low = min((min(row[2]) for row in minutes.values() if row[2]), default=0)
+    high = max((max(row[2]) for row in minutes.values() if row[2]), default=-1)
+    counts = [0] * (high + 1)
+    cur_lo, cur_hi = 0, -1  # minutes currently summed into (calls, errors, counts)
+    calls = errors = in_hist = 0
     first = True
     for t in points:
         lo, hi = _window(t, request.rate_per_ns)
         if first or lo > cur_hi or lo < cur_lo:
-            calls = errors = 0
-            hist = {}
+            calls = errors = in_hist = 0
+            counts = [0] * (high + 1)
             cur_lo, cur_hi = lo, lo - 1
             first = False
         while cur_lo < lo:  # minutes leaving the window
@@ -134,12 +138,10 @@ def _series(metric: str, request: MetricsRequest, points: list[int],
             if row is not None and cur_lo <= cur_hi:
                 calls -= row[0]
                 errors -= row[1]
-                for b, n in row[2].items():
-                    left = hist[b] - n
-                    if left:
-                        hist[b] = left
-                    else:
-                        del hist[b]
+                if want_hist:
+                    for b, n in row[2].items():
+                        counts[b] -= n
+                        in_hist -= n
             cur_lo += 1
         while cur_hi < hi:  # minutes entering it
             cur_hi += 1
@@ -147,8 +149,10 @@ def _series(metric: str, request: MetricsRequest, points: list[int],
             if row is not None:
                 calls += row[0]
                 errors += row[1]
-                for b, n in row[2].items():
-                    hist[b] = hist.get(b, 0) + n
+                if want_hist:
+                    for b, n in row[2].items():
+                        counts[b] += n
+                        in_hist += n
         span_s = (hi - lo + 1) * 60
         if metric == CALLS:
             out.append((t, calls / span_s))
@@ -156,7 +160,7 @@ def _series(metric: str, request: MetricsRequest, points: list[int],
             if metric == ERRORS:
                 out.append((t, errors / calls))
             else:
-                q = quantile_ms(hist, request.quantile)
+                q = quantile_dense_ms(counts, in_hist, request.quantile, low, high)
                 if q is not None:
                     out.append((t, q))
     if metric == CALLS and not any(v for _, v in out):
