@@ -23,7 +23,7 @@ from typing import Any
 
 from spyglass.analytics.histogram import quantile_dense_ms
 from spyglass.analytics.rollup import DEFAULT_TENANT, MINUTE_NS
-from spyglass.codecs.go_json import GoFloat
+from spyglass.codecs.go_json import go_float
 from spyglass.model import SpanKind
 from spyglass.storage.api.metrics import MetricsReader, RedCell, RedMinutes, RedQuery, minutes_of
 
@@ -102,7 +102,7 @@ def family_of_minutes(metric: str, request: MetricsRequest, per_series: RedMinut
         if request.group_by_operation:
             labels.append({"name": "operation", "value": operation})
         metrics.append({"labels": labels, "metricPoints": [
-            {"gaugeValue": {"doubleValue": GoFloat(v)}, "timestamp": stamps[t]} for t, v in values]})
+            {"gaugeValue": {"doubleValue": go_float(v)}, "timestamp": stamps[t]} for t, v in values]})
     prefix = "service_operation" if request.group_by_operation else "service"
     grouped = "service & operation" if request.group_by_operation else "service"
     if metric == LATENCIES:
@@ -120,14 +120,18 @@ def _series(metric: str, request: MetricsRequest, points: list[int],
     out: list[tuple[int, float]] = []
     # the window's histogram, dense: counts[bucket] over the series' bucket range
     want_hist = metric == LATENCIES
-    low = min((min(row[2]) for row in minutes.values() if row[2]), default=0)
-    high = max((max(row[2]) for row in minutes.values() if row[2]), default=-1)
+    used = set().union(*(row[2] for row in minutes.values())) if want_hist else set()
+    low, high = (min(used), max(used)) if used else (0, -1)
     counts = [0] * (high + 1)
     cur_lo, cur_hi = 0, -1  # minutes currently summed into (calls, errors, counts)
     calls = errors = in_hist = 0
     first = True
+    rate_per = max(request.rate_per_ns, MINUTE_NS)
     for t in points:
-        lo, hi = _window(t, request.rate_per_ns)
+        hi = t // MINUTE_NS - 1  # _window(t, rate_per_ns), inlined: it runs for every point
+        lo = -((rate_per - t) // MINUTE_NS)
+        if lo > hi:
+            lo = hi
         if first or lo > cur_hi or lo < cur_lo:
             calls = errors = in_hist = 0
             counts = [0] * (high + 1)
