@@ -235,7 +235,7 @@ def main() -> None:
 |---|---|
 {tql_table}
 
-`rate()` over 24 h reads the RED rollup for whole minutes; with this generator's 1,100 (service, operation, kind) names spread uniformly the rollup holds about one row per span, so it saves little here: the time is sqlite summing ~285,000 rows (about 2.5 us each), and it grows with the spans in the window.
+`rate() by (resource.service.name)` reads the coarser rollup tier `red_service` (one row per service, kind and minute, about 100 rows a minute here) for the window's whole minutes, summed per step in SQL, and the span index for its ragged ends; the per-operation `red` rows would be about one per span with this generator's 1,100 (service, operation, kind) names. `{{status=error}}` walks the window newest first in time slices (one statement per day file per slice) and decodes the candidate spans' chunks to check their status.
 """
     if not args.traceql_only:
         print(body)
