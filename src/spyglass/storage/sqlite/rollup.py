@@ -50,7 +50,8 @@ def decode_hist(blob: bytes) -> dict[int, int]:
     pairs.frombytes(blob)
     if _BIG_ENDIAN:
         pairs.byteswap()
-    return dict(zip(pairs[::2], pairs[1::2]))
+    pair = iter(pairs)
+    return dict(zip(pair, pair))
 
 
 def _hist_add(a: bytes, b: bytes) -> bytes:
