@@ -22,6 +22,9 @@ against the query server, p50/p99 of:
     .venv/bin/python bench/analytics.py --spans 10000000     # the issue's size
     .venv/bin/python bench/analytics.py --spans 200000 --no-doc   # a quick look
     .venv/bin/python bench/analytics.py --spans 2000000 --traceql-only
+    .venv/bin/python bench/analytics.py --spans 1000000 --storage clickhouse   # TraceQL on ClickHouse
+    .venv/bin/python bench/analytics.py --spans 10000000 --data-dir /tmp/a10m   # keep the data;
+        # a second run with the same --data-dir (and --spans) skips the writing and reuses it
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from spyglass.query import QueryService  # noqa: E402
 from spyglass.query.http_api import build_app  # noqa: E402
 from spyglass.query.tempo_api import build_tempo_app  # noqa: E402
 from spyglass.server import HttpServer  # noqa: E402
+from spyglass.storage.clickhouse import ClickHouseConfig, ClickHouseFactory  # noqa: E402
 from spyglass.storage.sqlite import SqliteConfig, SqliteFactory  # noqa: E402
 
 S = 1_000_000_000
@@ -105,8 +109,9 @@ def generate(total: int, end_ns: int, seed: int = 1) -> Iterator[tuple[int, list
 class Server:
     """The query HTTP server over the store, in an event loop thread."""
 
-    def __init__(self, factory: SqliteFactory) -> None:
-        service = QueryService(factory.trace_reader(), factory.dependency_reader(), metrics=factory.metrics_reader())
+    def __init__(self, factory: SqliteFactory | ClickHouseFactory) -> None:
+        metrics = factory.metrics_reader() if isinstance(factory, SqliteFactory) else None
+        service = QueryService(factory.trace_reader(), factory.dependency_reader(), metrics=metrics)
         self.http = HttpServer("query", "127.0.0.1", 0, build_app(service))
         self.tempo = HttpServer("tempo", "127.0.0.1", 0, build_tempo_app(service))
         self.loop = asyncio.new_event_loop()
@@ -142,24 +147,58 @@ def main() -> None:
     ap.add_argument("--with-scan", action="store_true", help="also time the exact dependency scan once")
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--traceql-only", action="store_true", help="only the query-language requests (and their section)")
+    ap.add_argument("--storage", choices=["sqlite", "clickhouse"], default="sqlite",
+                    help="clickhouse: a ClickHouse 18.16 server started like the tests do, query language only "
+                         "(section traceql-clickhouse)")
+    ap.add_argument("--data-dir", help="keep the written data here; when it already holds this benchmark's "
+                                       "data for the same --spans, reuse it instead of writing again")
     args = ap.parse_args()
+    clickhouse = args.storage == "clickhouse"
+    if clickhouse:
+        args.traceql_only = True
 
-    tmp = Path(tempfile.mkdtemp(prefix="spyglass-bench-analytics-"))
-    end_ns = time.time_ns() // (60 * S) * 60 * S
+    keep = args.data_dir is not None and not clickhouse
+    tmp = Path(args.data_dir) if keep else Path(tempfile.mkdtemp(prefix="spyglass-bench-analytics-"))
+    meta_path = tmp / "bench-meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    reuse = meta.get("spans") == args.spans
+    if keep and not reuse and (tmp / "data").exists():
+        sys.exit(f"{tmp}/data holds other data ({meta or 'unfinished'}): remove it or pick another --data-dir")
+    end_ns = meta["end_ns"] if reuse else time.time_ns() // (60 * S) * 60 * S
     clock = Clock((end_ns - WEEK) / S)
-    factory = SqliteFactory(SqliteConfig(data_dir=str(tmp / "data"), retention="0"), clock=clock)
+    factory: SqliteFactory | ClickHouseFactory
+    if clickhouse:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        import clickhouse_servers
+
+        factory = ClickHouseFactory(ClickHouseConfig(addresses=clickhouse_servers.single_node().address,
+                                                     database=clickhouse_servers.fresh_database(), retention="0"))
+        (tmp / "data").mkdir(parents=True, exist_ok=True)
+    else:
+        factory = SqliteFactory(SqliteConfig(data_dir=str(tmp / "data"), retention="0"), clock=clock)
     try:
-        writer = factory.span_writer()
-        began = time.perf_counter()
-        written = 0
-        for at, batch in generate(args.spans, end_ns):
-            clock.now = at / S + 2
-            writer.write_spans(batch)
-            written += len(batch)
-            if written % 1_000_000 < BATCH:
-                print(f"  {written:,} spans, {written / (time.perf_counter() - began):,.0f}/s", file=sys.stderr)
-        factory.store.writer.flush()
-        ingest = written / (time.perf_counter() - began)
+        if reuse:
+            written, ingest = meta["written"], meta["ingest"]
+            print(f"  reusing {written:,} spans in {tmp} (written at {ingest:,.0f} spans/s)", file=sys.stderr)
+        else:
+            writer = factory.span_writer()
+            began = time.perf_counter()
+            written = 0
+            for at, batch in generate(args.spans, end_ns):
+                clock.now = at / S + 2
+                writer.write_spans(batch)
+                written += len(batch)
+                if written % 1_000_000 < BATCH:
+                    print(f"  {written:,} spans, {written / (time.perf_counter() - began):,.0f}/s", file=sys.stderr)
+            if isinstance(factory, SqliteFactory):
+                factory.store.writer.flush()
+            else:
+                writer.flush()
+                assert writer.sync()  # type: ignore[attr-defined]
+            ingest = written / (time.perf_counter() - began)
+            if keep:
+                meta_path.write_text(json.dumps({"spans": args.spans, "end_ns": end_ns, "written": written,
+                                                 "ingest": ingest}))
         clock.now = end_ns / S
         server = Server(factory)
         try:
@@ -194,30 +233,36 @@ def main() -> None:
             server.close()
     finally:
         factory.close()
+        if clickhouse:
+            clickhouse_servers.stop_all()
         size = sum(p.stat().st_size for p in (tmp / "data").rglob("*") if p.is_file())
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     table = "\n".join(f"| {name} | {value} |" for name, value in rows)
     if scan:
         table += f"\n| exact dependency scan, same 7 days (one run), s | {scan} |"
     body = f"""## Analytics: RED metrics and dependencies from rollups, {written:,} spans ({machine()})
 
-`.venv/bin/python bench/analytics.py --spans {args.spans}{' --with-scan' if args.with_scan else ''}` ({time.strftime('%Y-%m-%d')}). sqlite backend; spans in traces of 10 over 20 services x 10 operations, spread evenly over the last 7 days (one day file per day), written in time order with shuffles inside each 5,000 spans, batches of 1,000. Requests go over HTTP to the query server; {args.runs} runs each, rotating over the services. Ingest (spans, rollups and edges in one transaction): {ingest:,.0f} spans/s; data directory {size / written:.0f} bytes/span. Targets (issue 13, at 10M spans): metrics over 24 h p99 <= 500 ms, dependencies <= 1 s.
+`flock /work/bench.lock .venv/bin/python bench/analytics.py --spans {args.spans}{' --with-scan' if args.with_scan else ''}{' --data-dir ' + args.data_dir if keep else ''}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average at the end {os.getloadavg()[0]:.2f}). sqlite backend; spans in traces of 10 over 20 services x 10 operations, spread evenly over the last 7 days (one day file per day), written in time order with shuffles inside each 5,000 spans, batches of 1,000. Requests go over HTTP to the query server; {args.runs} runs each, rotating over the services. Ingest (spans, rollups and edges in one transaction): {ingest:,.0f} spans/s; data directory {size / written:.0f} bytes/span. Targets (issue 13, at 10M spans): metrics over 24 h p99 <= 500 ms, dependencies <= 1 s.
 
 | request | p50 / p99 ms |
 |---|---|
 {table}
 """
     tql_table = "\n".join(f"| {name} | {value} |" for name, value in tql_rows)
-    tql_body = f"""## Query language (TraceQL) over Tempo's API, {written:,} spans ({machine()})
+    note = "" if clickhouse else """`rate() by (resource.service.name)` reads the coarser rollup tier `red_service` (one row per service, kind and minute, about 100 rows a minute here) for the window's whole minutes, summed per step in SQL, and the span index for its ragged ends; the per-operation `red` rows would be about one per span with this generator's 1,100 (service, operation, kind) names. `{status=error}` walks the window newest first in time slices (one statement per day file per slice) and decodes the candidate spans' chunks to check their status."""
+    store = "ClickHouse 18.16 (one server started like the tests', the query translated to SQL)" if clickhouse \
+        else "The same sqlite store and data as the analytics section"
+    tql_body = f"""## Query language (TraceQL) over Tempo's API{' on ClickHouse' if clickhouse else ''}, {written:,} spans ({machine()})
 
-`flock /work/bench.lock .venv/bin/python bench/analytics.py --spans {args.spans}{' --traceql-only' if args.traceql_only else ''}` ({time.strftime('%Y-%m-%d')}). The same sqlite store and data as the analytics section (servers carry `http.status_code`, 500 on their 3 % errors; a fifth of client spans are `db.query`). Requests over HTTP to the Tempo API (`/api/search` with `limit=20`, `/api/metrics/query_range` with a 60 s step for 1 h and a 15 min step for 24 h), {args.runs} runs each; load average at the end {os.getloadavg()[0]:.2f} (other helpers' jobs share the 2 cores). Targets (issue 13, at 10M spans): trace searches p99 <= 300 ms, metrics over 24 h p99 <= 500 ms.
+`flock /work/bench.lock .venv/bin/python bench/analytics.py --spans {args.spans}{' --storage clickhouse' if clickhouse else ''}{' --traceql-only' if args.traceql_only and not clickhouse else ''}{' --data-dir ' + args.data_dir if keep else ''}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, ingest {ingest:,.0f} spans/s). {store} (servers carry `http.status_code`, 500 on their 3 % errors; a fifth of client spans are `db.query`). Requests over HTTP to the Tempo API (`/api/search` with `limit=20`, `/api/metrics/query_range` with a 60 s step for 1 h and a 15 min step for 24 h), {args.runs} runs each; load average at the end {os.getloadavg()[0]:.2f} (other helpers' jobs share the 2 cores). Targets (issue 13, at 10M spans): trace searches p99 <= 300 ms, metrics over 24 h p99 <= 500 ms.
 
 | query | p50 / p99 ms |
 |---|---|
 {tql_table}
 
-`rate()` over 24 h reads the RED rollup for whole minutes; with this generator's 1,100 (service, operation, kind) names spread uniformly the rollup holds about one row per span, so it saves little here: the time is sqlite summing ~285,000 rows (about 2.5 us each), and it grows with the spans in the window.
+{note}
 """
     if not args.traceql_only:
         print(body)
@@ -225,7 +270,7 @@ def main() -> None:
     if not args.no_doc:
         if not args.traceql_only:
             write_section("analytics", body)
-        write_section("traceql", tql_body)
+        write_section("traceql-clickhouse" if clickhouse else "traceql", tql_body)
 
 
 def traceql_rows(server: Server, end_ns: int, runs: int) -> list[tuple[str, str]]:

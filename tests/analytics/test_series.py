@@ -40,6 +40,26 @@ def test_buckets_bound_every_duration_and_quantiles_stay_within_a_bucket() -> No
     assert quantile_ms({}, 0.5) is None
 
 
+def test_dense_quantile_equals_the_sorted_walk() -> None:
+    """The sliding window's dense histogram (walked from the top for high quantiles) gives
+    exactly ``quantile_ms``, for sparse and crowded histograms and every edge quantile."""
+    import random
+
+    from spyglass.analytics.histogram import MAX_BUCKET, quantile_dense_ms
+
+    rng = random.Random(5)
+    for _ in range(3000):
+        hist = {rng.randrange(MAX_BUCKET + 1): rng.choice([1, 1, 2, 7, 1000]) for _ in range(rng.randint(1, 40))}
+        counts = [0] * (MAX_BUCKET + 1)
+        for b, n in hist.items():
+            counts[b] = n
+        low, high = min(hist) - rng.randint(0, 2), max(hist)
+        total = sum(hist.values())
+        for q in (0.0, 0.25, 0.5, 0.5000001, 0.75, 0.95, 0.99, 0.999, 1.0, rng.random()):
+            assert quantile_dense_ms(counts, total, q, max(low, 0), high) == quantile_ms(hist, q), (hist, q)
+    assert quantile_dense_ms([0, 0], 0, 0.5, 0, 1) is None
+
+
 def test_timestamps_are_gogo_jsonpb() -> None:
     assert timestamp(T0) == "2023-11-14T22:13:00Z"
     assert timestamp(T0 + 5 * MS) == "2023-11-14T22:13:00.005Z"

@@ -68,3 +68,19 @@ def test_dumps_indent_like_marshal_indent() -> None:
     )
     assert dumps(obj, "    ").decode() == expected
     assert dumps(obj, "\t").decode() == expected.replace("    ", "\t")
+
+
+def test_go_float_writes_what_gofloat_writes() -> None:
+    """``go_float`` leaves a value to orjson only where orjson's text is Go's."""
+    import random
+
+    from spyglass.codecs.go_json import go_float
+
+    rng = random.Random(7)
+    values = [0.0, -0.0, 1.0, 2.5, 1e-4, 0.99999e-4, 1e15, 999999999999999.9, 1e16, 1e21, 1e-7, 123456.0,
+              float("nan"), float("inf"), -float("inf")]
+    for _ in range(20000):
+        values += [10 ** rng.uniform(-9, 23), -10 ** rng.uniform(-9, 23), rng.randint(0, 10**6) / 60,
+                   float(rng.randint(-10**17, 10**17))]
+    for v in values:
+        assert dumps([go_float(v)]) == dumps([GoFloat(v)]), v

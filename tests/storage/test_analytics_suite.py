@@ -258,3 +258,126 @@ def test_sqlite_rollup_and_spans_survive_or_vanish_together(tmp_path: Path) -> N
         assert f.metrics_reader().read_edges("", minute, minute) == [("front", "back", "call", 1, 0)]
     finally:
         f.close()
+
+
+def _families(factory: StorageFactory) -> list[dict]:
+    """Jaeger's three metrics for every service at once (the Monitor tab's overview), 1-minute
+    step, 7- and 1-minute ratePer, over a window across midnight (read per service and minute)."""
+    from spyglass.analytics import series
+
+    out = []
+    for metric, rate_per, quantile in (("latencies", 7, 0.95), ("latencies", 1, 0.5), ("calls", 7, 0),
+                                       ("errors", 3, 0), ("latencies", 3, 0.99)):
+        request = series.MetricsRequest([], T0 + 41 * 60 * S + 17 * S, 50 * 60 * S, 60 * S, rate_per * 60 * S,
+                                        span_kinds=[int(SpanKind.SERVER), int(SpanKind.CLIENT)], quantile=quantile)
+        request.services = list(SERVICES)
+        out.append(series.query(metric, metrics_of(factory), request))
+    return out
+
+
+def _tier_answers(sqlite: SqliteFactory) -> tuple[Counter[tuple[str, int]], list, list[dict]]:
+    """What reads the ``red_service`` tier: calls/errors of all operations per (service,
+    minute), TraceQL counts over service and kind, with ragged and whole-minute windows, and
+    the metrics of every service."""
+    from spyglass.traceql import parse
+
+    cells: Counter[tuple[str, int]] = Counter()
+    for c in metrics_of(sqlite).read_red(RedQuery("", ["api", "db", "front"], [int(SpanKind.SERVER), int(SpanKind.CLIENT)],
+                                                  T0 // MINUTE_NS - 5, T0 // MINUTE_NS + 80, buckets=False)):
+        cells[(c.service, c.minute)] += c.calls * 1000 + c.errors
+    reader = sqlite.trace_reader()
+    series = []
+    for text, start, end, step in (
+            ("{ } | rate() by (resource.service.name)", T0 - 7 * S, T0 + 45 * 60 * S + 13 * S, 60 * S),
+            ("{ } | count_over_time() by (resource.service.name, kind)", T0, T0 + 40 * 60 * S, 300 * S),
+            ('{ resource.service.name != "db" && kind = server } | count_over_time()', T0 - 3 * S, T0 + 41 * 60 * S, 120 * S),
+            ("{ kind = client || kind = consumer } | rate() by (kind)", T0 - 20 * 60 * S, T0 + 100 * 60 * S, 3600 * S)):
+        series.append([(s.labels, s.samples) for s in reader.traceql_metrics(parse(text), start, end, step)])
+    return cells, series, _families(sqlite)
+
+
+def test_sqlite_service_tier_equals_a_full_scan(tmp_path: Path) -> None:
+    """``red_service`` (per service, kind and minute) answers exactly what ``red`` and a scan
+    do, across minute, hour and day borders; a file not marked complete is read from ``red``."""
+    import sqlite3
+
+    from spyglass.storage.sqlite import schema
+    from spyglass.storage.sqlite.rollup import encode_hist
+
+    clock, rng = Clock(), random.Random(21)
+    traces = random_traces(rng, 400)
+    memory = MemoryFactory()
+    memory.span_writer().write_spans([s for t in traces for s in t])
+    sqlite = SqliteFactory(SqliteConfig(data_dir=str(tmp_path / "data")), clock=clock)
+    try:
+        # every batch its own commit, so rows of one minute merge across commits (the
+        # histogram blobs are summed by the upsert)
+        spans = [s for t in traces for s in t]
+        rng.shuffle(spans)
+        writer = sqlite.span_writer()
+        for i in range(0, len(spans), 37):
+            clock.now = (T0 + (i * 40 * 60 * S) // len(spans)) / S
+            writer.write_spans(spans[i:i + 37])
+            sqlite.store.writer.flush()
+        files = sorted((tmp_path / "data").glob("*.db"))
+        day_files = [p for p in files if p.name[:4].isdigit()]
+        assert len(day_files) == 2
+        tier_calls = 0
+        for path in day_files:
+            with sqlite3.connect(path) as conn:
+                assert schema.has_service_tier(conn)
+                tier_calls += conn.execute("SELECT sum(calls) FROM red_service").fetchone()[0]
+        assert tier_calls == len(spans)
+
+        expected: Counter[tuple[str, int]] = Counter()
+        for s in spans:
+            if s.resource.service_name in ("api", "db", "front") and s.kind in (SpanKind.SERVER, SpanKind.CLIENT):
+                expected[(s.resource.service_name, s.start_time_ns // MINUTE_NS)] += \
+                    1000 + (s.status.code is StatusCode.ERROR)
+        cells, series, families = _tier_answers(sqlite)
+        assert cells == expected
+        assert families == _families(memory) and all(f["metrics"] for f in families)
+        from spyglass.traceql import parse
+        want = [[(s.labels, s.samples) for s in memory.trace_reader().traceql_metrics(parse(text), start, end, step)]
+                for text, start, end, step in (
+            ("{ } | rate() by (resource.service.name)", T0 - 7 * S, T0 + 45 * 60 * S + 13 * S, 60 * S),
+            ("{ } | count_over_time() by (resource.service.name, kind)", T0, T0 + 40 * 60 * S, 300 * S),
+            ('{ resource.service.name != "db" && kind = server } | count_over_time()', T0 - 3 * S, T0 + 41 * 60 * S, 120 * S),
+            ("{ kind = client || kind = consumer } | rate() by (kind)", T0 - 20 * 60 * S, T0 + 100 * 60 * S, 3600 * S))]
+        assert series == want and all(any(v for _, samples in s for _, v in samples) for s in series)
+
+        # The tier is what answers: skewing it changes the answers ...
+        for path in day_files:
+            with sqlite3.connect(path) as conn:
+                conn.execute("UPDATE red_service SET calls = calls + 1, hist = ?", (encode_hist({30: 5}),))
+        skewed = _tier_answers(sqlite)
+        assert skewed[0] != expected and skewed[1] != want
+        assert all(a != b for a, b in zip(skewed[2], families))
+        # ... and a file not marked complete (a file from before the tier) is read from ``red``.
+        for path in day_files:
+            with sqlite3.connect(path) as conn:
+                conn.execute("DELETE FROM meta WHERE key = ?", (schema.SERVICE_TIER_KEY,))
+        assert _tier_answers(sqlite) == (expected, want, families)
+    finally:
+        sqlite.close()
+        memory.close()
+
+
+def test_sqlite_service_tier_marks_only_files_it_covers(tmp_path: Path) -> None:
+    """A day file that had ``red`` rows before the tier existed gets the table unmarked."""
+    import sqlite3
+
+    from spyglass.storage.sqlite import schema
+
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID")
+    conn.execute("CREATE TABLE red(name_id, minute, tenant, bucket, calls, errors)")
+    conn.execute("INSERT INTO red VALUES (1, 2, '', 3, 4, 0)")
+    schema.ensure_rollup(conn)
+    assert not schema.has_service_tier(conn)
+    schema.ensure_rollup(conn)  # idempotent, still unmarked
+    assert not schema.has_service_tier(conn)
+    fresh = sqlite3.connect(tmp_path / "new.db", isolation_level=None)
+    fresh.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID")
+    schema.ensure_rollup(fresh)
+    assert schema.has_service_tier(fresh)

@@ -347,7 +347,9 @@ def test_full_disk_raises_storage_write_error_and_recovers(tmp_path: Path, facto
         acked: list[int] = []
         error = None
         for batch in range(1, 400):
-            spans = [span(batch, i + 1, attrs=[KeyValue("blob", rng.randbytes(400).hex())]) for i in range(20)]
+            # a new operation per batch: a failed commit forgets names its retry must write again
+            spans = [span(batch, i + 1, op=f"GET /{batch}", attrs=[KeyValue("blob", rng.randbytes(400).hex())])
+                     for i in range(20)]
             try:
                 writer.write_spans(spans)
             except StorageWriteError as exc:
@@ -364,6 +366,16 @@ def test_full_disk_raises_storage_write_error_and_recovers(tmp_path: Path, facto
         missing = [b for b in acked if len(reader.get_trace(b)) != 20]
         assert not missing, f"acknowledged batches lost after the disk filled up: {missing}"
         assert reader.get_trace(10_001)
+        # the rollups hold each stored span once: per operation (``red``) and per service
+        # (``red_service``, written from the same rows by the retried commit)
+        from spyglass.storage.api.metrics import RedQuery
+
+        stored = sum(len(reader.get_trace(b)) for b in [*range(1, 400), 10_000, 10_001])
+        assert stored >= len(acked) * 20 + 1
+        metrics = f.metrics_reader()
+        per_op = sum(c.calls for c in metrics.read_red(RedQuery("", [], [], 0, 1 << 40, group_by_operation=True)))
+        per_service = sum(c.calls for c in metrics.read_red(RedQuery("", [], [], 0, 1 << 40, buckets=False)))
+        assert per_op == per_service == stored
         f.close()
         integrity_ok(disk / "data")
 

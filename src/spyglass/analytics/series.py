@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from spyglass.analytics.histogram import quantile_ms
+from spyglass.analytics.histogram import quantile_dense_ms
 from spyglass.analytics.rollup import DEFAULT_TENANT, MINUTE_NS
-from spyglass.codecs.go_json import GoFloat
+from spyglass.codecs.go_json import go_float
 from spyglass.model import SpanKind
-from spyglass.storage.api.metrics import MetricsReader, RedCell, RedQuery
+from spyglass.storage.api.metrics import MetricsReader, RedCell, RedMinutes, RedQuery, minutes_of
 
 MS = 1_000_000
 MIN_STEP_MS = 60_000
@@ -86,21 +86,12 @@ def timestamp(ns: int) -> str:
 
 def family(metric: str, request: MetricsRequest, cells: Sequence[RedCell]) -> dict[str, Any]:
     """The ``MetricFamily`` for ``metric`` (latencies, calls or errors) from summed cells."""
+    return family_of_minutes(metric, request, minutes_of(list(cells), metric == LATENCIES))
+
+
+def family_of_minutes(metric: str, request: MetricsRequest, per_series: RedMinutes) -> dict[str, Any]:
+    """The ``MetricFamily`` from sums per series and minute (``MetricsReader.read_red_minutes``)."""
     points = request.points()
-    per_series: dict[tuple[str, str], dict[int, list[Any]]] = {}
-    want_hist = metric == LATENCIES
-    for service, operation, minute, bucket, n_calls, n_errors in cells:
-        minutes = per_series.get((service, operation))
-        if minutes is None:
-            minutes = per_series[(service, operation)] = {}
-        row = minutes.get(minute)
-        if row is None:
-            row = minutes[minute] = [0, 0, {}]
-        row[0] += n_calls
-        row[1] += n_errors
-        if want_hist:
-            hist = row[2]
-            hist[bucket] = hist.get(bucket, 0) + n_calls
     stamps = {t: timestamp(t) for t in points}
     metrics = []
     for (service, operation), minutes in sorted(per_series.items()):
@@ -111,7 +102,7 @@ def family(metric: str, request: MetricsRequest, cells: Sequence[RedCell]) -> di
         if request.group_by_operation:
             labels.append({"name": "operation", "value": operation})
         metrics.append({"labels": labels, "metricPoints": [
-            {"gaugeValue": {"doubleValue": GoFloat(v)}, "timestamp": stamps[t]} for t, v in values]})
+            {"gaugeValue": {"doubleValue": go_float(v)}, "timestamp": stamps[t]} for t, v in values]})
     prefix = "service_operation" if request.group_by_operation else "service"
     grouped = "service & operation" if request.group_by_operation else "service"
     if metric == LATENCIES:
@@ -127,15 +118,23 @@ def family(metric: str, request: MetricsRequest, cells: Sequence[RedCell]) -> di
 def _series(metric: str, request: MetricsRequest, points: list[int],
             minutes: dict[int, list[Any]]) -> list[tuple[int, float]]:
     out: list[tuple[int, float]] = []
-    hist: dict[int, int] = {}
-    cur_lo, cur_hi = 0, -1  # minutes currently summed into (calls, errors, hist)
-    calls = errors = 0
+    # the window's histogram, dense: counts[bucket] over the series' bucket range
+    want_hist = metric == LATENCIES
+    used = set().union(*(row[2] for row in minutes.values())) if want_hist else set()
+    low, high = (min(used), max(used)) if used else (0, -1)
+    counts = [0] * (high + 1)
+    cur_lo, cur_hi = 0, -1  # minutes currently summed into (calls, errors, counts)
+    calls = errors = in_hist = 0
     first = True
+    rate_per = max(request.rate_per_ns, MINUTE_NS)
     for t in points:
-        lo, hi = _window(t, request.rate_per_ns)
+        hi = t // MINUTE_NS - 1  # _window(t, rate_per_ns), inlined: it runs for every point
+        lo = -((rate_per - t) // MINUTE_NS)
+        if lo > hi:
+            lo = hi
         if first or lo > cur_hi or lo < cur_lo:
-            calls = errors = 0
-            hist = {}
+            calls = errors = in_hist = 0
+            counts = [0] * (high + 1)
             cur_lo, cur_hi = lo, lo - 1
             first = False
         while cur_lo < lo:  # minutes leaving the window
@@ -143,12 +142,10 @@ def _series(metric: str, request: MetricsRequest, points: list[int],
             if row is not None and cur_lo <= cur_hi:
                 calls -= row[0]
                 errors -= row[1]
-                for b, n in row[2].items():
-                    left = hist[b] - n
-                    if left:
-                        hist[b] = left
-                    else:
-                        del hist[b]
+                if want_hist:
+                    for b, n in row[2].items():
+                        counts[b] -= n
+                        in_hist -= n
             cur_lo += 1
         while cur_hi < hi:  # minutes entering it
             cur_hi += 1
@@ -156,8 +153,10 @@ def _series(metric: str, request: MetricsRequest, points: list[int],
             if row is not None:
                 calls += row[0]
                 errors += row[1]
-                for b, n in row[2].items():
-                    hist[b] = hist.get(b, 0) + n
+                if want_hist:
+                    for b, n in row[2].items():
+                        counts[b] += n
+                        in_hist += n
         span_s = (hi - lo + 1) * 60
         if metric == CALLS:
             out.append((t, calls / span_s))
@@ -165,7 +164,7 @@ def _series(metric: str, request: MetricsRequest, points: list[int],
             if metric == ERRORS:
                 out.append((t, errors / calls))
             else:
-                q = quantile_ms(hist, request.quantile)
+                q = quantile_dense_ms(counts, in_hist, request.quantile, low, high)
                 if q is not None:
                     out.append((t, q))
     if metric == CALLS and not any(v for _, v in out):
@@ -178,6 +177,6 @@ def query(metric: str, reader: MetricsReader, request: MetricsRequest) -> dict[s
     points = request.points()
     lo = _window(points[0], request.rate_per_ns)[0] if points else 0
     hi = _window(points[-1], request.rate_per_ns)[1] if points else -1
-    cells = reader.read_red(RedQuery(request.tenant, list(request.services), list(request.span_kinds), lo, hi,
-                                     request.group_by_operation, buckets=metric == LATENCIES))
-    return family(metric, request, cells)
+    minutes = reader.read_red_minutes(RedQuery(request.tenant, list(request.services), list(request.span_kinds),
+                                               lo, hi, request.group_by_operation, buckets=metric == LATENCIES))
+    return family_of_minutes(metric, request, minutes)

@@ -44,6 +44,28 @@ class RedCell(NamedTuple):
     errors: int
 
 
+# (service, operation) -> minute -> [calls, errors, {bucket: calls}] (empty without buckets)
+RedMinutes = dict[tuple[str, str], dict[int, list]]
+
+
+def minutes_of(cells: "list[RedCell]", buckets: bool) -> RedMinutes:
+    """Cells arranged per series and minute, the shape the metrics answers walk."""
+    out: RedMinutes = {}
+    for service, operation, minute, bucket, calls, errors in cells:
+        minutes = out.get((service, operation))
+        if minutes is None:
+            minutes = out[(service, operation)] = {}
+        row = minutes.get(minute)
+        if row is None:
+            row = minutes[minute] = [0, 0, {}]
+        row[0] += calls
+        row[1] += errors
+        if buckets:
+            hist = row[2]
+            hist[bucket] = hist.get(bucket, 0) + calls
+    return out
+
+
 class EdgeSum(NamedTuple):
     parent: str
     child: str
@@ -58,6 +80,11 @@ class MetricsReader(abc.ABC):
     @abc.abstractmethod
     def read_red(self, query: RedQuery) -> list[RedCell]:
         """RED rows summed over kinds (and operations unless grouped), any order."""
+
+    def read_red_minutes(self, query: RedQuery) -> RedMinutes:
+        """The same sums per series and minute; a backend with a coarser tier (one row
+        per service and minute) overrides it to skip the row per bucket."""
+        return minutes_of(self.read_red(query), query.buckets)
 
     @abc.abstractmethod
     def read_edges(self, tenant: str, start_minute: int, end_minute: int) -> list[EdgeSum]:

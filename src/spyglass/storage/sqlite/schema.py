@@ -120,7 +120,14 @@ INSERT INTO meta VALUES ('format', '{INDEX_FORMAT}'), ('version', {FORMAT_VERSIO
 # query for a few services reads only their rows; edges are kept per minute and per hour,
 # so a week reads hours and only the window's ragged ends read minutes. Created with IF NOT EXISTS also when a writer
 # opens an older day file, so files written before the rollups existed gain the tables
-# (they hold no rollup rows for the spans written before).
+# (they hold no rollup rows for the spans written before). ``red_service`` is the coarser
+# tier of ``red``: per service, kind and minute (no operation) the calls, errors and the
+# whole duration histogram in one row (``hist``: see ``rollup.encode_hist``), so the
+# queries over every operation (rate() by service, the Monitor tab's overview of every
+# service) read one row per service and minute where ``red`` has one per operation and
+# duration bucket (about one per span when spans are spread thin); a file whose ``red``
+# already had rows when it gained the table lacks the earlier ones there, so only files
+# marked ``red_service`` in ``meta`` (see ``ensure_rollup``) are read from it.
 ROLLUP_SCHEMA = """
 CREATE TABLE IF NOT EXISTS red(
     name_id INTEGER NOT NULL,
@@ -147,15 +154,38 @@ CREATE TABLE IF NOT EXISTS edges_hourly(
     tenant TEXT NOT NULL,
     calls INTEGER NOT NULL,
     errors INTEGER NOT NULL,
-    PRIMARY KEY(hour, parent, child, kind, tenant)) WITHOUT ROWID
+    PRIMARY KEY(hour, parent, child, kind, tenant)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS red_service(
+    service TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    minute INTEGER NOT NULL,
+    tenant TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    hist BLOB NOT NULL,
+    PRIMARY KEY(service, kind, minute, tenant)) WITHOUT ROWID
 """
+SERVICE_TIER_KEY = "red_service"  # in ``meta``: ``red_service`` holds every row ``red`` holds
 
 
 def ensure_rollup(conn: sqlite3.Connection) -> None:
-    """Create the rollup tables unless the file has them (autocommit, idempotent)."""
+    """Create the rollup tables unless the file has them (autocommit, idempotent).
+
+    ``red_service`` is marked complete only when it starts together with an empty ``red``;
+    a crash before the mark leaves the file unmarked, which only costs speed."""
+    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    fresh = "red_service" not in tables and (
+        "red" not in tables or conn.execute("SELECT 1 FROM red LIMIT 1").fetchone() is None)
     for statement in ROLLUP_SCHEMA.split(";"):
         if statement.strip():
             conn.execute(statement)
+    if fresh:
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, 1)", (SERVICE_TIER_KEY,))
+
+
+def has_service_tier(conn: sqlite3.Connection) -> bool:
+    """Whether this day file's ``red_service`` sums all of its ``red`` rows."""
+    return conn.execute("SELECT 1 FROM meta WHERE key = ?", (SERVICE_TIER_KEY,)).fetchone() is not None
 
 
 HOUR_NS = 3_600_000_000_000

@@ -5,18 +5,16 @@ A day's ``names`` table gives each span's service, name and kind by ``name_id``,
 condition is partially evaluated in Python (``partial``): comparisons on ``name``,
 ``kind`` and ``resource.service.name`` become true or false, comparisons on ``duration``
 become SQL on ``s.duration``, and everything else (attributes, status) is *unknown*. Name IDs
-whose condition is false are never read; the others are walked newest first, each with its
-SQL filter, all merged (``heapq.merge``) like the Jaeger search's time scan.
+whose condition is false are never read; the others are walked newest first in time slices
+(``Scan.rows``), each with its SQL filter.
 
 When no unknown part is left the index row alone proves the match. Otherwise the row's chunk
 (the trace's spans of one write batch) is decoded once per scan and the span is checked in
-Python, before its trace is fetched. Rows are read in pages (keyset pagination), so no
-connection is held while the engine fetches traces from the same files.
+Python, before its trace is fetched. Rows are read a slice at a time, so no connection is
+held while the engine fetches traces from the same files.
 """
 
 from __future__ import annotations
-
-import heapq
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -27,20 +25,22 @@ from spyglass.storage.api.deadline import check_deadline
 from spyglass.storage.sqlite import schema
 from spyglass.storage.sqlite.days import DayDirectory
 from spyglass.traceql import ast
-from spyglass.traceql.evaluate import compare, matches
+from spyglass.traceql.evaluate import compare, fields_of, matches
 
 # What an index row plus the names table tell exactly.
 ROW_FIELDS = frozenset({ast.Intrinsic("name"), ast.Intrinsic("kind"), ast.Intrinsic("duration"),
                         ast.Attribute("resource", "service.name")})
+# What the ``red_service`` tier tells apart (no operation, no duration).
+SERVICE_FIELDS = frozenset({ast.Intrinsic("kind"), ast.Attribute("resource", "service.name")})
 _SQL_OPS = {"=": "=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
-_PAGE_SQL = (
-    "SELECT s.start, s.chunk, s.seq, s.duration, c.trace_hi, c.trace_key FROM spans s JOIN chunks c ON c.id = s.chunk "
-    "WHERE s.name_id = ?1 AND s.start BETWEEN ?2 AND ?3 AND (s.start < ?3 OR (s.start = ?3 AND "
-    "(s.chunk < ?4 OR (s.chunk = ?4 AND s.seq < ?5)))) AND ({cond}) "
-    "ORDER BY s.start DESC, s.chunk DESC, s.seq DESC LIMIT ?6"
+_SLICE_SQL = (
+    "SELECT s.start, s.chunk, s.seq, s.duration, c.trace_hi, c.trace_key, s.name_id FROM spans s "
+    "JOIN chunks c ON c.id = s.chunk "
+    "WHERE s.name_id IN (SELECT value FROM json_each(?1)) AND s.start BETWEEN ?2 AND ?3 AND ({cond})"
 )
 _CHUNK_SQL = "SELECT trace_hi, trace_key, data FROM chunks WHERE id = ?"
-_MAX_PAGE = 8192
+_FIRST_SLICE_NS = MINUTE_NS
+_SLICE_ROWS = 2048  # a slice doubles below this many rows and halves above 4x as many
 _CHUNK_CACHE = 256
 
 Partial = tuple["bool | str", bool]  # (True / False / SQL text, exact)
@@ -119,33 +119,62 @@ class Scan:
                 plans.append((day, nid, "1" if sql is True else sql, exact, (service, name, kind)))
         return plans
 
-    def _pages(self, index: int, day: str, nid: int, sql: str) -> Iterator[tuple]:
-        text = _PAGE_SQL.format(cond=sql)
-        last = (self.hi, schema.INT64_MAX, schema.INT64_MAX)
-        # The merge asks every stream for its first row, and a window can have thousands of
-        # streams (days x names); most are never read further, so the first page is small.
-        size = 8
-        while True:
-            check_deadline()
-            rows: list = []
+    def _span_hours(self, days: set[str]) -> tuple[int, int] | None:
+        """The first and last hour of ``days``' spans inside the window (``hours`` table)."""
+        first, last = None, None
+        for day in days:
             with self.days.reading(day) as conn:
-                if conn is not None:
-                    rows = conn.execute(text, (nid, self.lo, last[0], last[1], last[2], size)).fetchall()
-            for start, chunk, seq, duration, hi, key in rows:
-                yield start, index, chunk, seq, duration, hi, key
-            if len(rows) < size:
-                return
-            last = rows[-1][:3]
-            size = min(size * 2, _MAX_PAGE)
+                if conn is None:
+                    continue
+                low, high = conn.execute("SELECT min(hour), max(hour) FROM hours WHERE hour BETWEEN ? AND ?",
+                                         (self.lo // schema.HOUR_NS, self.hi // schema.HOUR_NS)).fetchone()
+            if low is not None:
+                first = low if first is None else min(first, low)
+                last = high if last is None else max(last, high)
+        return None if first is None else (first, last)
 
     def rows(self) -> Iterator[tuple[int, int, Span | None, tuple[str, str, int], bool, str, int, int]]:
-        """(start, trace ID, None, name entry, exact, day, chunk, seq) newest first."""
+        """(start, trace ID, duration, name entry, exact, day, chunk, seq) newest first.
+
+        Walked in time slices from the window's end: per slice one statement per (day, SQL
+        condition) over all its name IDs (an index range each), rows sorted here. A slice
+        starts at a minute and doubles while it yields few rows (halves when it yields
+        many), so a search that stops after its first rows asks a few statements, not one
+        per name ID (thousands over a day: the cost that made such searches slow)."""
         plans = self._plans()
-        streams = [self._pages(i, day, nid, sql) for i, (day, nid, sql, _, _) in enumerate(plans)]
-        merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, reverse=True)
-        for start, index, chunk, seq, duration, hi, key in merged:
-            day, _, _, exact, entry = plans[index]
-            yield start, schema.trace_id_of(hi, key), duration, entry, exact, day, chunk, seq
+        if not plans:
+            return
+        index_of = {(day, nid): i for i, (day, nid, _, _, _) in enumerate(plans)}
+        groups: dict[tuple[str, str], list[int]] = {}
+        for day, nid, sql, _, _ in plans:
+            groups.setdefault((day, sql), []).append(nid)
+        statements = [(day, _SLICE_SQL.format(cond=sql), "[" + ",".join(map(str, nids)) + "]")
+                      for (day, sql), nids in groups.items()]
+        hours = self._span_hours({day for day, _ in groups})
+        if hours is None:
+            return
+        lo = max(self.lo, hours[0] * schema.HOUR_NS)
+        hi = min(self.hi, (hours[1] + 1) * schema.HOUR_NS - 1)
+        width = _FIRST_SLICE_NS
+        while hi >= lo:
+            low = max(lo, hi - width + 1)
+            rows: list[tuple[int, int, int, int, int, int, int]] = []
+            for day, text, ids in statements:
+                check_deadline()
+                with self.days.reading(day) as conn:
+                    if conn is None:
+                        continue
+                    rows.extend((start, index_of[(day, nid)], chunk, seq, duration, th, key)
+                                for start, chunk, seq, duration, th, key, nid in conn.execute(text, (ids, low, hi)))
+            rows.sort(reverse=True)
+            for start, index, chunk, seq, duration, th, key in rows:
+                day, _, _, exact, entry = plans[index]
+                yield start, schema.trace_id_of(th, key), duration, entry, exact, day, chunk, seq
+            hi = low - 1
+            if len(rows) < _SLICE_ROWS:
+                width *= 2
+            elif len(rows) > 4 * _SLICE_ROWS:
+                width = max(width // 2, 1)
 
     def counts(self, step_ns: int, by: tuple[ast.Field, ...], rollup: bool = False) -> Iterator[tuple[tuple, int, int]] | None:
         """Span counts per (labels, bucket) summed in SQL, when every name ID's condition is
@@ -153,7 +182,9 @@ class Scan:
 
         With ``rollup`` (the store writes the RED rollup with its spans) and a condition on
         names only (no duration) and a step of whole minutes, the window's whole minutes are
-        summed from ``red`` (per name and minute) and only its ragged ends from ``spans``."""
+        summed from ``red`` (per name and minute), or from ``red_service`` when the
+        condition and labels use only the service and kind, and only its ragged ends from
+        ``spans``."""
         if not all(f in ROW_FIELDS and f != ast.Intrinsic("duration") for f in by):
             return None
         plans = self._plans()
@@ -181,15 +212,30 @@ class Scan:
         for day, nid, _, _, entry in plans:
             groups.setdefault(day, []).append(nid)
             entries[(day, nid)] = entry
+        # a condition and labels over service and kind only are answered per (service,
+        # kind) by the coarser tier, summed per step in SQL (about a tenth of the rows)
+        coarse = fields_of(self.cond) <= SERVICE_FIELDS and set(by) <= SERVICE_FIELDS
         for day, nids in groups.items():
             check_deadline()
             with self.days.reading(day) as conn:
                 if conn is None:
                     continue
-                rows = conn.execute(
-                    "SELECT name_id, minute, sum(calls) FROM red WHERE name_id IN (SELECT value FROM json_each(?1)) "
-                    "AND minute BETWEEN ?2 AND ?3 GROUP BY name_id, minute",
-                    ("[" + ",".join(map(str, nids)) + "]", first, last)).fetchall()
+                if coarse and schema.has_service_tier(conn):
+                    wanted = {(entries[(day, nid)][0], entries[(day, nid)][2]) for nid in nids}
+                    summed = conn.execute(
+                        "SELECT service, kind, minute * ?1 / ?2 * ?2 AS b, sum(calls) FROM red_service "
+                        "WHERE minute BETWEEN ?3 AND ?4 GROUP BY service, kind, b",
+                        (MINUTE_NS, step_ns, first, last)).fetchall()
+                    rows = []
+                else:
+                    summed = []
+                    rows = conn.execute(
+                        "SELECT name_id, minute, sum(calls) FROM red WHERE name_id IN (SELECT value FROM json_each(?1)) "
+                        "AND minute BETWEEN ?2 AND ?3 GROUP BY name_id, minute",
+                        ("[" + ",".join(map(str, nids)) + "]", first, last)).fetchall()
+            for service, kind, bucket, n in summed:
+                if (service, kind) in wanted:
+                    yield tuple(_row_label(f, service, "", kind) for f in by), bucket, n
             for nid, minute, n in rows:
                 service, name, kind = entries[(day, nid)]
                 yield (tuple(_row_label(f, service, name, kind) for f in by),

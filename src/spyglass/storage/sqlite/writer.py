@@ -50,6 +50,7 @@ from spyglass.storage.sqlite import schema
 from spyglass.storage.sqlite.compression import ChunkCompressor
 from spyglass.storage.sqlite.days import DayDirectory, day_of, expired_days, remove_files
 from spyglass.storage.sqlite.prepared import PreparedSpans
+from spyglass.storage.sqlite.rollup import register_functions, write_service_tier
 from spyglass.storage.sqlite.rows import encode_chunk
 from spyglass.storage.sqlite.tagindex import Tokenizer, document
 from spyglass.storage.sqlite.traceindex import TraceIndexWriter
@@ -424,6 +425,7 @@ class SqliteWriter(SpanWriter):
                     self._create_day_file(day, path, inherited)
                 conn = schema.connect(path, cache_mb=self.cache_mb, mmap_mb=schema.DAY_MMAP_MB)
                 schema.init_writer(conn)
+                register_functions(conn)
                 schema.check_format(conn, schema.FORMAT)
                 conn.execute(schema.PEERS_TABLE)  # files from before the table existed
                 schema.ensure_rollup(conn)
@@ -689,7 +691,7 @@ class SqliteWriter(SpanWriter):
         day = self._day
         try:
             if self._in_tx:
-                self._write_rollup(day.conn, self._pending)
+                self._write_rollup(day.conn, self._pending, day.names)
                 day.conn.execute("COMMIT")
                 self._in_tx = False
         except sqlite3.Error as exc:
@@ -725,7 +727,8 @@ class SqliteWriter(SpanWriter):
         self._index_lag.discard(day)
 
     @staticmethod
-    def _write_rollup(conn: sqlite3.Connection, batches: list[_Batch]) -> None:
+    def _write_rollup(conn: sqlite3.Connection, batches: list[_Batch],
+                      names: dict[tuple[str, str, int], int]) -> None:
         """Upsert the RED rows of ``batches``, summed, just before the commit that stores
         them: summing a whole commit's batches first makes a few rows per (minute,
         operation, bucket) instead of one per batch (the rollup costs ingest little), and
@@ -741,6 +744,7 @@ class SqliteWriter(SpanWriter):
                     row[1] += errors
         if total:
             conn.executemany(_UPSERT_RED, [(m, n, DEFAULT_TENANT, b, c, e) for (m, n, b), (c, e) in total.items()])
+            write_service_tier(conn, total, names, DEFAULT_TENANT)
 
     def _fail(self, exc: BaseException) -> None:
         """The open transaction is lost: roll back, drop the connection, keep acknowledged
@@ -779,7 +783,7 @@ class SqliteWriter(SpanWriter):
             for batch in pending:
                 for sql, rows in batch.ops:
                     day.conn.executemany(sql, rows)
-            self._write_rollup(day.conn, pending)
+            self._write_rollup(day.conn, pending, day.names)
             day.conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
