@@ -206,7 +206,12 @@ def test_queue_full_is_resource_exhausted():
         with pytest.raises(grpc.RpcError) as info:
             _raw_post(running.port, data)
         assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert _metric(processor, "spyglass_spans_rejected_total", receiver="jaeger_grpc", format="jaeger_proto", reason="queue_full") == 2
+        # the queue is full (2 spans of 1): refused before decoding, counted per request
+        assert _metric(processor, "spyglass_requests_rejected_total", receiver="jaeger_grpc", format="jaeger_proto", reason="queue_full") == 1
+        assert _metric(processor, "spyglass_spans_received_total", receiver="jaeger_grpc", format="jaeger_proto") == 2
+        with pytest.raises(grpc.RpcError) as info:
+            _raw_post(running.port, b"\xff\xff")  # not even decoded: the same retryable error
+        assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         _assert_serving(running.port)
         processor.start()
         wait_for(lambda: store.get_trace(TID))

@@ -212,6 +212,42 @@ def test_truncated_request_is_invalid_argument(served):
     assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_full_queue_refuses_before_decoding():
+    """While the queue has no room, a request is refused without being decoded: even bytes
+    that do not decode get the retryable UNAVAILABLE (not INVALID_ARGUMENT), nothing is
+    counted per span, and once the writer drains the queue the same bytes are decoded
+    (and found invalid) again."""
+    store = MemoryStore()
+    processor = SpanProcessor(store, IngestMetrics(), ProcessorConfig(queue_size=2, batch_size=10))  # not started
+    running = _serve(processor)
+    garbage = b"\x0a\xff\xff\xff"  # a length beyond the payload: does not decode
+    try:
+        data = otlp_proto.encode_export_request([Span(0x9, n, "a", 1, 1, Resource("svc")) for n in (1, 2)])
+        with pytest.raises(grpc.RpcError) as info:
+            _raw_export(running.port, garbage)  # room: decoded and refused as invalid
+        assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        _raw_export(running.port, data)  # fills the queue (2 of 2)
+        assert not processor.has_room()
+        for payload in (garbage, data):
+            with pytest.raises(grpc.RpcError) as info:
+                _raw_export(running.port, payload)
+            assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+            assert "queue full" in (info.value.details() or "")
+        labels = {"receiver": "otlp_grpc", "format": "otlp_proto"}
+        assert _metric(processor, "spyglass_requests_rejected_total", **labels, reason="queue_full") == 2
+        assert _metric(processor, "spyglass_requests_rejected_total", **labels, reason="decode_error") == 1
+        assert _metric(processor, "spyglass_spans_received_total", **labels) == 2
+        assert _metric(processor, "spyglass_spans_dropped_total", reason="queue_full") == 0
+        processor.start()
+        wait_for(lambda: store.get_trace(0x9) and processor.has_room())
+        with pytest.raises(grpc.RpcError) as info:
+            _raw_export(running.port, garbage)  # room again: decoded again
+        assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        running.close()
+        processor.close()
+
+
 def test_queue_full_is_unavailable():
     store = MemoryStore()
     processor = SpanProcessor(store, IngestMetrics(), ProcessorConfig(queue_size=1))  # not started: nothing drains
@@ -222,7 +258,10 @@ def test_queue_full_is_unavailable():
         with pytest.raises(grpc.RpcError) as info:
             _raw_export(running.port, data)
         assert info.value.code() is grpc.StatusCode.UNAVAILABLE
-        assert _metric(processor, "spyglass_spans_dropped_total", reason="queue_full") == 1
+        # the queue is full (1 of 1): refused before decoding, so counted per request
+        assert _metric(processor, "spyglass_requests_rejected_total", receiver="otlp_grpc", format="otlp_proto",
+                       reason="queue_full") == 1
+        assert _metric(processor, "spyglass_spans_received_total", receiver="otlp_grpc", format="otlp_proto") == 1
         # the SDK exporter sees a retryable failure and gives up within its timeout
         exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{running.port}", insecure=True, timeout=1)
         span = TracerProvider().get_tracer("t").start_span("y")

@@ -284,7 +284,11 @@ def test_queue_full_is_503_with_retry_after():
         assert status_pb2.Status.FromString(resp.content).code == 14  # UNAVAILABLE
         resp = requests.post(running.url, data=otlp_json.encode_json([_good(0x82)]), headers=JS, timeout=10)
         assert resp.status_code == 503 and resp.json()["code"] == 14
-        assert _metric(processor, "spyglass_spans_dropped_total", reason="queue_full") == 2
+        # the queue is full (1 of 1): refused before the bodies were read, counted per request
+        assert _metric(processor, "spyglass_requests_rejected_total", receiver="otlp_http", format="otlp_proto", reason="queue_full") == 1
+        assert _metric(processor, "spyglass_requests_rejected_total", receiver="otlp_http", format="otlp_json", reason="queue_full") == 1
+        resp = requests.post(running.url, data=b"{not json", headers=JS, timeout=10)
+        assert resp.status_code == 503 and resp.headers["Retry-After"] == "1"  # not decoded: not a 400
         processor.start()
         wait_for(lambda: store.get_trace(0x81))
         assert requests.post(running.url, data=body, headers=PB, timeout=10).status_code == 200

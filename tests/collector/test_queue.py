@@ -55,3 +55,22 @@ def test_get_batch_wakes_on_put() -> None:
     q.put_nowait(spans(1))
     t.join(5)
     assert got and len(got[0]) == 1  # type: ignore[arg-type]
+
+
+def test_has_room_until_full_then_until_drained_to_the_resume_mark() -> None:
+    q = BoundedSpanQueue(100)
+    assert q.resume_at == 90
+    for _ in range(9):
+        q.put_nowait(spans(10))
+    assert q.has_room()  # 90 of 100
+    with pytest.raises(QueueFull):
+        q.put_nowait(spans(20))  # refused for lack of room: receivers now refuse undecoded
+    assert not q.has_room()
+    q.put_nowait(spans(10))  # a batch that fits still fits (what was decoded is not wasted)
+    assert len(q) == 100 and not q.has_room()
+    assert len(q.get_batch(5, 0.1) or []) == 10  # 90 left: at the resume mark
+    assert q.has_room()
+    q.put_nowait(spans(10))
+    assert len(q) == 100 and not q.has_room()  # full without a refusal
+    q.get_batch(5, 0.1)
+    assert q.has_room()

@@ -227,6 +227,52 @@ def test_unhealthy_storage_makes_the_parent_unhealthy_and_workers_refuse(tmp_pat
         assert aio.stop() == 0
 
 
+def test_workers_refuse_before_decoding_while_the_parents_queue_is_full(tmp_path: Path) -> None:
+    """A queue of 1,000 spans and senders of 1,000-span requests keep it full: the parent
+    tells the workers, which refuse requests undecoded (UNAVAILABLE, counted per request);
+    every acknowledged span is stored once, and no refused one."""
+    aio = start(tmp_path, "--workers", "2", "--collector.queue-size", "1000")
+    port = aio.ports["collector.otlp-grpc-port"]
+    stop = threading.Event()
+    acked: list[int] = []
+    codes: set[grpc.StatusCode] = set()
+
+    def send(k: int) -> None:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
+        call = channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
+        n = 0
+        while not stop.is_set():
+            tid = 0xF0000 + k * 100_000 + n
+            n += 1
+            try:
+                call(otlp_grpc_request(tid, 1000, "flood"), timeout=30)
+                acked.append(tid)
+            except grpc.RpcError as exc:
+                codes.add(exc.code())
+        channel.close()
+
+    threads = [threading.Thread(target=send, args=(k,)) for k in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        wait_for(lambda: aio.metric("spyglass_requests_rejected_total", reason="queue_full") > 0, timeout=60,
+                 interval=0.5)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        assert codes == {grpc.StatusCode.UNAVAILABLE}
+        assert aio.metric("spyglass_requests_rejected_total", receiver="otlp_grpc", format="otlp_proto",
+                          reason="queue_full") > 0
+        wait_for(lambda: aio.metric("spyglass_spans_written_total") >= 1000 * len(acked), timeout=60)
+        time.sleep(1.5)  # a further status report from every worker: nothing more arrives
+        assert aio.metric("spyglass_spans_written_total") == 1000 * len(acked)
+        stored = traces_by_id(aio, "flood")
+        assert set(stored) == set(acked) and all(len(spans) == 1000 for spans in stored.values())
+    finally:
+        stop.set()
+        assert aio.stop() == 0
+
+
 def test_workers_publish_to_nats_themselves(tmp_path: Path) -> None:
     from tests.pipeline_procs import NatsServer
 

@@ -379,7 +379,9 @@ def test_queue_full_is_503_with_retry_after() -> None:
         second = requests.post(c.url("/api/v2/spans"), data=V2_BODY)
         assert second.status_code == 503
         assert second.headers["Retry-After"] == "1"
-        assert c.counter(c.metrics.spans_rejected, RECEIVER, V2_JSON, "queue_full") == 1
+        # the queue is full (1 of 1): refused before the body was read, counted per request
+        assert c.counter(c.metrics.requests_rejected, RECEIVER, V2_JSON, "queue_full") == 1
+        assert c.counter(c.metrics.spans_received, RECEIVER, V2_JSON) == 1
         assert c.counter(c.metrics.spans_accepted, RECEIVER, V2_JSON) == 1
     finally:
         c.close()

@@ -2,7 +2,9 @@
 
 Every span that enters and does not reach storage is counted in
 ``spyglass_spans_dropped_total`` with a reason; requests or packets that could not even be
-decoded (so their span count is unknown) are counted in ``spyglass_requests_rejected_total``.
+decoded (so their span count is unknown) are counted in ``spyglass_requests_rejected_total``:
+that includes requests refused *before* decoding because the queue was full
+(``reason="queue_full"``), whose spans appear in no per-span counter.
 
 The same numbers are also exposed under the names Jaeger v1's collector and agent used
 (``jaeger_collector_*``, ``jaeger_agent_*``), which the Jaeger Grafana dashboards and
@@ -50,7 +52,9 @@ class IngestMetrics:
         )
         self.requests_rejected = Counter(
             "spyglass_requests_rejected",
-            "Requests or packets refused before their spans could be counted",
+            "Requests or packets refused before their spans could be counted (undecodable, too large, "
+            "or queue_full: refused undecoded while the queue had no room, so their spans are in no "
+            "per-span counter)",
             labels + ["reason"],
             registry=r,
         )

@@ -92,6 +92,21 @@ class ServerBusy(Exception):
     """The queue is full (or closing); the client should retry later."""
 
 
+QUEUE_FULL_MESSAGE = "queue full, refused before decoding"
+
+
+def refuse_undecoded(sink: object, receiver: str, fmt: str) -> bool:
+    """True when ``sink`` has no room now (``has_room``): the receiver answers its retryable
+    error (the same as a queue-full ``ServerBusy``) without decoding the request, since a
+    decoded batch the queue refuses costs as much CPU as a stored one. Such requests are
+    counted per request, ``spyglass_requests_rejected_total{reason="queue_full"}``: their
+    spans were never decoded, so they are not in the per-span counters."""
+    if sink.has_room():  # type: ignore[attr-defined]
+        return False
+    sink.metrics.reject_request(receiver, fmt, "queue_full")  # type: ignore[attr-defined]
+    return True
+
+
 class StorageUnhealthy(ServerBusy):
     """Storage cannot take spans now; the client should retry later (gRPC: UNAVAILABLE)."""
 
@@ -155,6 +170,10 @@ class SpanProcessor:
         if n or self.unhealthy_reason is None:
             self._enqueue(spans, n, receiver, fmt)
         return submitted(n, checked)
+
+    def has_room(self) -> bool:
+        """``SpanSink.has_room``: the queue is not full (``BoundedSpanQueue.has_room``)."""
+        return self.queue.has_room()
 
     async def accept(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
         """``SpanSink.accept``: queued in memory is all this processor promises."""

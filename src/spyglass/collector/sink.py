@@ -5,7 +5,8 @@ storage writer), ``DurableSpanProcessor`` (the same, behind a write-ahead log on
 ``NatsPublisher`` (JetStream). A receiver awaits ``accept`` before it answers its client, so
 the answer means what the sink promises: queued, on disk, or stored by JetStream. Every
 sink raises ``ServerBusy`` when it cannot take the spans, which receivers turn into their
-protocol's retryable error.
+protocol's retryable error; while ``has_room`` is False, receivers give that error before
+decoding the request at all.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ class SpanSink(Protocol):
         """Validate the spans (``processor.screen``), then return once the storable ones are as
         safe as this sink promises, saying how many were refused as unstorable; raise
         ``ServerBusy`` if they cannot be taken (the client retries)."""
+        ...
+
+    def has_room(self) -> bool:
+        """False while the sink would refuse any request for lack of room (queue full):
+        receivers then refuse before decoding (``processor.refuse_undecoded``)."""
         ...
 
     def submit(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:

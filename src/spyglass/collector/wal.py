@@ -308,12 +308,18 @@ class DurableSpanProcessor(SpanProcessor):
             if reason is None:
                 self._reserved += n
                 return
+            if reason == "queue_full":
+                self.queue.note_refusal()
         m.spans_rejected.labels(receiver, fmt, reason).inc(n)
         m.spans_dropped.labels(reason).inc(n)
         if reason == "storage_unavailable":
             raise StorageUnhealthy(f"storage unavailable: {self.unhealthy_reason}")
         raise ServerBusy(f"queue full ({waiting}/{self.config.queue_size} spans)" if reason == "queue_full"
                          else "shutting down")
+
+    def has_room(self) -> bool:
+        """The queue and the spans reserved on their way through the log leave room."""
+        return self.queue.has_room() and len(self.queue) + self._reserved < self.config.queue_size
 
     def _enqueue(self, item: _Pending) -> None:
         with self._cond:

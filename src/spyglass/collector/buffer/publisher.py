@@ -120,6 +120,10 @@ class NatsPublisher:
         self.metrics.spans_dropped.labels(reason).inc(n)
         return ServerBusy(message)
 
+    def has_room(self) -> bool:
+        """``SpanSink.has_room``: fewer than ``max_in_flight`` spans wait for JetStream."""
+        return self._in_flight < self.max_in_flight
+
     async def accept(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
         """Validate, then return once JetStream acknowledged the storable spans."""
         spans, checked = screen(self.metrics, spans, receiver, fmt, nbytes)

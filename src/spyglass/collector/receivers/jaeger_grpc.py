@@ -5,7 +5,8 @@ forwarding to each other. The request is handed to the codec as raw bytes (no ge
 deserializer), because ``spyglass.codecs.jaeger_proto`` decodes faster from bytes than
 from a parsed message. A payload that does not decode is INVALID_ARGUMENT, and so is a
 request with spans no storage can hold (``spyglass.collector.validation``; the message
-says how many, the others are stored); a full queue is RESOURCE_EXHAUSTED, which the
+says how many, the others are stored); a full queue is RESOURCE_EXHAUSTED (before decoding
+while the queue has no room: ``processor.refuse_undecoded``), which the
 agent's reporter retries; storage that cannot take spans is UNAVAILABLE (retryable too).
 """
 
@@ -16,7 +17,8 @@ import grpc
 
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_proto import decode_post_spans
-from spyglass.collector.processor import ServerBusy, SpanProcessor, StorageUnhealthy, rejection_text
+from spyglass.collector.processor import (QUEUE_FULL_MESSAGE, ServerBusy, SpanProcessor, StorageUnhealthy,
+                                          refuse_undecoded, rejection_text)
 from spyglass.collector.receivers.offload import decode_payload
 from spyglass.tenancy import gate as tenancy_gate
 from spyglass.tenancy import rpc as tenancy_rpc
@@ -38,6 +40,8 @@ class _PostSpans:
     async def handle(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         metrics = self.processor.metrics
         tenant = await tenancy_rpc.tenant_of(self.tenancy, context, RECEIVER)
+        if refuse_undecoded(self.processor, RECEIVER, FORMAT):
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"server busy, retry later: {QUEUE_FULL_MESSAGE}")
         try:
             spans = await decode_payload(decode_post_spans, request)
         except DecodeError as exc:

@@ -6,7 +6,8 @@ jaeger-client's ``HTTPSender`` and by the agent. Replies follow Jaeger's collect
 ``application/x-thrift`` / ``application/vnd.apache.thrift.binary``, for a payload that
 does not decode, or when spans were refused as unstorable (the text says how many; the
 request's other spans are stored: ``spyglass.collector.validation``); 413 above the body limit; 503 with ``Retry-After`` when the queue is
-full, so clients retry instead of losing spans.
+full, so clients retry instead of losing spans (before the body is read while the queue has
+no room: ``processor.refuse_undecoded``).
 
 The sampling endpoint (``GET /api/sampling``) lives on the same port and is added to the
 application by its own module; ``add_routes`` lets both share one ``Application``.
@@ -19,7 +20,7 @@ from aiohttp import hdrs, web
 
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_thrift import decode_batch
-from spyglass.collector.processor import ServerBusy, SpanProcessor, rejection_text
+from spyglass.collector.processor import QUEUE_FULL_MESSAGE, ServerBusy, SpanProcessor, refuse_undecoded, rejection_text
 from spyglass.tenancy import gate as tenancy_gate
 from spyglass.tenancy import web as tenancy_web
 from spyglass.tenancy.gate import RateLimited, TenancyGate
@@ -75,6 +76,9 @@ class _TracesHandler:
         if encoding not in ENCODINGS:
             metrics.reject_request(RECEIVER, FORMAT, "unsupported_encoding")
             return _error(400, f"Unsupported content encoding: {encoding}")
+        if refuse_undecoded(self.processor, RECEIVER, FORMAT):  # neither read nor decoded
+            return _error(503, f"Server busy, retry later: {QUEUE_FULL_MESSAGE}",
+                          **{hdrs.RETRY_AFTER: "1", hdrs.CONNECTION: "close"})
         try:
             body = await read_body(request, self.max_body_bytes, lease)
         except BodyTooLarge:

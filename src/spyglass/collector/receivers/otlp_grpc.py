@@ -3,7 +3,8 @@
 The request is decoded from raw bytes by ``spyglass.codecs.otlp_proto``. Spans with
 invalid IDs (and, in the processor, spans no storage can hold) are rejected one by one and reported in the response's ``partial_success``
 (the request still succeeds, as the OTLP spec asks). A payload that does not decode is
-INVALID_ARGUMENT (not retryable). A full queue is UNAVAILABLE: the OTLP spec lists it as
+INVALID_ARGUMENT (not retryable). A full queue is UNAVAILABLE (before decoding while the
+queue has no room: ``processor.refuse_undecoded``): the OTLP spec lists it as
 retryable, so SDK exporters back off and resend, whereas RESOURCE_EXHAUSTED is only
 retried when the server sends RetryInfo.
 """
@@ -15,7 +16,7 @@ import grpc
 
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.otlp_proto import decode_export_request_partial, export_response
-from spyglass.collector.processor import ServerBusy, SpanProcessor, partial_success
+from spyglass.collector.processor import QUEUE_FULL_MESSAGE, ServerBusy, SpanProcessor, partial_success, refuse_undecoded
 from spyglass.collector.receivers.offload import decode_payload
 from spyglass.tenancy import gate as tenancy_gate
 from spyglass.tenancy import rpc as tenancy_rpc
@@ -37,6 +38,8 @@ class _Export:
     async def handle(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         metrics = self.processor.metrics
         tenant = await tenancy_rpc.tenant_of(self.tenancy, context, RECEIVER)
+        if refuse_undecoded(self.processor, RECEIVER, FORMAT):
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"server busy, retry later: {QUEUE_FULL_MESSAGE}")
         try:
             decoded = await decode_payload(decode_export_request_partial, request)
         except DecodeError as exc:

@@ -10,7 +10,8 @@ Follows the OTLP/HTTP spec:
   the limit with 413 instead of filling memory; other encodings are 415.
 * A payload that does not decode is 400 with a ``google.rpc.Status`` body (protobuf or
   JSON, like the request); 413 above the size limit; a full queue is 503 with
-  ``Retry-After`` (the spec lists 429, 502, 503 and 504 as retryable). Other methods on
+  ``Retry-After`` (before the body is read while the queue has no room:
+  ``processor.refuse_undecoded``) (the spec lists 429, 502, 503 and 504 as retryable). Other methods on
   the route get 405 from the router.
 """
 
@@ -24,7 +25,7 @@ from google.rpc import code_pb2, status_pb2
 
 from spyglass.codecs import otlp_json, otlp_proto
 from spyglass.codecs.errors import DecodeError
-from spyglass.collector.processor import ServerBusy, SpanProcessor, partial_success
+from spyglass.collector.processor import QUEUE_FULL_MESSAGE, ServerBusy, SpanProcessor, partial_success, refuse_undecoded
 from spyglass.collector.receivers import body as body_mod
 from spyglass.collector.receivers.body import BudgetExhausted, Lease, ENCODINGS, BodyTimeout, BodyTooLarge, ClientGone, read_body
 from spyglass.collector.receivers.offload import decode_payload
@@ -90,6 +91,9 @@ class _TracesHandler:
         if encoding not in ENCODINGS:
             metrics.reject_request(RECEIVER, fmt, "unsupported_encoding")
             return web.Response(status=415, text=f"unsupported content encoding {encoding!r}\n")
+        if refuse_undecoded(self.processor, RECEIVER, fmt):  # neither read nor decoded
+            return reply(503, code_pb2.UNAVAILABLE, f"server busy, retry later: {QUEUE_FULL_MESSAGE}",
+                         **{hdrs.RETRY_AFTER: "1", hdrs.CONNECTION: "close"})
         try:
             body = await read_body(request, self.max_body_bytes, lease)
         except BodyTooLarge:

@@ -35,7 +35,7 @@ from spyglass.codecs.zipkin_json_v1 import decode_zipkin_json_v1
 from spyglass.codecs.zipkin_json_v2 import decode_zipkin_json_v2
 from spyglass.codecs.zipkin_proto import decode_zipkin_proto
 from spyglass.codecs.zipkin_thrift import decode_zipkin_thrift
-from spyglass.collector.processor import ServerBusy, SpanProcessor, rejection_text
+from spyglass.collector.processor import QUEUE_FULL_MESSAGE, ServerBusy, SpanProcessor, refuse_undecoded, rejection_text
 from spyglass.tenancy import gate as tenancy_gate
 from spyglass.tenancy import web as tenancy_web
 from spyglass.tenancy.gate import RateLimited, TenancyGate
@@ -109,6 +109,8 @@ class _SpansHandler:
         if encoding not in _ENCODINGS:
             metrics.reject_request(RECEIVER, fmt, "unsupported_content_encoding")
             return _error(400, f"Unsupported Content-Encoding: {encoding}", close=True)
+        if refuse_undecoded(self.processor, RECEIVER, fmt):  # neither read nor decoded
+            return _error(503, f"Server busy, retry later: {QUEUE_FULL_MESSAGE}", close=True, **{hdrs.RETRY_AFTER: "1"})
         try:
             body = await read_body(request, self.max_body_bytes, lease)
         except BodyTooLarge:

@@ -85,6 +85,11 @@ class TailSamplingSink:
         return getattr(self.inner, name)
 
     # -- intake ---------------------------------------------------------------------------
+    def has_room(self) -> bool:
+        """Always: spans are held here, in a buffer bounded by deciding early, and
+        acknowledged when held; a full inner queue shows as ``tail_sampling_busy`` drops."""
+        return True
+
     async def accept(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
         good, checked = screen(self.inner.metrics, spans, receiver, fmt, nbytes)
         if self.router is not None:

@@ -16,6 +16,7 @@ Parent to worker::
 
     ["ok", id, accepted, rejected, error]  the parent's sink took the spans (Submitted)
     ["busy", id, unhealthy, message]       refused: ServerBusy (StorageUnhealthy if unhealthy)
+    ["room", has_room]                     the parent's queue filled up (False) or has room again
 """
 
 from __future__ import annotations

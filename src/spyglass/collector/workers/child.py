@@ -142,6 +142,8 @@ async def run(spec: dict[str, Any], sock: socket.socket) -> int:
                 message = await read_frame(reader)
                 if isinstance(sink, ForwardingSink) and message[0] in ("ok", "busy"):
                     sink.answer(message)
+                elif isinstance(sink, ForwardingSink) and message[0] == "room":
+                    sink.room = bool(message[1])
         except ChannelClosed:
             log.warning("worker %s: the parent is gone; stopping", spec["index"])
             if isinstance(sink, ForwardingSink):

@@ -7,6 +7,8 @@ sink would, so a worker adds no semantics of its own: "accepted" still means wha
 parent's sink promises (queued, or fsync'd to the write-ahead log with
 ``--collector.queue.durable``). A worker holds no spans: if it dies, the requests it had
 in flight were either answered or the client sees its connection close and retries.
+While the parent's queue is full (it says so with a "room" frame), the worker's receivers
+refuse requests before decoding them.
 """
 
 from __future__ import annotations
@@ -44,8 +46,14 @@ class ForwardingSink:
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Submitted]] = {}
         self._closed = False
+        self.room = True  # the parent's queue has room (its "room" frames, ``supervisor._watch_room``)
 
     # -- SpanSink -----------------------------------------------------------------------
+    def has_room(self) -> bool:
+        """The parent's queue has room (as last told) and fewer than ``MAX_IN_FLIGHT``
+        requests wait for it: otherwise the receivers refuse before decoding."""
+        return self.room and len(self._waiting) < MAX_IN_FLIGHT
+
     async def accept(self, spans: Sequence[Span], *, receiver: str, fmt: str, nbytes: int = 0) -> Submitted:
         if self.preparer is not None:
             return await self._accept_prepared(spans, receiver, fmt, nbytes)

@@ -52,6 +52,7 @@ INGEST_PORTS = {
 }
 START_TIMEOUT = 60.0
 MAX_BACKOFF = 10.0
+ROOM_POLL_SECONDS = 0.01  # how often the sink's room is looked at, to tell the workers when it changes
 
 
 class WorkerStartError(Exception):
@@ -121,6 +122,8 @@ class WorkerPool:
         self._started = False  # every worker was ready once: from then on, a dead one is restarted
         self._retired: list[Metric] = []  # counters of workers that died, so totals never fall
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._room = True  # what the workers were last told of the sink's room (``_watch_room``)
+        self._room_task: asyncio.Task[None] | None = None
         self.restarts = Counter("spyglass_collector_worker_restarts", "Worker processes restarted after they died",
                                 registry=registry)
         self.requests = Counter("spyglass_collector_worker_requests", "Requests a worker handed to the parent, "
@@ -181,6 +184,8 @@ class WorkerPool:
                 raise WorkerStartError(f"a collector worker did not start within {START_TIMEOUT:.0f}s") from None
             raise WorkerStartError(str(exc)) from None
         self._started = True
+        if self.mode != "direct":
+            self._room_task = asyncio.ensure_future(self._watch_room())
         log.info("%d collector worker processes (pids %s) receive on the shared ports (%s mode)", self.count,
                  ",".join(str(s.proc.pid) for s in self._slots if s.proc), self.mode)
         for name, port in self.ports.items():
@@ -204,7 +209,24 @@ class WorkerPool:
         slot.alive = True
         reader, writer = await asyncio.open_unix_connection(sock=ours, limit=1 << 20)
         slot.writer = writer
+        if not self._room:
+            writer.write(frame("room", False))
         slot.task = asyncio.ensure_future(self._serve(slot, reader, writer))
+
+    async def _watch_room(self) -> None:
+        """Tell every worker when the sink's room changes (``SpanSink.has_room``), so that
+        while the queue is full they refuse requests before decoding them, as an
+        in-process receiver does; a request decoded in the meantime is still refused
+        (after decoding) by the sink itself."""
+        while not self._stopping:
+            room = bool(self.sink.has_room())
+            if room != self._room:
+                self._room = room
+                message = frame("room", room)
+                for slot in self._slots:
+                    if slot.alive and slot.writer is not None and not slot.writer.is_closing():
+                        slot.writer.write(message)
+            await asyncio.sleep(ROOM_POLL_SECONDS)
 
     async def _serve(self, slot: _Slot, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Read one worker's frames until its channel closes; then restart it."""
@@ -313,6 +335,8 @@ class WorkerPool:
         """SIGTERM every worker (each answers what it has in flight, then exits); SIGKILL
         what has not exited after the grace period."""
         self._stopping = True
+        if self._room_task is not None:
+            self._room_task.cancel()
         for slot in self._slots:
             if slot.proc is not None and slot.proc.poll() is None:
                 slot.proc.terminate()
