@@ -44,6 +44,7 @@ def udp_receivers(
     return [
         UdpServer(name=name, host=s.listen_host, port=port, decode=decode, fmt=fmt, processor=sink,
                   receive_buffer_bytes=s.agent_socket_buffer_size, max_packet_size=s.agent_max_packet_size,
+                  receive_queue_bytes=s.agent_receive_queue_bytes,
                   reuse_port=reuse_port)
         for name, port, decode, fmt in specs
     ]

@@ -2,7 +2,8 @@
 
 UDP gives no back-pressure: a packet the kernel cannot queue is lost silently, so the
 socket gets a large receive buffer (``SO_RCVBUF``; as root ``SO_RCVBUFFORCE`` can go past
-``net.core.rmem_max``) and the handler never blocks: it decodes and calls
+``net.core.rmem_max``), a thread that only reads it into a bounded queue (see
+``UdpServer``), and a decoder that never blocks: it decodes and calls
 ``processor.submit``, which only enqueues. Nothing a client sends can raise out of the
 handler: oversized and undecodable packets are counted in
 ``spyglass_requests_rejected_total{receiver=<name>,format=<fmt>,reason=...}`` and dropped;
@@ -16,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
+from collections import deque
 from collections.abc import Callable, Sized
 
 from spyglass.codecs.errors import DecodeError
@@ -29,9 +32,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RECEIVE_BUFFER = 8 * 1024 * 1024
 DEFAULT_MAX_PACKET = 65_000  # the jaeger-agent's default; clients keep packets below it
+DEFAULT_RECEIVE_QUEUE = 128 * 1024 * 1024  # bytes read and not yet decoded (~40,000 packets of 10 spans)
 
-# asyncio reads datagrams with a 256 KiB buffer, more than any UDP payload (65,507 bytes),
-# so a packet is never cut short and one above max_packet_size is seen at its full length.
+# Datagrams are read into a buffer larger than any UDP payload (65,507 bytes), so a packet is
+# never cut short and one above max_packet_size is seen at its full length.
+_READ_SIZE = 65_536
+_YIELD_EVERY = 64  # datagrams decoded between two turns of the event loop
 
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux only
 
@@ -54,23 +60,21 @@ def set_receive_buffer(sock: socket.socket, size: int) -> int:
     return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, server: UdpServer) -> None:
-        self.server = server
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.server.handle_packet(data)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP errors from earlier sends; a receive-only server has nothing to do.
-        log.debug("%s: socket error: %s", self.server.name, exc)
-
-
 class UdpServer(Listener):
     """Decodes each datagram with ``decode`` and submits the spans to ``processor`` (the
     collector's span processor or the agent's forwarder) under receiver ``name`` and format
     ``fmt``. ``reuse_port`` lets several worker processes bind the same port (the kernel
-    spreads senders over them by address)."""
+    spreads senders over them by address).
+
+    Reading and decoding are apart, so that a decoding stall never leaves the socket unread:
+    a thread does nothing but ``recv_into`` (blocking, so it waits without the GIL) and
+    appends the datagrams to a queue bounded in bytes (``receive_queue_bytes``); a task on
+    the event loop decodes and submits them. The thread drains every datagram waiting before
+    it wakes the loop, and it needs the GIL only for that copy, so it is scheduled at once
+    even while the decoder is busy: the kernel's buffer (capped at ``net.core.rmem_max``
+    without root) only has to cover the few milliseconds of a GIL hand-over, and a longer
+    stall of the decoder is taken by the queue. A full queue drops the datagram and counts
+    it (``spyglass_requests_rejected_total{reason="receive_queue_full"}``)."""
 
     def __init__(
         self,
@@ -83,6 +87,7 @@ class UdpServer(Listener):
         processor: SpanSink,
         receive_buffer_bytes: int = DEFAULT_RECEIVE_BUFFER,
         max_packet_size: int = DEFAULT_MAX_PACKET,
+        receive_queue_bytes: int = DEFAULT_RECEIVE_QUEUE,
         reuse_port: bool = False,
         refuse: Callable[[str, str, int], None] | None = None,
     ) -> None:
@@ -97,12 +102,22 @@ class UdpServer(Listener):
         self.processor = processor
         self.receive_buffer_bytes = receive_buffer_bytes
         self.max_packet_size = max_packet_size
+        self.receive_queue_bytes = receive_queue_bytes
         self.reuse_port = reuse_port
         self.effective_receive_buffer = 0
         """What the kernel reports for SO_RCVBUF after start (Linux: twice the granted size)."""
-        self.packets_received = 0
-        """Datagrams read from the socket, whatever became of them."""
-        self._transport: asyncio.DatagramTransport | None = None
+        self._handled = 0  # datagrams given to handle_packet (on the loop)
+        self._refused = 0  # datagrams the reading thread refused (too large, queue full)
+        self.queued_bytes = 0
+        """Bytes read by the thread and not yet taken by the decoder."""
+        self._queue: deque[bytes] = deque()
+        self._lock = threading.Lock()  # queued_bytes and _notified, shared with the thread
+        self._notified = False  # a wake-up of the decoder task is pending
+        self._wake = asyncio.Event()
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._drops: KernelDrops | None = None
 
     async def start(self) -> None:
@@ -116,12 +131,17 @@ class UdpServer(Listener):
             if self.reuse_port:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind(address)
-            sock.setblocking(False)
         except OSError:
             sock.close()
             raise
-        self._transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+        self._sock = sock
         self.port = sock.getsockname()[1]
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._consume(), name=f"spyglass-udp-{self.name}")
+        self._thread = threading.Thread(target=self._receive, args=(sock, loop), name=f"spyglass-udp-{self.name}",
+                                        daemon=True)
+        self._thread.start()
         self._drops = KernelDrops.for_registry(self.processor.metrics.registry)
         self._drops.watch(self.name, sock)
         # Linux reports double; anything below the request means the buffer was capped.
@@ -132,13 +152,88 @@ class UdpServer(Listener):
             self.name, self.host, self.port, self.fmt, self.receive_buffer_bytes, self.effective_receive_buffer,
         )
 
+    @property
+    def packets_received(self) -> int:
+        """Datagrams read from the socket and dealt with (submitted or counted as rejected)."""
+        return self._handled + self._refused
+
+    # -- the reading thread ----------------------------------------------------------------
+    def _receive(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        """Read datagrams until ``stop``; one blocking read, then every waiting one."""
+        buf = bytearray(_READ_SIZE)
+        view = memoryview(buf)
+        recv_into = sock.recv_into
+        queue = self._queue
+        limit = self.receive_queue_bytes
+        too_big = self.max_packet_size
+        while True:
+            try:
+                n = recv_into(buf)
+            except OSError:  # closed under us
+                return
+            if self._stopping:
+                return
+            full = large = 0
+            nbytes = 0
+            while True:
+                if n > too_big:
+                    large += 1
+                elif self.queued_bytes + nbytes + n > limit:
+                    full += 1
+                else:
+                    queue.append(bytes(view[:n]))
+                    nbytes += n
+                try:
+                    n = recv_into(buf, 0, socket.MSG_DONTWAIT)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    return
+            if large or full:  # prometheus_client's counters may be touched from any thread
+                self._reject(large, "too_large")
+                self._reject(full, "receive_queue_full")
+            with self._lock:
+                self.queued_bytes += nbytes
+                self._refused += large + full
+                notify = not self._notified and nbytes > 0
+                if notify:
+                    self._notified = True
+            if notify:
+                try:
+                    loop.call_soon_threadsafe(self._wake.set)
+                except RuntimeError:  # the loop is closed: nothing left to wake
+                    return
+
+    def _reject(self, packets: int, reason: str) -> None:
+        if packets:
+            self.processor.metrics.requests_rejected.labels(self.name, self.fmt, reason).inc(packets)
+
+    # -- the decoding task -----------------------------------------------------------------
+    async def _consume(self) -> None:
+        queue = self._queue
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                self._notified = False  # before draining: what the thread adds later wakes us again
+            done = taken = 0
+            while queue:
+                data = queue.popleft()
+                taken += len(data)
+                self.handle_packet(data)
+                done += 1
+                if done % _YIELD_EVERY == 0:
+                    with self._lock:
+                        self.queued_bytes -= taken
+                    taken = 0
+                    await asyncio.sleep(0)  # let the senders and the admin server run
+            with self._lock:
+                self.queued_bytes -= taken
+
     def handle_packet(self, data: bytes) -> None:
         """Decode and submit one datagram; never raises for anything a client sends."""
-        self.packets_received += 1
+        self._handled += 1
         metrics = self.processor.metrics
-        if len(data) > self.max_packet_size:
-            metrics.reject_request(self.name, self.fmt, "too_large")
-            return
         try:
             spans = self.decode(data)
         except DecodeError as exc:
@@ -158,9 +253,25 @@ class UdpServer(Listener):
             pass  # UDP has no way to say "retry"; the processor counted the dropped spans
 
     async def stop(self) -> None:
+        """Stop reading, decode what the thread had read, close the socket."""
         if self._drops is not None:
             self._drops.unwatch(self.name)
             self._drops = None
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            self._stopping = True
+            try:  # wakes the blocked read (Linux; ENOTCONN for an unconnected socket, but it wakes)
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            if self._thread is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 5.0)
+                self._thread = None
+            sock.close()
+        if self._task is not None:
+            while self._queue and not self._task.done():
+                self._wake.set()
+                await asyncio.sleep(0.01)
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
