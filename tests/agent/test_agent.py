@@ -174,19 +174,27 @@ async def test_sampling_comes_from_the_collector_and_is_cached_while_it_is_away(
 
 
 async def test_collector_down_bounded_queue_counted_drops_then_recovery() -> None:
+    """Both queues are bounded: the forwarder's (spans) and, in front of the decoder, the
+    receive queue (bytes of datagrams), where datagrams wait while the forwarder is full."""
     port = free_port()
+    burst = packets(300)  # 3,000 spans, nobody to forward to
     agent = await start_agent(f"127.0.0.1:{port}", reporter_queue_size=500, reporter_batch_size=100,
-                              reporter_grpc_retry_max=1)
+                              reporter_grpc_retry_max=1, agent_receive_queue_bytes=20 * max(map(len, burst)))
     udp = agent.ports["agent_jaeger_compact"]
+    compact = next(r for r in agent.receivers if r.name == "agent_jaeger_compact")
     collector = None
+
+    def rejected() -> float:
+        return sample(agent, "spyglass_requests_rejected_total", receiver="agent_jaeger_compact",
+                      format="jaeger_thrift_compact", reason="receive_queue_full")
+
     try:
-        send_udp(udp, packets(300))  # 3,000 spans into a 500-span queue, nobody to forward to
-        await until(lambda: sample(agent, "spyglass_spans_received_total", receiver="agent_jaeger_compact",
-                                   format="jaeger_thrift_compact") == 3000)
+        send_udp(udp, burst)  # blocks the loop: the reading thread queues 20 datagrams, refuses the rest
+        await until(lambda: compact.packets_received == 300)
+        assert rejected() >= 300 - 20 - 1
         assert len(agent.forwarder) <= 500
         assert len(agent.forwarder) + agent.forwarder.in_flight <= 500 + 4 * 100
         await until(lambda: dropped(agent, "send_failed") > 0)  # retries exhausted, counted
-        assert dropped(agent, "queue_full") >= 3000 - 500 - 4 * 100
         assert sample(agent, "spyglass_agent_collector_up", collector=f"127.0.0.1:{port}") == 0
 
         collector = await asyncio.to_thread(RunningAllInOne, collector_grpc_port=port)
@@ -197,7 +205,9 @@ async def test_collector_down_bounded_queue_counted_drops_then_recovery() -> Non
         await agent.stop()
         if collector is not None:
             await asyncio.to_thread(collector.close)
-    received = 3050
+    received = sample(agent, "spyglass_spans_received_total", receiver="agent_jaeger_compact",
+                      format="jaeger_thrift_compact")
+    assert received + 10 * rejected() == 3050  # every datagram decoded or counted as refused
     forwarded = sample(agent, "spyglass_agent_spans_forwarded_total", collector=f"127.0.0.1:{port}")
     lost = sum(dropped(agent, r) for r in ("queue_full", "send_failed", "shutdown"))
     assert forwarded + lost == received  # every span is accounted for

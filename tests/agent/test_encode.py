@@ -163,7 +163,7 @@ def capture_jaeger_client_packets() -> list[bytes]:
         return out
 
 
-def test_jaeger_client_packets_fast_path_equals_library_path() -> None:
+async def test_jaeger_client_packets_fast_path_equals_library_path() -> None:  # jaeger-client wants a loop
     packets = capture_jaeger_client_packets()
     for data in packets:
         expected = jt.decode_agent_message(data)

@@ -115,6 +115,12 @@ class Forwarder:
     def __len__(self) -> int:
         return self._length
 
+    def has_room(self) -> bool:
+        """False while the queue is full, so a receiver that can hold datagrams upstream (the
+        UDP receive queue) waits instead of decoding spans only to drop them; True once
+        closing (``submit`` then refuses and counts)."""
+        return self._closing or self._length < self.config.queue_size
+
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         self.pool.open()

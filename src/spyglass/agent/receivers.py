@@ -28,9 +28,11 @@ def udp_receivers(
     *,
     reuse_port: bool = False,
     jaeger_decode: Callable[[bytes, str], Any] | None = None,
+    has_room: Callable[[], bool] | None = None,
 ) -> list[UdpServer]:
     """``jaeger_decode(data, protocol)`` replaces the model decoder on the two Jaeger ports
-    (the agent transcodes them straight to its wire format, ``agent.encode``)."""
+    (the agent transcodes them straight to its wire format, ``agent.encode``); ``has_room``
+    makes the decoders wait while the sink is full (``UdpServer``)."""
     s = settings
     compact, binary = _compact, _binary
     if jaeger_decode is not None:
@@ -45,6 +47,6 @@ def udp_receivers(
         UdpServer(name=name, host=s.listen_host, port=port, decode=decode, fmt=fmt, processor=sink,
                   receive_buffer_bytes=s.agent_socket_buffer_size, max_packet_size=s.agent_max_packet_size,
                   receive_queue_bytes=s.agent_receive_queue_bytes,
-                  reuse_port=reuse_port)
+                  reuse_port=reuse_port, has_room=has_room)
         for name, port, decode, fmt in specs
     ]

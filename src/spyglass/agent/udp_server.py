@@ -18,6 +18,7 @@ import asyncio
 import logging
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sized
 
@@ -38,6 +39,8 @@ DEFAULT_RECEIVE_QUEUE = 128 * 1024 * 1024  # bytes read and not yet decoded (~40
 # never cut short and one above max_packet_size is seen at its full length.
 _READ_SIZE = 65_536
 _YIELD_EVERY = 64  # datagrams decoded between two turns of the event loop
+_ROOM_POLL = 0.005  # seconds between two looks at a full sink
+_DRAIN_SECONDS = 5.0  # at stop, time given to decode what was read
 
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux only
 
@@ -90,8 +93,14 @@ class UdpServer(Listener):
         receive_queue_bytes: int = DEFAULT_RECEIVE_QUEUE,
         reuse_port: bool = False,
         refuse: Callable[[str, str, int], None] | None = None,
+        has_room: Callable[[], bool] | None = None,
     ) -> None:
         self.name = name
+        # The agent's forwarder: while its queue is full the decoder waits and datagrams
+        # stay in the receive queue (bounded, counted when full) rather than being decoded
+        # only to be dropped; UDP clients cannot be told to retry, so the wait is the only
+        # back-pressure there is.
+        self.has_room = has_room
         # Multi-tenancy: a datagram carries no tenant, so its spans are counted and dropped
         # by ``refuse(receiver, fmt, spans)`` instead of being submitted (spyglass.tenancy).
         self.refuse = refuse
@@ -218,6 +227,12 @@ class UdpServer(Listener):
                 self._notified = False  # before draining: what the thread adds later wakes us again
             done = taken = 0
             while queue:
+                if self.has_room is not None and not self.has_room():
+                    with self._lock:
+                        self.queued_bytes -= taken
+                    taken = 0
+                    await asyncio.sleep(_ROOM_POLL)
+                    continue
                 data = queue.popleft()
                 taken += len(data)
                 self.handle_packet(data)
@@ -269,9 +284,14 @@ class UdpServer(Listener):
                 self._thread = None
             sock.close()
         if self._task is not None:
-            while self._queue and not self._task.done():
+            deadline = time.monotonic() + _DRAIN_SECONDS
+            while self._queue and not self._task.done() and time.monotonic() < deadline:
                 self._wake.set()
                 await asyncio.sleep(0.01)
             self._task.cancel()
+            self._reject(len(self._queue), "shutting_down")  # read, but never decoded
+            self._refused += len(self._queue)
+            self._queue.clear()
+            self.queued_bytes = 0
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None

@@ -63,7 +63,8 @@ class Agent:
         )
         self.sampling = SamplingProxy(self.pool, self.forwarder.reporter)
         self.ready = False
-        self.receivers: list[Listener] = list(udp_receivers(s, self.forwarder, jaeger_decode=transcode_agent_message))
+        self.receivers: list[Listener] = list(udp_receivers(
+            s, self.forwarder, jaeger_decode=transcode_agent_message, has_room=self.forwarder.has_room))
         self.serving: list[Listener] = [
             HttpServer("admin", s.listen_host, s.admin_port, build_admin_app(self.metrics.registry, lambda: self.ready)),
             HttpServer("agent_sampling", s.listen_host, s.agent_sampling_port, self.sampling.build_app()),
