@@ -157,7 +157,9 @@ def transcode_reference(payloads: list[bytes], batch: int) -> dict[str, float]:
 
 
 def run(rate: int, seconds: float, batch: int, payloads: list[bytes]) -> dict[str, float]:
-    collector = ServerProcess("--storage", "memory", "--memory.max-traces", "20000")
+    # A collector queue large enough for the agent's catch-up bursts: the collector shares this
+    # machine's two cores, and its refusals (RESOURCE_EXHAUSTED) would be counted against the agent.
+    collector = ServerProcess("--storage", "memory", "--memory.max-traces", "20000", "--collector.queue-size", "1000000")
     agent = AgentProcess(collector.ports["collector.grpc-port"])
     try:
         packets = stream(payloads, int(rate * seconds) // batch)
@@ -190,6 +192,8 @@ def run(rate: int, seconds: float, batch: int, payloads: list[bytes]) -> dict[st
             "received_during_send": received_at_end_of_send,
             "forwarded": agent.metric_sum("spyglass_agent_spans_forwarded_total"),
             "dropped": agent.metric_sum("spyglass_spans_dropped_total"),
+            "dropped_by_reason": {k.split('reason="')[1].split('"')[0]: v for k, v in agent.metrics().items()
+                                  if k.startswith("spyglass_spans_dropped_total{") and v},
             "written": collector.metric_sum("spyglass_spans_written_total"),
             "agent_cpu_us": (cpu_seconds(agent.proc.pid) - cpu0) / total * 1e6,
             "agent_cpu_share_during_send": cpu_at_end_of_send / send_elapsed,
@@ -198,6 +202,11 @@ def run(rate: int, seconds: float, batch: int, payloads: list[bytes]) -> dict[st
     finally:
         agent.stop()
         collector.stop()
+
+
+def reasons(r: dict) -> str:
+    found = r["dropped_by_reason"]
+    return " (" + ", ".join(f"{k} {v:,.0f}" for k, v in sorted(found.items())) + ")" if found else ""
 
 
 def main() -> None:
@@ -218,7 +227,7 @@ def main() -> None:
         print(batch, "agent", r, "bare reader", bare, "transcode", ref, "load", os.getloadavg(), flush=True)
         rows.append(f"| {batch} | {r['sent']:,} | {r['offered_rate']:,.0f} | **{r['socket_drops']:,}** | "
                     f"{bare['socket_drops']:,} | {r['queue_rejected']:,.0f} | {r['received']:,.0f} | "
-                    f"{r['forwarded']:,.0f} | {r['dropped']:,.0f} | {r['written']:,.0f} | {r['agent_cpu_us']:.1f} | "
+                    f"{r['forwarded']:,.0f} | {r['dropped']:,.0f}{reasons(r)} | {r['written']:,.0f} | {r['agent_cpu_us']:.1f} | "
                     f"{r['agent_cpu_share_during_send']:.0%} | {r['caught_up_s']:.1f} |")
         refs.append(f"| {batch} | {ref['fast']:.1f} | {ref['library']:.1f} | {ref['library'] / ref['fast']:.2f} |")
     load_end = os.getloadavg()
