@@ -20,7 +20,8 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sized
+from collections.abc import Awaitable, Callable, Sized
+from typing import Any
 
 from spyglass.codecs.errors import DecodeError
 from spyglass.agent.kernel_drops import KernelDrops
@@ -39,6 +40,8 @@ DEFAULT_RECEIVE_QUEUE = 128 * 1024 * 1024  # bytes read and not yet decoded (~40
 # never cut short and one above max_packet_size is seen at its full length.
 _READ_SIZE = 65_536
 _YIELD_EVERY = 64  # datagrams decoded between two turns of the event loop
+_BATCH_BYTES = 256 * 1024  # datagrams per batch sent to decode_many: at most this many bytes,
+_BATCH_DATAGRAMS = 256  # or this many datagrams
 _ROOM_POLL = 0.005  # seconds between two looks at a full sink
 _DRAIN_SECONDS = 5.0  # at stop, time given to decode what was read
 
@@ -94,8 +97,15 @@ class UdpServer(Listener):
         reuse_port: bool = False,
         refuse: Callable[[str, str, int], None] | None = None,
         has_room: Callable[[], bool] | None = None,
+        decode_many: Callable[[list[bytes]], Awaitable[list[Any]]] | None = None,
+        decode_in_flight: int = 2,
     ) -> None:
         self.name = name
+        # Decoding elsewhere (the agent's decoder processes): batches of datagrams go to
+        # ``decode_many``, which answers per datagram what ``decode`` would return or raise
+        # (the DecodeError as a value), with up to ``decode_in_flight`` batches at once.
+        self.decode_many = decode_many
+        self.decode_in_flight = max(1, decode_in_flight)
         # The agent's forwarder: while its queue is full the decoder waits and datagrams
         # stay in the receive queue (bounded, counted when full) rather than being decoded
         # only to be dropped; UDP clients cannot be told to retry, so the wait is the only
@@ -117,6 +127,7 @@ class UdpServer(Listener):
         """What the kernel reports for SO_RCVBUF after start (Linux: twice the granted size)."""
         self._handled = 0  # datagrams given to handle_packet (on the loop)
         self._refused = 0  # datagrams the reading thread refused (too large, queue full)
+        self._decoding = 0  # datagrams given to decode_many and not yet handled
         self.queued_bytes = 0
         """Bytes read by the thread and not yet taken by the decoder."""
         self._queue: deque[bytes] = deque()
@@ -225,6 +236,9 @@ class UdpServer(Listener):
             self._wake.clear()
             with self._lock:
                 self._notified = False  # before draining: what the thread adds later wakes us again
+            if self.decode_many is not None:
+                await self._consume_batches()
+                continue
             done = taken = 0
             while queue:
                 if self.has_room is not None and not self.has_room():
@@ -245,6 +259,42 @@ class UdpServer(Listener):
             with self._lock:
                 self.queued_bytes -= taken
 
+    async def _consume_batches(self) -> None:
+        """Drain the queue through ``decode_many``: batches of up to ``_BATCH_BYTES``, several
+        in flight, results submitted in the order the datagrams arrived."""
+        assert self.decode_many is not None
+        queue = self._queue
+        pending: deque[tuple[asyncio.Future[list[Any]], list[bytes]]] = deque()
+        while queue or pending:
+            while queue and len(pending) < self.decode_in_flight and (self.has_room is None or self.has_room()):
+                batch: list[bytes] = []
+                size = 0
+                while queue and size < _BATCH_BYTES and len(batch) < _BATCH_DATAGRAMS:
+                    data = queue.popleft()
+                    batch.append(data)
+                    size += len(data)
+                with self._lock:
+                    self.queued_bytes -= size
+                self._decoding += len(batch)
+                pending.append((asyncio.ensure_future(self.decode_many(batch)), batch))
+            if not pending:  # the sink is full: wait for room
+                await asyncio.sleep(_ROOM_POLL)
+                continue
+            future, batch = pending.popleft()
+            try:
+                results = await future
+            except Exception:  # the decoders failed as a whole: count the batch, keep serving
+                log.exception("%s: decoding a batch of %d datagrams failed", self.name, len(batch))
+                results = [DecodeError("decoders failed")] * len(batch)
+            self._decoding -= len(batch)
+            for data, result in zip(batch, results):
+                self._handled += 1
+                if isinstance(result, DecodeError):
+                    self.processor.metrics.reject_request(self.name, self.fmt, "decode_error")
+                    log.debug("%s: undecodable packet of %d bytes: %s", self.name, len(data), result)
+                else:
+                    self._submit(result, len(data))
+
     def handle_packet(self, data: bytes) -> None:
         """Decode and submit one datagram; never raises for anything a client sends."""
         self._handled += 1
@@ -259,11 +309,14 @@ class UdpServer(Listener):
             metrics.reject_request(self.name, self.fmt, "decode_error")
             log.exception("%s: decoder failed on a packet of %d bytes", self.name, len(data))
             return
+        self._submit(spans, len(data))
+
+    def _submit(self, spans: Sized, nbytes: int) -> None:
         if self.refuse is not None:
             self.refuse(self.name, self.fmt, len(spans))
             return
         try:
-            self.processor.submit(spans, receiver=self.name, fmt=self.fmt, nbytes=len(data))
+            self.processor.submit(spans, receiver=self.name, fmt=self.fmt, nbytes=nbytes)  # type: ignore[arg-type]
         except ServerBusy:
             pass  # UDP has no way to say "retry"; the processor counted the dropped spans
 
@@ -285,12 +338,15 @@ class UdpServer(Listener):
             sock.close()
         if self._task is not None:
             deadline = time.monotonic() + _DRAIN_SECONDS
-            while self._queue and not self._task.done() and time.monotonic() < deadline:
+            while (self._queue or self._decoding) and not self._task.done() and time.monotonic() < deadline:
                 self._wake.set()
                 await asyncio.sleep(0.01)
             self._task.cancel()
-            self._reject(len(self._queue), "shutting_down")  # read, but never decoded
-            self._refused += len(self._queue)
+            await asyncio.gather(self._task, return_exceptions=True)
+            left = len(self._queue) + self._decoding
+            self._reject(left, "shutting_down")  # read, but never decoded
+            self._refused += left
+            self._decoding = 0
             self._queue.clear()
             self.queued_bytes = 0
             await asyncio.gather(self._task, return_exceptions=True)
