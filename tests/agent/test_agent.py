@@ -81,6 +81,7 @@ class ScriptedCollector:
         self.delay = 2.0
         self.spans = 0
         self.calls = 0
+        self.batches: list[list[Span]] = []
         self.server: grpc.aio.Server | None = None
         self.port = 0
 
@@ -90,7 +91,9 @@ class ScriptedCollector:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full")
         if self.mode == "slow":
             await asyncio.sleep(self.delay)
-        self.spans += len(decode_post_spans(request))
+        batch = decode_post_spans(request)
+        self.batches.append(batch)
+        self.spans += len(batch)
         return b""
 
     async def start(self, port: int = 0) -> None:
@@ -115,11 +118,15 @@ async def scripted() -> AsyncIterator[ScriptedCollector]:
     await c.stop()
 
 
-async def test_jaeger_client_spans_reach_the_collector_with_agent_tags(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("decoder_processes", [0, 1])
+async def test_jaeger_client_spans_reach_the_collector_with_agent_tags(
+        monkeypatch: pytest.MonkeyPatch, decoder_processes: int) -> None:
     collector = await asyncio.to_thread(RunningAllInOne)
     monkeypatch.setenv("SPYGLASS_TEST_ZONE", "zone-7")
     agent = await start_agent(f"127.0.0.1:{collector.ports['collector_grpc']}",
-                              agent_tags="dc=eu,zone=${SPYGLASS_TEST_ZONE:none},rack=${SPYGLASS_UNSET_VAR:r1}")
+                              agent_tags="dc=eu,zone=${SPYGLASS_TEST_ZONE:none},rack=${SPYGLASS_UNSET_VAR:r1}",
+                              agent_decoder_processes=decoder_processes)
+    assert (agent.decoders is not None) == (decoder_processes > 0)
     tracer = Config(config={"sampler": {"type": "const", "param": 1}, "logging": False,
                             "local_agent": {"reporting_host": "127.0.0.1",
                                             "reporting_port": agent.ports["agent_jaeger_compact"]},
@@ -274,3 +281,27 @@ def test_bad_flags_are_clear_errors() -> None:
         Agent(Settings.from_env({}, reporter_grpc_host_port="nohost"))
     with pytest.raises(ValueError, match="key=value"):
         Agent(Settings.from_env({}, reporter_grpc_host_port="127.0.0.1:1", agent_tags="novalue"))
+
+
+@pytest.mark.parametrize("decoder_processes", [0, 2])
+async def test_hostile_packets_are_counted_and_good_ones_forwarded_in_order(
+        scripted: ScriptedCollector, decoder_processes: int) -> None:
+    """Broken datagrams among good ones, in the agent's process and in decoder processes:
+    each broken one is counted, every good span is forwarded, and the packets of one
+    client keep their order."""
+    agent = await start_agent(f"127.0.0.1:{scripted.port}", reporter_batch_size=10_000,
+                              agent_decoder_processes=decoder_processes)
+    good = packets(200)
+    data = good[0]
+    hostile = [b"", b"\x00", data[: len(data) // 2], data[:30] + b"\xff" * 40, b"\x82\x81\x00\x04ping\x00"]
+    mixed = [p for i, g in enumerate(good) for p in ([g, hostile[i % 5]] if i % 10 == 0 else [g])]
+    try:
+        send_udp(agent.ports["agent_jaeger_compact"], mixed)
+        await until(lambda: scripted.spans == 2000)
+        assert sample(agent, "spyglass_requests_rejected_total", receiver="agent_jaeger_compact",
+                      format="jaeger_thrift_compact", reason="decode_error") == 20
+    finally:
+        await agent.stop()
+    for batch in scripted.batches:  # the senders run side by side; within a request, arrival order
+        trace_ids = [s.trace_id for s in batch]
+        assert trace_ids == sorted(trace_ids)  # packets(n) numbers its traces in sending order
