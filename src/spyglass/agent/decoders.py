@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -49,6 +50,13 @@ def _warm_up() -> None:
     """Imports done at start, not on the first batch."""
 
 
+def _ignore_signals() -> None:
+    """Ctrl-C and SIGTERM reach the whole process group; the agent stops its workers itself
+    after decoding what it had read, so a worker must not die first."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class DecoderPool:
     """``processes`` workers; ``decode_many(datagrams, protocol)`` transcodes a batch in one."""
 
@@ -59,7 +67,7 @@ class DecoderPool:
         self._executor: ProcessPoolExecutor | None = None
 
     async def start(self) -> None:
-        self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+        self._executor = self._new_executor()
         loop = asyncio.get_running_loop()
         # start every worker now (each imports the codecs), so the first packets do not wait
         await asyncio.gather(*[loop.run_in_executor(self._executor, _warm_up) for _ in range(self.processes)])
@@ -74,9 +82,13 @@ class DecoderPool:
         except BrokenProcessPool:  # a worker died (killed, out of memory): start them again
             log.error("an agent decoder process died; starting the pool again")
             self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+            self._executor = self._new_executor()
             results = await loop.run_in_executor(self._executor, transcode_many, datagrams, protocol)
         return [Packet(*r) if type(r) is tuple else DecodeError(r) for r in results]
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_ignore_signals)
 
     @property
     def in_flight_limit(self) -> int:
