@@ -198,7 +198,8 @@ async def test_collector_down_bounded_queue_counted_drops_then_recovery() -> Non
     try:
         send_udp(udp, burst)  # blocks the loop: the reading thread queues 20 datagrams, refuses the rest
         await until(lambda: compact.packets_received == 300)
-        assert rejected() >= 300 - 20 - 1
+        # (what the thread had not read by the end of the send may find room freed by the decoder)
+        assert 200 < rejected() <= 280
         assert len(agent.forwarder) <= 500
         assert len(agent.forwarder) + agent.forwarder.in_flight <= 500 + 4 * 100
         await until(lambda: dropped(agent, "send_failed") > 0)  # retries exhausted, counted

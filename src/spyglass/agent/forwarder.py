@@ -122,11 +122,11 @@ class Forwarder:
     def __len__(self) -> int:
         return self._length
 
-    def has_room(self) -> bool:
-        """False while the queue is full, so a receiver that can hold datagrams upstream (the
-        UDP receive queue) waits instead of decoding spans only to drop them; True once
-        closing (``submit`` then refuses and counts)."""
-        return self._closing or self._length < self.config.queue_size
+    def has_room(self, spans: int = 1) -> bool:
+        """Whether ``submit`` would take ``spans`` more spans: a receiver that can hold them
+        upstream (the UDP receive queue) waits for room instead of handing spans over only
+        to have them dropped. True once closing (``submit`` then refuses and counts)."""
+        return self._closing or self._length == 0 or self._length + spans <= self.config.queue_size
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:

@@ -29,7 +29,7 @@ def udp_receivers(
     *,
     reuse_port: bool = False,
     jaeger_decode: Callable[[bytes, str], Any] | None = None,
-    has_room: Callable[[], bool] | None = None,
+    has_room: Callable[[int], bool] | None = None,
     decoders: DecoderPool | None = None,
 ) -> list[UdpServer]:
     """``jaeger_decode(data, protocol)`` replaces the model decoder on the two Jaeger ports

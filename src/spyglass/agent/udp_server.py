@@ -96,7 +96,7 @@ class UdpServer(Listener):
         receive_queue_bytes: int = DEFAULT_RECEIVE_QUEUE,
         reuse_port: bool = False,
         refuse: Callable[[str, str, int], None] | None = None,
-        has_room: Callable[[], bool] | None = None,
+        has_room: Callable[[int], bool] | None = None,
         decode_many: Callable[[list[bytes]], Awaitable[list[Any]]] | None = None,
         decode_in_flight: int = 2,
     ) -> None:
@@ -127,7 +127,7 @@ class UdpServer(Listener):
         """What the kernel reports for SO_RCVBUF after start (Linux: twice the granted size)."""
         self._handled = 0  # datagrams given to handle_packet (on the loop)
         self._refused = 0  # datagrams the reading thread refused (too large, queue full)
-        self._decoding = 0  # datagrams given to decode_many and not yet handled
+        self._decoding = 0  # datagrams taken from the queue and not yet submitted or refused
         self.queued_bytes = 0
         """Bytes read by the thread and not yet taken by the decoder."""
         self._queue: deque[bytes] = deque()
@@ -241,7 +241,7 @@ class UdpServer(Listener):
                 continue
             done = taken = 0
             while queue:
-                if self.has_room is not None and not self.has_room():
+                if self.has_room is not None and not self.has_room(1):
                     with self._lock:
                         self.queued_bytes -= taken
                     taken = 0
@@ -249,7 +249,14 @@ class UdpServer(Listener):
                     continue
                 data = queue.popleft()
                 taken += len(data)
-                self.handle_packet(data)
+                self._decoding += 1
+                spans = self._decode(data)
+                if spans is not None:
+                    if self.has_room is not None:
+                        await self._room_for(len(spans))
+                    self._submit(spans, len(data))
+                self._decoding -= 1
+                self._handled += 1
                 done += 1
                 if done % _YIELD_EVERY == 0:
                     with self._lock:
@@ -259,6 +266,12 @@ class UdpServer(Listener):
             with self._lock:
                 self.queued_bytes -= taken
 
+    async def _room_for(self, spans: int) -> None:
+        """Wait until the sink takes ``spans`` more (decoded spans are held, not dropped)."""
+        assert self.has_room is not None
+        while not self.has_room(spans):
+            await asyncio.sleep(_ROOM_POLL)
+
     async def _consume_batches(self) -> None:
         """Drain the queue through ``decode_many``: batches of up to ``_BATCH_BYTES``, several
         in flight, results submitted in the order the datagrams arrived."""
@@ -266,7 +279,7 @@ class UdpServer(Listener):
         queue = self._queue
         pending: deque[tuple[asyncio.Future[list[Any]], list[bytes]]] = deque()
         while queue or pending:
-            while queue and len(pending) < self.decode_in_flight and (self.has_room is None or self.has_room()):
+            while queue and len(pending) < self.decode_in_flight and (self.has_room is None or self.has_room(1)):
                 batch: list[bytes] = []
                 size = 0
                 while queue and size < _BATCH_BYTES and len(batch) < _BATCH_DATAGRAMS:
@@ -286,30 +299,36 @@ class UdpServer(Listener):
             except Exception:  # the decoders failed as a whole: count the batch, keep serving
                 log.exception("%s: decoding a batch of %d datagrams failed", self.name, len(batch))
                 results = [DecodeError("decoders failed")] * len(batch)
-            self._decoding -= len(batch)
             for data, result in zip(batch, results):
-                self._handled += 1
                 if isinstance(result, DecodeError):
                     self.processor.metrics.reject_request(self.name, self.fmt, "decode_error")
                     log.debug("%s: undecodable packet of %d bytes: %s", self.name, len(data), result)
                 else:
+                    if self.has_room is not None:
+                        await self._room_for(len(result))
                     self._submit(result, len(data))
+                self._decoding -= 1  # one at a time: a stop while waiting for room counts the rest
+                self._handled += 1
 
     def handle_packet(self, data: bytes) -> None:
         """Decode and submit one datagram; never raises for anything a client sends."""
         self._handled += 1
+        spans = self._decode(data)
+        if spans is not None:
+            self._submit(spans, len(data))
+
+    def _decode(self, data: bytes) -> Sized | None:
+        """The datagram's spans, or None when it was refused (counted)."""
         metrics = self.processor.metrics
         try:
-            spans = self.decode(data)
+            return self.decode(data)
         except DecodeError as exc:
             metrics.reject_request(self.name, self.fmt, "decode_error")
             log.debug("%s: undecodable packet of %d bytes: %s", self.name, len(data), exc)
-            return
         except Exception:  # a decoder bug must not stop the server
             metrics.reject_request(self.name, self.fmt, "decode_error")
             log.exception("%s: decoder failed on a packet of %d bytes", self.name, len(data))
-            return
-        self._submit(spans, len(data))
+        return None
 
     def _submit(self, spans: Sized, nbytes: int) -> None:
         if self.refuse is not None:
