@@ -21,6 +21,7 @@ full) has long forgotten a pool's values when they come round again, so repetiti
 not make transcoding cheaper.
 
     flock /work/bench.lock .venv/bin/python bench/agent.py [--rate 50000] [--seconds 10] [--batch 10 --batch 100]
+        [--decoder-processes 0 --decoder-processes 1 --decoder-processes 2]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -47,6 +49,12 @@ POOL_SPANS = 50_000
 BUFFER = Settings.from_env({}).agent_socket_buffer_size  # the agent's default, for the bare reader too
 
 
+def cpu_seconds_of(pid: int) -> float:
+    """User+system CPU of ``pid`` alone (the agent's own process)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def udp_drops(port: int) -> int:
     """The kernel's drop counter of the UDP socket bound to ``port`` (last /proc/net/udp column)."""
     total = 0
@@ -58,8 +66,16 @@ def udp_drops(port: int) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User+system CPU of ``pid`` and of its live children (the agent's decoder processes)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def pool(batch: int) -> list[bytes]:
@@ -72,12 +88,13 @@ def stream(payloads: list[bytes], total_packets: int) -> list[bytes]:
 
 
 class AgentProcess:
-    def __init__(self, collector_grpc: int) -> None:
+    def __init__(self, collector_grpc: int, decoder_processes: int) -> None:
         self.udp, self.admin = free_port(socket.SOCK_DGRAM), free_port()
         args = [sys.executable, "-m", "spyglass.cli", "agent", "--log-level", "warning",
                 "--reporter.grpc.host-port", f"127.0.0.1:{collector_grpc}",
                 "--agent.jaeger-compact-port", str(self.udp), "--agent.jaeger-binary-port", "0",
-                "--agent.zipkin-compact-port", "0", "--agent.sampling-port", "0", "--admin.port", str(self.admin)]
+                "--agent.zipkin-compact-port", "0", "--agent.sampling-port", "0", "--admin.port", str(self.admin),
+                "--agent.decoder-processes", str(decoder_processes)]
         self.proc = subprocess.Popen(args, cwd=ROOT)
         self.ports = {"admin.port": self.admin}
         deadline = time.monotonic() + 30
@@ -156,19 +173,20 @@ def transcode_reference(payloads: list[bytes], batch: int) -> dict[str, float]:
     return out
 
 
-def run(rate: int, seconds: float, batch: int, payloads: list[bytes]) -> dict[str, float]:
+def run(rate: int, seconds: float, batch: int, payloads: list[bytes], decoder_processes: int) -> dict[str, Any]:
     # A collector queue large enough for the agent's catch-up bursts: the collector shares this
     # machine's two cores, and its refusals (RESOURCE_EXHAUSTED) would be counted against the agent.
     collector = ServerProcess("--storage", "memory", "--memory.max-traces", "20000", "--collector.queue-size", "1000000")
-    agent = AgentProcess(collector.ports["collector.grpc-port"])
+    agent = AgentProcess(collector.ports["collector.grpc-port"], decoder_processes)
     try:
         packets = stream(payloads, int(rate * seconds) // batch)
         total = len(packets) * batch
-        drops0, cpu0 = udp_drops(agent.udp), cpu_seconds(agent.proc.pid)
+        drops0, cpu0, main_cpu0 = udp_drops(agent.udp), cpu_seconds(agent.proc.pid), cpu_seconds_of(agent.proc.pid)
         started = time.perf_counter()
         send_udp(agent.udp, packets, rate, batch)
         send_elapsed = time.perf_counter() - started
         cpu_at_end_of_send = cpu_seconds(agent.proc.pid) - cpu0
+        main_cpu_at_end_of_send = cpu_seconds_of(agent.proc.pid) - main_cpu0
         received_at_end_of_send = agent.metric_sum("spyglass_spans_received_total")
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -183,6 +201,7 @@ def run(rate: int, seconds: float, batch: int, payloads: list[bytes]) -> dict[st
                         "spyglass_agent_spans_forwarded_total"):
                 break
         caught_up = time.perf_counter() - started
+        cpu = cpu_seconds(agent.proc.pid) - cpu0  # before stop: the decoder processes are still alive
         return {
             "sent": total,
             "offered_rate": total / send_elapsed,
@@ -195,8 +214,9 @@ def run(rate: int, seconds: float, batch: int, payloads: list[bytes]) -> dict[st
             "dropped_by_reason": {k.split('reason="')[1].split('"')[0]: v for k, v in agent.metrics().items()
                                   if k.startswith("spyglass_spans_dropped_total{") and v},
             "written": collector.metric_sum("spyglass_spans_written_total"),
-            "agent_cpu_us": (cpu_seconds(agent.proc.pid) - cpu0) / total * 1e6,
+            "agent_cpu_us": cpu / total * 1e6,
             "agent_cpu_share_during_send": cpu_at_end_of_send / send_elapsed,
+            "main_cpu_share_during_send": main_cpu_at_end_of_send / send_elapsed,
             "caught_up_s": caught_up,
         }
     finally:
@@ -214,6 +234,8 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=50_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--batch", type=int, action="append")
+    parser.add_argument("--decoder-processes", type=int, action="append",
+                        help="agent --agent.decoder-processes values to run (default 0, 1 and 2)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     load_start = os.getloadavg()
@@ -223,13 +245,17 @@ def main() -> None:
         payloads = pool(batch)
         ref = transcode_reference(payloads, batch)
         bare = bare_reader(args.rate, args.seconds, batch, payloads)
-        r = run(args.rate, args.seconds, batch, payloads)
-        print(batch, "agent", r, "bare reader", bare, "transcode", ref, "load", os.getloadavg(), flush=True)
-        rows.append(f"| {batch} | {r['sent']:,} | {r['offered_rate']:,.0f} | **{r['socket_drops']:,}** | "
-                    f"{bare['socket_drops']:,} | {r['queue_rejected']:,.0f} | {r['received']:,.0f} | "
-                    f"{r['forwarded']:,.0f} | {r['dropped']:,.0f}{reasons(r)} | {r['written']:,.0f} | {r['agent_cpu_us']:.1f} | "
-                    f"{r['agent_cpu_share_during_send']:.0%} | {r['caught_up_s']:.1f} |")
+        print(batch, "bare reader", bare, "transcode", ref, flush=True)
         refs.append(f"| {batch} | {ref['fast']:.1f} | {ref['library']:.1f} | {ref['library'] / ref['fast']:.2f} |")
+        for decoders in args.decoder_processes or [0, 1, 2]:
+            r = run(args.rate, args.seconds, batch, payloads, decoders)
+            print(batch, decoders, "agent", r, "load", os.getloadavg(), flush=True)
+            rows.append(f"| {batch} | {decoders} | {r['sent']:,} | {r['offered_rate']:,.0f} | **{r['socket_drops']:,}** | "
+                        f"{bare['socket_drops']:,} | {r['queue_rejected']:,.0f} | {r['received']:,.0f} | "
+                        f"{r['forwarded']:,.0f} | {r['dropped']:,.0f}{reasons(r)} | {r['written']:,.0f} | "
+                        f"{r['agent_cpu_us']:.1f} | {r['agent_cpu_share_during_send']:.0%} "
+                        f"({r['main_cpu_share_during_send']:.0%}) | {r['received_during_send']:,.0f} | "
+                        f"{r['caught_up_s']:.1f} |")
     load_end = os.getloadavg()
     if args.no_write:
         return
@@ -240,13 +266,15 @@ def main() -> None:
         "(the machine is shared with other work). Jaeger Thrift compact `emitBatch` packets sent at a paced, steady "
         "rate from the benchmark process to a `spyglass agent` process, which forwards over gRPC PostSpans to an "
         "all-in-one (memory storage) process. Socket drops = the kernel's drop counter of the receiving UDP socket "
-        "(/proc/net/udp, packets); agent CPU = user+system time of the agent process per span sent, until it had "
-        "forwarded everything; CPU share = agent CPU seconds per second during the send; caught up = seconds from "
-        "the first packet until the collector had written every span the agent received.", "",
-        "| spans/packet | sent | offered spans/s | agent socket drops | bare reader socket drops (reference) | "
-        "receive queue full | agent received | forwarded | agent dropped | collector wrote | agent CPU µs/span | "
-        "CPU share | caught up (s) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "(/proc/net/udp, packets); agent CPU = user+system time of the agent process and its decoder processes per "
+        "span sent, until it had forwarded everything; CPU share = their CPU seconds per second during the send "
+        "(in brackets: the agent's own process); caught up = seconds from the first packet until the collector "
+        "had written every span the agent received.", "",
+        "| spans/packet | decoder processes | sent | offered spans/s | agent socket drops | bare reader socket drops "
+        "(reference) | receive queue full | agent received | forwarded | agent dropped | collector wrote | "
+        "agent CPU µs/span | CPU share during the send (agent's own process) | decoded during the send | "
+        "caught up (s) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *rows, "",
         "Transcoding in the benchmark process, same packets (CPU µs per span, best of 3 over 20,000 spans): the "
         "agent's fast path (Thrift decoded by the C extension, written straight to api_v2 bytes) against the library "
