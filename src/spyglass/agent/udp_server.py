@@ -368,5 +368,4 @@ class UdpServer(Listener):
             self._decoding = 0
             self._queue.clear()
             self.queued_bytes = 0
-            await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
