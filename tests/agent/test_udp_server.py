@@ -327,10 +327,12 @@ async def test_a_stalled_decoder_does_not_leave_the_socket_unread(processor: Any
         sender.start()
         sender.join()  # blocks the event loop for the whole send (~2 s): nothing is decoded meanwhile
         assert server.queued_bytes > 0 and server._handled == 0
+        assert registry.get_sample_value("spyglass_udp_receive_queue_bytes", labels) == server.queued_bytes
         assert registry.get_sample_value("spyglass_udp_packets_dropped_total", labels) == 0
         await until(lambda: server.packets_received == 2000)
         assert counter(processor.metrics.spans_accepted, server.name, server.fmt) == 20_000
         assert server.queued_bytes == 0
+        assert registry.get_sample_value("spyglass_udp_receive_queue_bytes", labels) == 0
     finally:
         await server.stop()
 

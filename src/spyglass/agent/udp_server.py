@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sized
 from typing import Any
 
 from spyglass.codecs.errors import DecodeError
-from spyglass.agent.kernel_drops import KernelDrops
+from spyglass.agent.kernel_drops import KernelDrops, ReceiveQueues
 from spyglass.agent.sink import SpanSink
 from spyglass.collector.processor import ServerBusy
 from spyglass.model import Span
@@ -139,6 +139,7 @@ class UdpServer(Listener):
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._drops: KernelDrops | None = None
+        self._queues: ReceiveQueues | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -164,6 +165,8 @@ class UdpServer(Listener):
         self._thread.start()
         self._drops = KernelDrops.for_registry(self.processor.metrics.registry)
         self._drops.watch(self.name, sock)
+        self._queues = ReceiveQueues.for_registry(self.processor.metrics.registry)
+        self._queues.watch(self.name, lambda: self.queued_bytes)
         # Linux reports double; anything below the request means the buffer was capped.
         level = logging.WARNING if self.effective_receive_buffer < self.receive_buffer_bytes else logging.INFO
         log.log(
@@ -344,6 +347,9 @@ class UdpServer(Listener):
         if self._drops is not None:
             self._drops.unwatch(self.name)
             self._drops = None
+        if self._queues is not None:
+            self._queues.unwatch(self.name)
+            self._queues = None
         sock, self._sock = self._sock, None
         if sock is not None:
             self._stopping = True
