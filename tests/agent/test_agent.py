@@ -6,6 +6,8 @@ slow or refusing (RESOURCE_EXHAUSTED): bounded queue, counted drops, recovery.""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -306,3 +308,23 @@ async def test_hostile_packets_are_counted_and_good_ones_forwarded_in_order(
     for batch in scripted.batches:  # the senders run side by side; within a request, arrival order
         trace_ids = [s.trace_id for s in batch]
         assert trace_ids == sorted(trace_ids)  # packets(n) numbers its traces in sending order
+
+
+async def test_a_killed_decoder_process_is_replaced(scripted: ScriptedCollector) -> None:
+    """A decoder process killed (the OOM killer, an operator): the pool starts again and
+    the next packets are transcoded and forwarded; the agent keeps serving."""
+    agent = await start_agent(f"127.0.0.1:{scripted.port}", agent_decoder_processes=1)
+    udp = agent.ports["agent_jaeger_compact"]
+    try:
+        send_udp(udp, packets(10))
+        await until(lambda: scripted.spans == 100)
+        assert agent.decoders is not None
+        (worker,) = list(agent.decoders._executor._processes.values())  # type: ignore[union-attr]
+        os.kill(worker.pid, signal.SIGKILL)
+        await asyncio.to_thread(worker.join, 10)
+        send_udp(udp, packets(10, first_trace=1_000))
+        await until(lambda: scripted.spans == 200, timeout=30)
+        (replacement,) = list(agent.decoders._executor._processes.values())  # type: ignore[union-attr]
+        assert replacement.pid != worker.pid and replacement.is_alive()
+    finally:
+        await agent.stop()
