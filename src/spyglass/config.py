@@ -157,6 +157,8 @@ class Settings:
     sampling_tail_peers: str = _opt("", "sampling.tail.peers", "tail-based sampling with several collectors: every collector's gRPC host:port, in the same order on all (this one included); spans go to the collector their trace ID hashes to", check="host-ports", roles=COLLECTOR)
     agent_socket_buffer_size: int = _opt(8 * 1024 * 1024, "agent.socket-buffer-size", "UDP receive buffer in bytes, so bursts are not lost in the kernel", check="positive", roles=COLLECTOR + AGENT)
     agent_max_packet_size: int = _opt(65_000, "agent.max-packet-size", "largest UDP packet accepted, in bytes", check="positive", roles=COLLECTOR + AGENT)
+    agent_receive_queue_bytes: int = _opt(128 * 1024 * 1024, "agent.receive-queue-bytes", "UDP datagrams read and not yet decoded, in bytes, so a decoding stall never leaves the socket unread; beyond this they are dropped and counted", check="positive", roles=COLLECTOR + AGENT)
+    agent_decoder_processes: int = _opt(1, "agent.decoder-processes", "agent: worker processes that transcode the Jaeger Thrift UDP packets, so the agent uses more than one core; 0 transcodes in the agent's own process", check="non-negative", roles=AGENT)
     # -- agent (spyglass agent: forwarding to collectors) -------------------------------
     reporter_grpc_host_port: str = _opt("", "reporter.grpc.host-port", "agent: collectors to forward to over gRPC PostSpans, host:port[,host:port...] (round-robin)", check="host-ports", roles=AGENT)
     reporter_grpc_retry_max: int = _opt(3, "reporter.grpc.retry.max", "agent: retries of a failed batch (on the next healthy collector, with back-off) before it is dropped", check="non-negative", roles=AGENT)

@@ -283,14 +283,15 @@ async def test_unhealthy_storage_drops_are_counted() -> None:
 
 
 async def test_kernel_drops_of_a_full_receive_buffer_are_a_metric(processor: Any) -> None:
-    """A reader that falls behind (here: the event loop blocked while a burst arrives) makes
-    the kernel drop packets; spyglass_udp_packets_dropped_total shows them per listener."""
+    """A reader that falls behind (here: a receive buffer of one datagram against a burst
+    sent in a tight loop, which also holds the GIL the reading thread needs) makes the
+    kernel drop packets; spyglass_udp_packets_dropped_total shows them per listener."""
     server = await _server(processor, "compact", receive_buffer_bytes=1)  # the kernel's minimum
     registry = processor.metrics.registry
     labels = {"listener": "agent_compact"}
     try:
         assert registry.get_sample_value("spyglass_udp_packets_dropped_total", labels) == 0
-        send(server.port, *[b"\0" * 1000] * 500)  # blocks the loop: nothing reads meanwhile
+        send(server.port, *[b"\0" * 1000] * 500)  # blocks the loop; the thread cannot keep up
         dropped = await until(lambda: registry.get_sample_value("spyglass_udp_packets_dropped_total", labels))
         assert 0 < dropped < 500
         await until(lambda: server.packets_received + dropped >= 500)
@@ -299,3 +300,53 @@ async def test_kernel_drops_of_a_full_receive_buffer_are_a_metric(processor: Any
         await server.stop()
     # the count survives the socket (a counter never goes back)
     assert registry.get_sample_value("spyglass_udp_packets_dropped_total", labels) == dropped
+
+
+def paced_send(port: int, payloads: list[bytes], per_second: float) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        started = time.monotonic()
+        for i, p in enumerate(payloads):
+            sock.sendto(p, ("127.0.0.1", port))
+            pause = started + (i + 1) / per_second - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+
+
+async def test_a_stalled_decoder_does_not_leave_the_socket_unread(processor: Any) -> None:
+    """The event loop (the decoder) is blocked while 2,000 datagrams, ~8x what the small
+    receive buffer holds, arrive at a steady pace: the reading thread queues them, the kernel
+    drops none, and every span is decoded once the loop runs again. (Before the thread,
+    this lost most of them: see test_kernel_drops_of_a_full_receive_buffer_are_a_metric.)"""
+    server = await _server(processor, "compact", receive_buffer_bytes=128 * 1024)
+    registry = processor.metrics.registry
+    labels = {"listener": "agent_compact"}
+    try:
+        payloads = [jt.encode_agent_message(_spans(10, Resource("s"), first_id=i * 10 + 1), "compact") for i in range(2000)]
+        assert sum(len(p) for p in payloads) > 4 * server.effective_receive_buffer
+        sender = threading.Thread(target=paced_send, args=(server.port, payloads, 1000))
+        sender.start()
+        sender.join()  # blocks the event loop for the whole send (~2 s): nothing is decoded meanwhile
+        assert server.queued_bytes > 0 and server._handled == 0
+        assert registry.get_sample_value("spyglass_udp_receive_queue_bytes", labels) == server.queued_bytes
+        assert registry.get_sample_value("spyglass_udp_packets_dropped_total", labels) == 0
+        await until(lambda: server.packets_received == 2000)
+        assert counter(processor.metrics.spans_accepted, server.name, server.fmt) == 20_000
+        assert server.queued_bytes == 0
+        assert registry.get_sample_value("spyglass_udp_receive_queue_bytes", labels) == 0
+    finally:
+        await server.stop()
+
+
+async def test_a_full_receive_queue_drops_and_counts_datagrams(processor: Any) -> None:
+    packet = jt.encode_agent_message(_spans(2, Resource("s")), "compact")
+    server = await _server(processor, "compact", receive_queue_bytes=10 * len(packet))
+    try:
+        sender = threading.Thread(target=paced_send, args=(server.port, [packet] * 30, 500))
+        sender.start()
+        sender.join()  # the loop is blocked: the queue fills after 10 datagrams
+        await until(lambda: server.packets_received == 30)
+        m = processor.metrics
+        assert counter(m.requests_rejected, server.name, server.fmt, "receive_queue_full") == 20
+        assert counter(m.spans_accepted, server.name, server.fmt) == 20
+    finally:
+        await server.stop()

@@ -114,8 +114,8 @@ def _set_micros(target: Any, us: int) -> None:
 
 
 def _thrift_span(msg: Any, s: Any) -> None:
-    high = s.traceIdHigh
-    tid = (((high & _U64) << 64) | (s.traceIdLow & _U64)).to_bytes(16, "big")
+    high = s.traceIdHigh  # may be absent: a 64-bit trace ID, as the model decoder reads it
+    tid = ((((high & _U64) << 64) | (s.traceIdLow & _U64)) if high else s.traceIdLow & _U64).to_bytes(16, "big")
     name = s.operationName
     flags = s.flags
     if name is None or flags is None:
@@ -155,12 +155,13 @@ def _thrift_span(msg: Any, s: Any) -> None:
     if s.logs:
         for log in s.logs:
             ts = log.timestamp
-            if ts is None:
-                raise DecodeError("Jaeger Thrift Log has no timestamp")
+            fields = log.fields
+            if ts is None or fields is None:  # both required, as the model decoder has them
+                raise DecodeError(f"Jaeger Thrift Log has no {'timestamp' if ts is None else 'fields'}")
             lg = msg.logs.add()
             _set_micros(lg.timestamp, ts)
-            if log.fields:
-                lg.fields.extend(_thrift_tags(log.fields))
+            if fields:
+                lg.fields.extend(_thrift_tags(fields))
 
 
 def _thrift_process(process: Any) -> bytes:

@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -83,6 +84,7 @@ class Forwarder:
         self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
         self.in_flight = 0  # spans taken by senders, not yet acknowledged or dropped
+        self._counters: dict[tuple[str, str], tuple[Any, Any, Any]] = {}  # (receiver, fmt) -> counters
         metrics.queue_capacity.set(self.config.queue_size)
         metrics.queue_length.set_function(lambda: self._length)
 
@@ -92,9 +94,14 @@ class Forwarder:
         transcoded (Jaeger Thrift); raises ``ServerBusy`` (counted) when the queue is full."""
         m = self.metrics
         n = len(spans)
+        counters = self._counters.get((receiver, fmt))
+        if counters is None:  # labels() costs more than inc(), and this runs once per packet
+            counters = self._counters[(receiver, fmt)] = (
+                m.bytes_received.labels(receiver, fmt), m.spans_received.labels(receiver, fmt),
+                m.spans_accepted.labels(receiver, fmt))
         if nbytes:
-            m.bytes_received.labels(receiver, fmt).inc(nbytes)
-        m.spans_received.labels(receiver, fmt).inc(n)
+            counters[0].inc(nbytes)
+        counters[1].inc(n)
         if n == 0:
             return
         if self._closing or (self._length + n > self.config.queue_size and self._length > 0):
@@ -108,12 +115,18 @@ class Forwarder:
                 p.process += self._tag_suffix  # appended Process.tags fields
         self._batches.extend(packets)
         self._length += n
-        m.spans_accepted.labels(receiver, fmt).inc(n)
+        counters[2].inc(n)
         if self._length >= self.config.batch_size:
             self._ready.set()
 
     def __len__(self) -> int:
         return self._length
+
+    def has_room(self, spans: int = 1) -> bool:
+        """Whether ``submit`` would take ``spans`` more spans: a receiver that can hold them
+        upstream (the UDP receive queue) waits for room instead of handing spans over only
+        to have them dropped. True once closing (``submit`` then refuses and counts)."""
+        return self._closing or self._length == 0 or self._length + spans <= self.config.queue_size
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:

@@ -7,7 +7,8 @@ are packets, whose span counts are unknown, so they cannot join
 ``spyglass_spans_dropped_total``), so this collector reads the kernel's counter for each
 listener's socket, found by inode, at every scrape:
 ``spyglass_udp_packets_dropped_total{listener=...}``. Linux only; elsewhere the metric
-stays absent.
+stays absent. Next to it, ``spyglass_udp_receive_queue_bytes{listener=...}`` shows how
+much of each listener's receive queue (between its reading thread and its decoder) is used.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from __future__ import annotations
 import os
 import socket
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 _TABLES = ("/proc/net/udp", "/proc/net/udp6")
@@ -82,3 +83,40 @@ class KernelDrops(Collector):
 
 
 _BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, KernelDrops] = weakref.WeakKeyDictionary()
+
+QUEUE_NAME = "spyglass_udp_receive_queue_bytes"
+QUEUE_HELP = "Bytes of UDP datagrams read from the listener's socket and not yet decoded"
+
+
+class ReceiveQueues(Collector):
+    """``spyglass_udp_receive_queue_bytes{listener=...}``: how full each listener's receive
+    queue is (``UdpServer``), read at scrape time. One per registry (``for_registry``)."""
+
+    def __init__(self) -> None:
+        self._sizes: dict[str, Callable[[], int]] = {}
+
+    @classmethod
+    def for_registry(cls, registry: CollectorRegistry) -> ReceiveQueues:
+        found = _QUEUES_BY_REGISTRY.get(registry)
+        if found is None:
+            found = _QUEUES_BY_REGISTRY[registry] = cls()
+            registry.register(found)
+        return found
+
+    def watch(self, listener: str, size: Callable[[], int]) -> None:
+        self._sizes[listener] = size
+
+    def unwatch(self, listener: str) -> None:
+        self._sizes.pop(listener, None)
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(QUEUE_NAME, QUEUE_HELP, labels=["listener"])
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(QUEUE_NAME, QUEUE_HELP, labels=["listener"])
+        for name, size in sorted(self._sizes.items()):
+            family.add_metric([name], size())
+        yield family
+
+
+_QUEUES_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, ReceiveQueues] = weakref.WeakKeyDictionary()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from spyglass.agent.decoders import DecoderPool
 from spyglass.agent.sink import SpanSink
 from spyglass.agent.udp_server import UdpServer
 from spyglass.codecs import jaeger_thrift, zipkin_thrift
@@ -28,9 +29,13 @@ def udp_receivers(
     *,
     reuse_port: bool = False,
     jaeger_decode: Callable[[bytes, str], Any] | None = None,
+    has_room: Callable[[int], bool] | None = None,
+    decoders: DecoderPool | None = None,
 ) -> list[UdpServer]:
     """``jaeger_decode(data, protocol)`` replaces the model decoder on the two Jaeger ports
-    (the agent transcodes them straight to its wire format, ``agent.encode``)."""
+    (the agent transcodes them straight to its wire format, ``agent.encode``); ``has_room``
+    makes the decoders wait while the sink is full (``UdpServer``); ``decoders`` transcodes
+    the two Jaeger ports in worker processes (``agent.decoders``)."""
     s = settings
     compact, binary = _compact, _binary
     if jaeger_decode is not None:
@@ -41,9 +46,15 @@ def udp_receivers(
         ("agent_zipkin_compact", s.agent_zipkin_compact_port, zipkin_thrift.decode_agent_zipkin_batch,
          "zipkin_thrift_compact"),
     ]
+    many = {}
+    if decoders is not None:
+        many = {"jaeger_thrift_compact": partial(decoders.decode_many, protocol="compact"),
+                "jaeger_thrift_binary": partial(decoders.decode_many, protocol="binary")}
     return [
         UdpServer(name=name, host=s.listen_host, port=port, decode=decode, fmt=fmt, processor=sink,
                   receive_buffer_bytes=s.agent_socket_buffer_size, max_packet_size=s.agent_max_packet_size,
-                  reuse_port=reuse_port)
+                  receive_queue_bytes=s.agent_receive_queue_bytes,
+                  reuse_port=reuse_port, has_room=has_room, decode_many=many.get(fmt),
+                  decode_in_flight=decoders.in_flight_limit if decoders is not None else 2)
         for name, port, decode, fmt in specs
     ]

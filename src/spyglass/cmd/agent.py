@@ -9,6 +9,7 @@ import logging
 
 from spyglass.admin import build_admin_app
 from spyglass.agent.collectors import CollectorPool, parse_host_ports
+from spyglass.agent.decoders import DecoderPool
 from spyglass.agent.forwarder import Forwarder, ForwarderConfig
 from spyglass.agent.receivers import udp_receivers
 from spyglass.agent.sampling_proxy import SamplingProxy
@@ -62,8 +63,11 @@ class Agent:
             process_tags=tags,
         )
         self.sampling = SamplingProxy(self.pool, self.forwarder.reporter)
+        self.decoders = DecoderPool(s.agent_decoder_processes) if s.agent_decoder_processes > 0 else None
         self.ready = False
-        self.receivers: list[Listener] = list(udp_receivers(s, self.forwarder, jaeger_decode=transcode_agent_message))
+        self.receivers: list[Listener] = list(udp_receivers(
+            s, self.forwarder, jaeger_decode=transcode_agent_message, has_room=self.forwarder.has_room,
+            decoders=self.decoders))
         self.serving: list[Listener] = [
             HttpServer("admin", s.listen_host, s.admin_port, build_admin_app(self.metrics.registry, lambda: self.ready)),
             HttpServer("agent_sampling", s.listen_host, s.agent_sampling_port, self.sampling.build_app()),
@@ -75,6 +79,8 @@ class Agent:
         return {l.name: l.port for l in [*self.receivers, *self.serving]}
 
     async def start(self) -> None:
+        if self.decoders is not None:  # first: spawned before the gRPC channels open
+            await self.decoders.start()
         self.forwarder.start()
         started: list[Listener] = []
         try:
@@ -85,6 +91,8 @@ class Agent:
             for listener in reversed(started):
                 await listener.stop()
             await self.forwarder.close(timeout=0)
+            if self.decoders is not None:
+                await self.decoders.close()
             raise
         self.ready = True
         for listener in [*self.receivers, *self.serving]:
@@ -97,5 +105,7 @@ class Agent:
         for listener in self.receivers:
             await listener.stop()
         await self.forwarder.close()
+        if self.decoders is not None:
+            await self.decoders.close()
         for listener in self.serving:
             await listener.stop()

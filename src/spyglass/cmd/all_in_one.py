@@ -326,6 +326,7 @@ def build_ingest_listeners(s: Settings, p: Any, provider: StrategyProvider, tena
             processor=p,
             receive_buffer_bytes=s.agent_socket_buffer_size,
             max_packet_size=s.agent_max_packet_size,
+            receive_queue_bytes=s.agent_receive_queue_bytes,
             refuse=tenancy.udp_refuser(metrics) if tenancy else None,
         )
 

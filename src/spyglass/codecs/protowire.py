@@ -48,9 +48,23 @@ class WireCache:
             self.entries[raw] = value
 
 
+_ONE_BYTE = [bytes((i,)) for i in range(0x80)]
+
+
 def varint(n: int) -> bytes:
+    """``n`` (0 <= n < 2**64) as a varint. Unrolled up to five bytes (every length below
+    34 GB, timestamps' seconds and nanos) because the agent writes several per span."""
     if n < 0x80:
-        return bytes((n,))
+        return _ONE_BYTE[n]
+    if n < 0x4000:
+        return bytes((n & 0x7F | 0x80, n >> 7))
+    if n < 0x20_0000:
+        return bytes((n & 0x7F | 0x80, (n >> 7) & 0x7F | 0x80, n >> 14))
+    if n < 0x1000_0000:
+        return bytes((n & 0x7F | 0x80, (n >> 7) & 0x7F | 0x80, (n >> 14) & 0x7F | 0x80, n >> 21))
+    if n < 0x8_0000_0000:
+        return bytes((n & 0x7F | 0x80, (n >> 7) & 0x7F | 0x80, (n >> 14) & 0x7F | 0x80, (n >> 21) & 0x7F | 0x80,
+                      n >> 28))
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
@@ -62,4 +76,4 @@ def varint(n: int) -> bytes:
 def len_field(tag: bytes, data: bytes) -> bytes:
     """A length-delimited field: ``tag`` (one byte for fields 1-15), length, ``data``."""
     n = len(data)
-    return tag + (bytes((n,)) if n < 0x80 else varint(n)) + data
+    return tag + (_ONE_BYTE[n] if n < 0x80 else varint(n)) + data
