@@ -51,8 +51,8 @@ CLICKHOUSE_SHARDED_FACTOR = 1.4
 # The agent (docs/benchmarks.md "Agent"): 9-22 µs per span; the upper figure.
 AGENT_US_PER_SPAN = 22.0
 # Bytes per span on disk: sqlite 121-133 (benchmarks, make_spans shape), ClickHouse 18.16
-# 143, the current engine 99 (after the ZSTD change); sqlite with tracegen's shape: see doc.
-BYTES_PER_SPAN = {"sqlite": 133, "clickhouse": 143, "clickhouse-current": 99}
+# 124, the current engine 80 (schema version 2, 10M spans); sqlite with tracegen's shape: see doc.
+BYTES_PER_SPAN = {"sqlite": 133, "clickhouse": 124, "clickhouse-current": 80}
 # Peak RSS of one collector or all-in-one process on sqlite under full load (bench/capacity.py).
 PROCESS_MEMORY_MB = 300
 # NATS JetStream (file storage, R1): nats-server CPU per span in messages of 1,000 spans,
