@@ -17,6 +17,7 @@ import os
 import socket
 import weakref
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -25,6 +26,25 @@ from prometheus_client.registry import Collector
 _TABLES = ("/proc/net/udp", "/proc/net/udp6")
 NAME = "spyglass_udp_packets_dropped"
 HELP = "UDP packets the kernel dropped because the listener's receive buffer was full"
+
+
+_C = TypeVar("_C", bound="_OnePerRegistry")
+
+
+class _OnePerRegistry(Collector):
+    """A collector registered once per registry: every ``UdpServer`` of a process shares it."""
+
+    @classmethod
+    def for_registry(cls: type[_C], registry: CollectorRegistry) -> _C:
+        by_type = _BY_REGISTRY.setdefault(registry, {})
+        found = by_type.get(cls)
+        if found is None:
+            found = by_type[cls] = cls()
+            registry.register(found)
+        return found  # type: ignore[return-value]
+
+
+_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, dict[type, _OnePerRegistry]] = weakref.WeakKeyDictionary()
 
 
 def read_drops() -> dict[int, int]:
@@ -43,20 +63,12 @@ def read_drops() -> dict[int, int]:
     return drops
 
 
-class KernelDrops(Collector):
+class KernelDrops(_OnePerRegistry):
     """One per registry (``for_registry``); each ``UdpServer`` registers its socket."""
 
     def __init__(self) -> None:
         self._inodes: dict[str, int] = {}
         self._base: dict[str, int] = {}  # drops of earlier sockets of the same listener
-
-    @classmethod
-    def for_registry(cls, registry: CollectorRegistry) -> KernelDrops:
-        found = _BY_REGISTRY.get(registry)
-        if found is None:
-            found = _BY_REGISTRY[registry] = cls()
-            registry.register(found)
-        return found
 
     def watch(self, listener: str, sock: socket.socket) -> None:
         self._inodes[listener] = os.fstat(sock.fileno()).st_ino
@@ -82,26 +94,16 @@ class KernelDrops(Collector):
         yield family
 
 
-_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, KernelDrops] = weakref.WeakKeyDictionary()
-
 QUEUE_NAME = "spyglass_udp_receive_queue_bytes"
 QUEUE_HELP = "Bytes of UDP datagrams read from the listener's socket and not yet decoded"
 
 
-class ReceiveQueues(Collector):
+class ReceiveQueues(_OnePerRegistry):
     """``spyglass_udp_receive_queue_bytes{listener=...}``: how full each listener's receive
     queue is (``UdpServer``), read at scrape time. One per registry (``for_registry``)."""
 
     def __init__(self) -> None:
         self._sizes: dict[str, Callable[[], int]] = {}
-
-    @classmethod
-    def for_registry(cls, registry: CollectorRegistry) -> ReceiveQueues:
-        found = _QUEUES_BY_REGISTRY.get(registry)
-        if found is None:
-            found = _QUEUES_BY_REGISTRY[registry] = cls()
-            registry.register(found)
-        return found
 
     def watch(self, listener: str, size: Callable[[], int]) -> None:
         self._sizes[listener] = size
@@ -118,5 +120,3 @@ class ReceiveQueues(Collector):
             family.add_metric([name], size())
         yield family
 
-
-_QUEUES_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, ReceiveQueues] = weakref.WeakKeyDictionary()
