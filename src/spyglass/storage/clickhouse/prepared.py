@@ -26,13 +26,12 @@ import msgspec
 from spyglass.model import Span
 from spyglass.storage.clickhouse.rows import SpanColumns
 from spyglass.storage.dependency_links import PEER_KINDS, peer_service_of
-from spyglass.storage.sqlite.prepared import PreparedDecodeError, PreparedSpans
+from spyglass.storage.sqlite.prepared import PreparedSpans, decode_body
 
 MAGIC = b"SGC1"
 _LOW64 = (1 << 64) - 1
 _DAY_NS = 86_400 * 1_000_000_000
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder()
 
 
 class Preparer:
@@ -72,13 +71,8 @@ class PreparedColumns:
     __slots__ = ("payload", "count", "spans", "index", "ranges", "names", "edges", "operations")
 
     def __init__(self, payload: bytes) -> None:
-        if payload[:4] != MAGIC:
-            raise PreparedDecodeError("not a prepared clickhouse batch (bad magic)")
-        try:
-            body = _decoder.decode(payload[4:])
-            self.count, self.spans, self.index, self.ranges, self.names, self.edges, self.operations = body
-        except (msgspec.DecodeError, ValueError, TypeError) as exc:
-            raise PreparedDecodeError(f"corrupt prepared batch: {exc}") from None
+        body = decode_body(payload, MAGIC, 7, "a prepared clickhouse batch")
+        self.count, self.spans, self.index, self.ranges, self.names, self.edges, self.operations = body
         self.payload = payload
 
     def __len__(self) -> int:

@@ -109,6 +109,20 @@ class Preparer:
         return MAGIC + _encoder.encode(body)
 
 
+def decode_body(payload: bytes, magic: bytes, fields: int, what: str) -> list[Any]:
+    """The msgpack array after ``magic``, checked for its ``fields`` entries: a write-ahead
+    log segment or a worker's message that is not what it claims fails here, clearly."""
+    if payload[:4] != magic:
+        raise PreparedDecodeError(f"not {what} (bad magic)")
+    try:
+        body = _decoder.decode(payload[4:])
+    except (msgspec.DecodeError, ValueError, TypeError) as exc:
+        raise PreparedDecodeError(f"corrupt prepared batch: {exc}") from None
+    if not isinstance(body, list) or len(body) != fields:
+        raise PreparedDecodeError("corrupt prepared batch: wrong shape")
+    return body
+
+
 class PreparedSpans:
     """One request's prepared batch, as the writer process holds it: ``len()`` is its span
     count (what queues and retry buffers measure), ``payload`` the bytes (for the log)."""
@@ -117,13 +131,8 @@ class PreparedSpans:
     __slots__ = ("payload", "count", "names", "chunks", "red", "hours", "edges")
 
     def __init__(self, payload: bytes) -> None:
-        if payload[:4] != MAGIC:
-            raise PreparedDecodeError("not a prepared span batch (bad magic)")
-        try:
-            body = _decoder.decode(payload[4:])
-            self.count, self.names, self.chunks, self.red, self.hours, self.edges = body
-        except (msgspec.DecodeError, ValueError, TypeError) as exc:
-            raise PreparedDecodeError(f"corrupt prepared batch: {exc}") from None
+        body = decode_body(payload, MAGIC, 6, "a prepared span batch")
+        self.count, self.names, self.chunks, self.red, self.hours, self.edges = body
         self.payload = payload
 
     def __len__(self) -> int:
