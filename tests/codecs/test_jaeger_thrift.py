@@ -18,6 +18,7 @@ from thriftpy2.transport.memory import TMemoryBuffer as Tp2Buffer
 
 from spyglass.codecs import jaeger_thrift as jt
 from spyglass.codecs.errors import DecodeError
+from spyglass.codecs.protowire import varint
 from spyglass.model import (
     Event,
     KeyValue,
@@ -372,13 +373,8 @@ def test_garbage_never_escapes_as_another_exception(protocol: str, res: Resource
                 pass
 
 
-def _compact_varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+# Thrift compact's varints are ULEB128, the same bytes as protobuf's.
+_compact_varint = varint
 
 
 HUGE = [
