@@ -13,26 +13,15 @@ import time
 import pytest
 
 import clickhouse_servers
-from spyglass.collector.buffer.encoding import decode_batch, encode_batch
-from spyglass.model import Event, KeyValue, Resource
+from spyglass.collector.buffer.encoding import encode_batch
 from spyglass.storage.api import TraceQuery
 from spyglass.storage.clickhouse import ClickHouseConfig, ClickHouseFactory
 from spyglass.storage.clickhouse.prepared import MAGIC, PreparedColumns, Preparer, decode
 from spyglass.storage.sqlite.prepared import PreparedDecodeError, PreparedSpans
 from spyglass.storage.sqlite.prepared import Preparer as SqlitePreparer
 from support import free_port
-from tests.storage.test_analytics_suite import MINUTE_NS, T0, random_traces
-
-
-def _traces(rng: random.Random) -> list:
-    traces = random_traces(rng, 200)
-    for trace in traces:  # tags, events and peer services for the index and the rollup
-        for s in trace:
-            s.attributes = [KeyValue("http.status_code", rng.choice([200, 404])), KeyValue("peer.service", "db"),
-                            KeyValue("user", f"u{rng.randrange(5)}"), KeyValue("ratio", rng.random())]
-            s.events = [Event(s.start_time_ns + 1, "retry", [KeyValue("attempt", 2)])]
-            s.resource = Resource(s.resource.service_name, [KeyValue("host", "h1")])
-    return traces
+from tests.storage.test_analytics_suite import random_traces
+from tests.storage.test_sqlite_prepared import assert_same_answers, tagged_traces, worker_batches
 
 
 def _factory() -> ClickHouseFactory:
@@ -42,36 +31,15 @@ def _factory() -> ClickHouseFactory:
 
 def test_prepared_batches_store_what_write_spans_stores() -> None:
     rng = random.Random(7)
-    traces = _traces(rng)
-    spans = [s for t in traces for s in t]
-    rng.shuffle(spans)
-    batches = [decode_batch(encode_batch(spans[i:i + 41])) for i in range(0, len(spans), 41)]  # as a worker decodes
+    traces = tagged_traces(rng, with_ratio=True)
+    batches = worker_batches(traces, rng)
     plain, ready = _factory(), _factory()
     try:
         preparer = Preparer()
         for batch in batches:
             plain.span_writer().write_spans(batch)
             ready.span_writer().write_prepared([PreparedColumns(preparer.prepare(batch))])  # type: ignore[attr-defined]
-        a, b = plain.trace_reader(), ready.trace_reader()
-        assert sorted(a.get_services()) == sorted(b.get_services()) and a.get_services()
-        for service in a.get_services():
-            assert sorted(map(repr, a.get_operations(service))) == sorted(map(repr, b.get_operations(service)))
-
-        def key(ss: list) -> list:
-            return sorted((s.span_id, s.name, s.start_time_ns, repr(s)) for s in ss)
-
-        for trace in traces:
-            got = b.get_trace(trace[0].trace_id)
-            assert got and key(a.get_trace(trace[0].trace_id)) == key(got)
-        for query in (TraceQuery(service_name="api", num_traces=1000),
-                      TraceQuery(service_name="db", attributes={"user": "u3"}, num_traces=1000),
-                      TraceQuery(service_name="front", attributes={"attempt": "2"}, num_traces=1000),
-                      TraceQuery(service_name="worker", duration_min_ns=10**6, num_traces=1000)):
-            found_a = sorted(t[0].trace_id for t in a.find_traces(query))
-            assert found_a and found_a == sorted(t[0].trace_id for t in b.find_traces(query))
-        end = T0 + 200 * MINUTE_NS
-        deps = lambda f: sorted(map(repr, f.dependency_reader().get_dependencies(end, 300 * MINUTE_NS)))  # noqa: E731
-        assert deps(plain) and deps(plain) == deps(ready)
+        assert_same_answers(plain, ready, traces)
     finally:
         plain.close()
         ready.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,15 +18,50 @@ from spyglass.storage.sqlite.prepared import MAGIC, PreparedDecodeError, Prepare
 from tests.storage.test_analytics_suite import MINUTE_NS, S, T0, Clock, random_traces
 
 
-def _traces(rng: random.Random) -> list:
+def tagged_traces(rng: random.Random, with_ratio: bool = False) -> list:
+    """Random traces with tags, events and peer services for the index, peers and rollups
+    (``with_ratio``: a float attribute too). Shared with the clickhouse prepared tests."""
     traces = random_traces(rng, 200)
-    for trace in traces:  # tags, events and peer services for the index and the peers table
+    for trace in traces:
         for s in trace:
             s.attributes = [KeyValue("http.status_code", rng.choice([200, 404])), KeyValue("peer.service", "db"),
                             KeyValue("user", f"u{rng.randrange(5)}")]
+            if with_ratio:
+                s.attributes.append(KeyValue("ratio", rng.random()))
             s.events = [Event(s.start_time_ns + 1, "retry", [KeyValue("attempt", 2)])]
             s.resource = Resource(s.resource.service_name, [KeyValue("host", "h1")])
     return traces
+
+
+def worker_batches(traces: list, rng: random.Random) -> list:
+    """The traces' spans shuffled into batches of 41, decoded as a collector worker decodes."""
+    spans = [s for t in traces for s in t]
+    rng.shuffle(spans)
+    return [decode_batch(encode_batch(spans[i:i + 41])) for i in range(0, len(spans), 41)]
+
+
+def assert_same_answers(plain: Any, ready: Any, traces: list) -> None:
+    """Services, operations, every trace, the searches and the dependencies of two stores."""
+    a, b = plain.trace_reader(), ready.trace_reader()
+    assert sorted(a.get_services()) == sorted(b.get_services()) and a.get_services()
+    for service in a.get_services():
+        assert sorted(map(repr, a.get_operations(service))) == sorted(map(repr, b.get_operations(service)))
+
+    def key(ss: list) -> list:
+        return sorted((s.span_id, s.name, s.start_time_ns, repr(s)) for s in ss)
+
+    for trace in traces:
+        got = b.get_trace(trace[0].trace_id)
+        assert got and key(a.get_trace(trace[0].trace_id)) == key(got)
+    for query in (TraceQuery(service_name="api", num_traces=1000),
+                  TraceQuery(service_name="db", attributes={"user": "u3"}, num_traces=1000),
+                  TraceQuery(service_name="front", attributes={"attempt": "2"}, num_traces=1000),
+                  TraceQuery(service_name="worker", duration_min_ns=10**6, num_traces=1000)):
+        found_a = sorted(t[0].trace_id for t in a.find_traces(query))
+        assert found_a and found_a == sorted(t[0].trace_id for t in b.find_traces(query))
+    end = T0 + 200 * MINUTE_NS
+    deps = lambda f: sorted(map(repr, f.dependency_reader().get_dependencies(end, 300 * MINUTE_NS)))  # noqa: E731
+    assert deps(plain) and deps(plain) == deps(ready)
 
 
 def _write(tmp_path: Path, name: str, batches: list, prepared: bool) -> SqliteFactory:
@@ -44,32 +80,12 @@ def _write(tmp_path: Path, name: str, batches: list, prepared: bool) -> SqliteFa
 
 def test_prepared_batches_store_what_write_spans_stores(tmp_path: Path) -> None:
     rng = random.Random(7)
-    traces = _traces(rng)
-    spans = [s for t in traces for s in t]
-    rng.shuffle(spans)
-    batches = [decode_batch(encode_batch(spans[i:i + 41])) for i in range(0, len(spans), 41)]  # as a worker decodes
+    traces = tagged_traces(rng)
+    batches = worker_batches(traces, rng)
     plain = _write(tmp_path, "plain", batches, prepared=False)
     ready = _write(tmp_path, "prepared", batches, prepared=True)
     try:
-        a, b = plain.trace_reader(), ready.trace_reader()
-        assert sorted(a.get_services()) == sorted(b.get_services())
-        for service in a.get_services():
-            assert sorted(map(repr, a.get_operations(service))) == sorted(map(repr, b.get_operations(service)))
-
-        def key(ss: list) -> list:
-            return sorted((s.span_id, s.name, s.start_time_ns, repr(s)) for s in ss)
-
-        for trace in traces:
-            assert key(a.get_trace(trace[0].trace_id)) == key(b.get_trace(trace[0].trace_id))
-        for query in (TraceQuery(service_name="api", num_traces=1000),
-                      TraceQuery(service_name="db", attributes={"user": "u3"}, num_traces=1000),
-                      TraceQuery(service_name="front", attributes={"attempt": "2"}, num_traces=1000),
-                      TraceQuery(service_name="worker", duration_min_ns=10**6, num_traces=1000)):
-            found_a = sorted(t[0].trace_id for t in a.find_traces(query))
-            assert found_a and found_a == sorted(t[0].trace_id for t in b.find_traces(query))
-        end = T0 + 200 * MINUTE_NS
-        deps = lambda f: sorted(map(repr, f.dependency_reader().get_dependencies(end, 300 * MINUTE_NS)))  # noqa: E731
-        assert deps(plain) and deps(plain) == deps(ready)
+        assert_same_answers(plain, ready, traces)
         lo, hi = T0 // MINUTE_NS - 5, T0 // MINUTE_NS + 200
         red = lambda f: sorted(map(repr, f.metrics_reader().read_red(  # noqa: E731
             RedQuery("", [], [], lo, hi, group_by_operation=True))))
