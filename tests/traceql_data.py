@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import tempfile
+from collections.abc import Iterator
 
 from hypothesis import strategies as st
 
@@ -12,6 +14,7 @@ from spyglass.storage.clickhouse.config import ClickHouseConfig
 from spyglass.storage.clickhouse.factory import ClickHouseFactory
 from spyglass.storage.memory import MemoryFactory
 from spyglass.storage.sqlite import SqliteConfig, SqliteFactory
+from spyglass.traceql import parse
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
@@ -178,3 +181,15 @@ def make_factory(name: str, root: str):
                                               database=clickhouse_servers.fresh_database(), retention="0"))
 
 
+def stored_reader(backend: str, spans: list[Span]) -> Iterator:
+    """A trace reader over ``spans`` written to a fresh store of ``backend``: the body of the
+    hand-computed tests' module fixtures."""
+    factory = make_factory(backend, tempfile.mkdtemp())
+    factory.span_writer().write_spans(spans)
+    yield factory.trace_reader()
+    factory.close()
+
+
+def found(reader, text: str, start: int = 0, end: int = 0, limit: int = 20) -> list[tuple[int, list[int]]]:
+    """(trace ID, matched span IDs) of each trace a TraceQL search finds."""
+    return [(m.trace_id, [s.span_id for s in m.spans]) for m in reader.find_traces_traceql(parse(text), start, end, limit)]

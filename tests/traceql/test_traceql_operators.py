@@ -17,7 +17,7 @@ import pytest
 
 from spyglass.model import KeyValue, Resource, Span, SpanKind, Status, StatusCode
 from spyglass.traceql import ast, parse
-from traceql_data import S
+from traceql_data import S, found, stored_reader
 
 T0 = 1_700_000_000 * S
 MS = 1_000_000
@@ -105,17 +105,7 @@ CASES = [
 
 @pytest.fixture(params=["memory", "sqlite", "clickhouse"], scope="module")
 def reader(request):
-    import tempfile
-
-    from traceql_data import make_factory
-    factory = make_factory(request.param, tempfile.mkdtemp())
-    factory.span_writer().write_spans(spans())
-    yield factory.trace_reader()
-    factory.close()
-
-
-def found(reader, text: str, start: int = 0, end: int = 0, limit: int = 20) -> list[tuple[int, list[int]]]:
-    return [(m.trace_id, [s.span_id for s in m.spans]) for m in reader.find_traces_traceql(parse(text), start, end, limit)]
+    yield from stored_reader(request.param, spans())
 
 
 @pytest.mark.parametrize(("text", "expected"), CASES)
