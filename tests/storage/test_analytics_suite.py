@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -71,15 +71,19 @@ def random_traces(rng: random.Random, count: int) -> list[list[Span]]:
     return traces
 
 
-def write_shuffled(factory: StorageFactory, clock: Clock, traces: list[list[Span]], rng: random.Random) -> list[Span]:
+def write_shuffled(factory: StorageFactory, clock: Clock, traces: list[list[Span]], rng: random.Random,
+                   after_batch: Callable[[], None] | None = None) -> list[Span]:
     """Write every span in random batches (children often before their parents), the
-    writer's clock crossing midnight half-way (sqlite: two day files)."""
+    writer's clock crossing midnight half-way (sqlite: two day files); ``after_batch`` runs
+    after each batch (e.g. a flush, so every batch is its own commit)."""
     spans = [s for trace in traces for s in trace]
     rng.shuffle(spans)
     writer = factory.span_writer()
     for i in range(0, len(spans), 37):
         clock.now = (T0 + (i * 40 * 60 * S) // len(spans)) / S
         writer.write_spans(spans[i:i + 37])
+        if after_batch is not None:
+            after_batch()
     return spans
 
 
@@ -312,13 +316,7 @@ def test_sqlite_service_tier_equals_a_full_scan(tmp_path: Path) -> None:
     try:
         # every batch its own commit, so rows of one minute merge across commits (the
         # histogram blobs are summed by the upsert)
-        spans = [s for t in traces for s in t]
-        rng.shuffle(spans)
-        writer = sqlite.span_writer()
-        for i in range(0, len(spans), 37):
-            clock.now = (T0 + (i * 40 * 60 * S) // len(spans)) / S
-            writer.write_spans(spans[i:i + 37])
-            sqlite.store.writer.flush()
+        spans = write_shuffled(sqlite, clock, traces, rng, after_batch=lambda: sqlite.store.writer.flush())
         files = sorted((tmp_path / "data").glob("*.db"))
         day_files = [p for p in files if p.name[:4].isdigit()]
         assert len(day_files) == 2
