@@ -20,9 +20,10 @@ from clickhouse_driver.util.escape import escape_param
 
 from spyglass.model import Event, KeyValue, Resource, Span, SpanKind, Status, StatusCode
 from spyglass.storage.api import Operation, TraceQuery
-from spyglass.storage.clickhouse import dependencies, payload, reader, schema
+from spyglass.storage.clickhouse import dependencies, payload, reader, schema, widening
 from spyglass.storage.clickhouse.rows import SpanColumns, join_id, split_id
 from spyglass.storage.memory import MemoryFactory
+from clickhouse_checks import HI, widening_queries, widening_spans
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
@@ -153,3 +154,26 @@ def test_retention_is_a_ttl_on_the_current_engine(engine: Engine) -> None:
     assert engine.run(f"SELECT trace_lo FROM {T}spans") == [[2]]
     assert engine.run(f"SELECT operation FROM {T}span_index") == [["new"]]
     assert sorted(r[0] for r in engine.run(f"SELECT trace_lo FROM {T}archive_spans")) == [1, 2]  # no retention
+
+
+def test_widening_search_answers_what_one_statement_answers(engine: Engine) -> None:
+    """``widening.py`` over the reader's search statement on the current engine (with its
+    bloom-filter index): slice by slice, the same traces in the same order as the whole window."""
+    for statement in schema.statements(schema.Layout(database=DB, variant="current"), archive=False):
+        engine.run(statement)
+    cols = SpanColumns()
+    cols.add(widening_spans())
+    _insert(engine, "span_index", SpanColumns.INDEX, cols.index)
+
+    def run(sql: str, params: dict[str, Any]) -> list[tuple[int, int, int]]:
+        return [(int(hi), int(lo), int(t)) for hi, lo, t in engine.run(sql, params)]
+
+    widened = 0
+    for q in widening_queries():
+        sql, params = reader.search_sql(T, q)
+        ranges = widening.slices(params["lo"], params["hi"], HI)
+        got = widening.newest_first(lambda start, end: run(sql, {**params, "lo": start, "hi": end}),
+                                    params["limit"], ranges)
+        assert got == [(hi, lo) for hi, lo, _ in run(sql, params)], q
+        widened += len(ranges) > 1
+    assert widened > 100

@@ -4,7 +4,9 @@
   rows from ``spans`` restricted to that range, so only the partitions (days) holding the
   trace are opened.
 * ``find_trace_ids``: ``span_index`` filtered by service, operation, time, duration and tags
-  (``rows.query_pairs``), grouped by trace, newest latest-matching-span first.
+  (``rows.query_pairs``), grouped by trace, newest latest-matching-span first; run on the
+  newest 1/64 of the window first and widened only while fewer than the limit's traces were
+  found (``widening.py``: the same answer as one statement over the whole window).
 * services and operations from the small ``operations`` table.
 
 A server that does not answer raises ``ClickHouseUnavailable`` (a clear message, after at
@@ -14,6 +16,7 @@ most ``--clickhouse.timeout``); the query APIs turn it into an error response.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,12 +25,12 @@ from spyglass.storage.api import Operation, TraceQuery, TraceReader
 from spyglass.storage.api.traceql import TraceQLReader
 from spyglass.storage.api.deadline import check_deadline, current_deadline
 from spyglass.storage.clickhouse.connection import Connector
-from spyglass.storage.clickhouse import payload
+from spyglass.storage.clickhouse import payload, widening
 from spyglass.storage.clickhouse.rows import join_id, query_pairs, split_id
 from spyglass.storage.clickhouse.traceql import ROW_FIELDS, candidates_sql, counts_sql, label_of, rows_sql
 from spyglass.traceql import ast
 
-INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+INT64_MIN, INT64_MAX = widening.INT64_MIN, widening.INT64_MAX
 _IN_BATCH = 500
 
 
@@ -46,7 +49,8 @@ def traces_sql(t: str) -> str:
 
 
 def search_sql(t: str, query: TraceQuery) -> tuple[str, dict[str, Any]]:
-    """The search statement and its parameters (also run through chdb by the tests)."""
+    """The search statement and its parameters over the whole window (also run through chdb
+    by the tests); ``find_trace_ids`` runs it with ``lo``/``hi`` set to one slice at a time."""
     where = ["start_ns >= %(lo)s", "start_ns <= %(hi)s"]
     params: dict[str, Any] = {
         "lo": query.start_time_min_ns or INT64_MIN,
@@ -127,7 +131,10 @@ class ClickHouseReader(TraceReader, TraceQLReader):
     def find_trace_ids(self, query: TraceQuery) -> list[int]:
         self._fresh()
         sql, params = search_sql(self.t, query)
-        return [join_id(hi, lo) for hi, lo, _ in self.query(sql, params)]
+        ranges = widening.slices(params["lo"], params["hi"], time.time_ns())
+        found = widening.newest_first(lambda start, end: self.query(sql, {**params, "lo": start, "hi": end}),
+                                      params["limit"], ranges)
+        return [join_id(hi, lo) for hi, lo in found]
 
     def find_traces(self, query: TraceQuery) -> list[list[Span]]:
         ids = self.find_trace_ids(query)
