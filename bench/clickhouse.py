@@ -21,6 +21,7 @@ for each topology:
 
     .venv/bin/python bench/clickhouse.py --spans 1000000
     .venv/bin/python bench/clickhouse.py --spans 200000 --no-doc     # a quick look
+    .venv/bin/python bench/clickhouse.py --spans 10000000 --ingest 1x2 --topology 2-shards --no-chdb --no-doc
 """
 
 from __future__ import annotations
@@ -178,7 +179,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=100, help="runs of each query form")
-    parser.add_argument("--no-cluster", action="store_true", help="one node only")
+    parser.add_argument("--no-cluster", action="store_true", help="one node only (--topology one-node)")
+    parser.add_argument("--topology", choices=("both", "one-node", "2-shards"), default="both",
+                        help="which servers to measure (one run each keeps a 10M-span run short)")
+    parser.add_argument("--no-chdb", action="store_true",
+                        help="skip copying the rows into chdb for the current engine's bytes per span")
     parser.add_argument("--ingest", default="1x1,2x1,1x2",
                         help="ingest runs, COLLECTORSxWORKERS each (--workers of every collector process); "
                              "the queries use the first run's database")
@@ -195,8 +200,9 @@ def main() -> None:
     now_ns = time.time_ns()
     runs = []
     try:
-        topologies = [("one node", "", [clickhouse_servers.single_node()])]
-        if not args.no_cluster:
+        topology = "one-node" if args.no_cluster else args.topology
+        topologies = [("one node", "", [clickhouse_servers.single_node()])] if topology != "2-shards" else []
+        if topology != "one-node":
             servers = clickhouse_servers.cluster()
             topologies.append(("2 shards", "two_shards", servers.nodes))
         for name, cluster, nodes in topologies:
@@ -216,7 +222,7 @@ def main() -> None:
                                                          retention="0"))
             run.factory = factory
             run.results["bytes per span on disk (18.16)"] = f"{disk_bytes(nodes, db) / total:,.0f}"
-            if not cluster:
+            if not cluster and not args.no_chdb:
                 per_span = current_engine_bytes(nodes[0], db, total, tmp)
                 run.results["bytes per span on disk (current engine, chdb)"] = f"{per_span:,.0f}"
             queries(run, trace_ids, now_ns, args.repeat)
@@ -241,7 +247,9 @@ def main() -> None:
             "",
             f"`flock /work/bench.lock .venv/bin/python bench/clickhouse.py --spans {args.spans}"
             f"{' --ingest ' + args.ingest if args.ingest != '1x1,2x1,1x2' else ''}"
-            f"{' --no-cluster' if args.no_cluster else ''}` ({time.strftime('%Y-%m-%d', time.gmtime())}). "
+            f"{' --no-cluster' if args.no_cluster else ''}"
+            f"{' --topology ' + args.topology if args.topology != 'both' else ''}"
+            f"{' --no-chdb' if args.no_chdb else ''}` ({time.strftime('%Y-%m-%d', time.gmtime())}). "
             "Debian's clickhouse-server 18.16 started by the benchmark (one node; two nodes as a 2-shard "
             "cluster with ZooKeeper), on the same 2 cores as the collectors and the sender. Ingest: "
             "pre-encoded Jaeger gRPC batches of 1,000 spans through `spyglass all-in-one --storage "
