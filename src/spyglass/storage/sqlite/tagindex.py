@@ -27,6 +27,7 @@ SPECIAL_KEYS = frozenset({
 })
 _SERVICE_KEY = "\x00service"
 _SEED_LIMIT = 100_000
+_PAIR_LIMIT = 50_000
 
 
 def _key_seed(key: str) -> int:
@@ -65,13 +66,20 @@ def query_words(query: TraceQuery) -> list[str]:
 class Tokenizer:
     """Turns spans into index hashes (``word`` makes them words once per chunk).
 
-    Hashing a value costs about what a cache lookup would (CRC-32 continues from a cached
-    per-key seed, so no ``key NUL value`` string is built), so values are not cached; only
-    the hashes of a resource, shared by the spans of one batch, are.
+    Hashes are remembered per ``KeyValue`` *object* (its ``id``, with the object itself kept
+    and checked with ``is``, so a reused ``id`` can never return another pair's hash): the
+    decoders hand out one shared ``KeyValue`` for attributes whose wire bytes repeat
+    (``otlp_proto``'s attribute cache), so a repeated pair costs one lookup instead of
+    formatting, encoding and hashing its value again (scalar values only: a list value can
+    change in place). Equal pairs are not merged by value:
+    ``("retry", True)`` and ``("retry", 1)`` are equal tuples with different words. The
+    memory is bounded (``_PAIR_LIMIT`` pairs, forgotten all at once), as are the per-key
+    CRC seeds; the hashes of a resource, shared by the spans of one batch, are kept per batch.
     """
 
     def __init__(self) -> None:
         self._seeds: dict[str, int] = {}
+        self._pairs: dict[int, tuple[KeyValue, int]] = {}
         self._resources: dict[int, tuple[Resource, list[int]]] = {}
 
     def new_batch(self) -> None:
@@ -79,10 +87,17 @@ class Tokenizer:
         self._resources.clear()
         if len(self._seeds) > _SEED_LIMIT:
             self._seeds.clear()
+        if len(self._pairs) > _PAIR_LIMIT:
+            self._pairs.clear()
 
     def _add(self, attributes: list[KeyValue], out: set[int]) -> None:
-        seeds = self._seeds
-        for key, value in attributes:
+        pairs = self._pairs
+        for kv in attributes:
+            known = pairs.get(id(kv))
+            if known is not None and known[0] is kv:
+                out.add(known[1])
+                continue
+            key, value = kv
             t = type(value)
             if t is str:
                 text = value
@@ -92,12 +107,18 @@ class Tokenizer:
                 text = "true" if value else "false"
             elif t is float:
                 text = format(value, ".10g")
-            else:
-                text = attr_as_string(value)
-            seed = seeds.get(key)
-            if seed is None:
-                seed = seeds[key] = _key_seed(key)
-            out.add(crc32(text.encode("utf-8", "surrogatepass"), seed))
+            else:  # lists, maps, bytes: not remembered (a list can change in place)
+                out.add(crc32(attr_as_string(value).encode("utf-8", "surrogatepass"), self._seed(key)))
+                continue
+            h = crc32(text.encode("utf-8", "surrogatepass"), self._seed(key))
+            pairs[id(kv)] = (kv, h)
+            out.add(h)
+
+    def _seed(self, key: str) -> int:
+        seed = self._seeds.get(key)
+        if seed is None:
+            seed = self._seeds[key] = _key_seed(key)
+        return seed
 
     def span_words(self, span: Span, out: set[int]) -> None:
         """Add the hash of every (key, value) of ``span`` to ``out``."""
