@@ -27,7 +27,6 @@ SPECIAL_KEYS = frozenset({
 })
 _SERVICE_KEY = "\x00service"
 _SEED_LIMIT = 100_000
-_PAIR_LIMIT = 50_000
 
 
 def _key_seed(key: str) -> int:
@@ -66,20 +65,13 @@ def query_words(query: TraceQuery) -> list[str]:
 class Tokenizer:
     """Turns spans into index hashes (``word`` makes them words once per chunk).
 
-    Hashes are remembered per ``KeyValue`` *object* (its ``id``, with the object itself kept
-    and checked with ``is``, so a reused ``id`` can never return another pair's hash): the
-    decoders hand out one shared ``KeyValue`` for attributes whose wire bytes repeat
-    (``otlp_proto``'s attribute cache), so a repeated pair costs one lookup instead of
-    formatting, encoding and hashing its value again (scalar values only: a list value can
-    change in place). Equal pairs are not merged by value:
-    ``("retry", True)`` and ``("retry", 1)`` are equal tuples with different words. The
-    memory is bounded (``_PAIR_LIMIT`` pairs, forgotten all at once), as are the per-key
-    CRC seeds; the hashes of a resource, shared by the spans of one batch, are kept per batch.
+    Hashing a value costs about what a cache lookup would (CRC-32 continues from a cached
+    per-key seed, so no ``key NUL value`` string is built), so values are not cached; only
+    the hashes of a resource, shared by the spans of one batch, are.
     """
 
     def __init__(self) -> None:
         self._seeds: dict[str, int] = {}
-        self._pairs: dict[int, tuple[KeyValue, int]] = {}
         self._resources: dict[int, tuple[Resource, list[int]]] = {}
 
     def new_batch(self) -> None:
@@ -87,17 +79,10 @@ class Tokenizer:
         self._resources.clear()
         if len(self._seeds) > _SEED_LIMIT:
             self._seeds.clear()
-        if len(self._pairs) > _PAIR_LIMIT:
-            self._pairs.clear()
 
     def _add(self, attributes: list[KeyValue], out: set[int]) -> None:
-        pairs = self._pairs
-        for kv in attributes:
-            known = pairs.get(id(kv))
-            if known is not None and known[0] is kv:
-                out.add(known[1])
-                continue
-            key, value = kv
+        seeds = self._seeds
+        for key, value in attributes:
             t = type(value)
             if t is str:
                 text = value
@@ -107,18 +92,12 @@ class Tokenizer:
                 text = "true" if value else "false"
             elif t is float:
                 text = format(value, ".10g")
-            else:  # lists, maps, bytes: not remembered (a list can change in place)
-                out.add(crc32(attr_as_string(value).encode("utf-8", "surrogatepass"), self._seed(key)))
-                continue
-            h = crc32(text.encode("utf-8", "surrogatepass"), self._seed(key))
-            pairs[id(kv)] = (kv, h)
-            out.add(h)
-
-    def _seed(self, key: str) -> int:
-        seed = self._seeds.get(key)
-        if seed is None:
-            seed = self._seeds[key] = _key_seed(key)
-        return seed
+            else:
+                text = attr_as_string(value)
+            seed = seeds.get(key)
+            if seed is None:
+                seed = seeds[key] = _key_seed(key)
+            out.add(crc32(text.encode("utf-8", "surrogatepass"), seed))
 
     def span_words(self, span: Span, out: set[int]) -> None:
         """Add the hash of every (key, value) of ``span`` to ``out``."""
