@@ -8,11 +8,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
 from spyglass.collector.buffer.encoding import decode_batch, encode_batch
-from spyglass.model import Event, KeyValue, Link, Resource
+from spyglass.model import Event, KeyValue, Resource
 from spyglass.storage.api import TraceQuery
 from spyglass.storage.api.metrics import RedQuery
 from spyglass.storage.sqlite import SqliteConfig, SqliteFactory
@@ -113,56 +112,3 @@ def test_prepared_batch_counts_and_refuses_foreign_bytes() -> None:
         PreparedSpans(encode_batch(spans))
     with pytest.raises(PreparedDecodeError):
         PreparedSpans(MAGIC + b"\xc1garbage")
-
-
-def _legacy_payload(payload: bytes) -> bytes:
-    """The same batch in the six-field layout of before ``counts`` and ``EdgeSpan`` rows
-    (what a write-ahead log written by the previous version holds)."""
-    body = msgspec.msgpack.decode(payload[4:])
-    count, names, chunks, red, hours, edges, _ = body
-    first = {}
-    for i, (service, _, _) in enumerate(names):
-        first.setdefault(service, i)
-    rows = [[low, sid, pid, kind, first[service], start, code, attrs[0][1] if attrs else "",
-             [[tlow, lsid, tlow == low] for tlow, lsid in links]]
-            for low, sid, pid, kind, [service], start, [code], attrs, links in edges]
-    return MAGIC + msgspec.msgpack.encode([count, names, chunks, red, hours, rows])
-
-
-def test_batches_of_the_earlier_layout_still_decode_and_store_the_same(tmp_path: Path) -> None:
-    """A write-ahead log written before the layout changed replays: the same counts and
-    the same edges for the dependency rollup, and the same stored answers."""
-    rng = random.Random(11)
-    traces = tagged_traces(rng)
-    for trace in traces:
-        trace[-1].links = [Link(trace[0].trace_id, trace[0].span_id), Link(traces[0][0].trace_id, 77)]
-    batches = worker_batches(traces, rng)
-    preparer = Preparer()
-    payloads = [preparer.prepare(b) for b in batches]
-    for payload in payloads:
-        new, old = PreparedSpans(payload), PreparedSpans(_legacy_payload(payload))
-        assert len(old) == len(new) and old.counts == new.counts
-        assert list(old.services()) == list(new.services())
-        assert [msgspec.to_builtins(e) for e in old.edge_spans()] == [msgspec.to_builtins(e) for e in new.edge_spans()]
-    stores = {}
-    for name, convert in (("new", lambda p: p), ("old", _legacy_payload)):
-        clock = Clock()
-        stores[name] = factory = SqliteFactory(SqliteConfig(data_dir=str(tmp_path / name)), clock=clock)
-        writer = factory.span_writer()
-        for i, payload in enumerate(payloads):
-            clock.now = (T0 + i * 40 * 60 * S // len(payloads)) / S
-            writer.write_prepared([PreparedSpans(convert(payload))])  # type: ignore[attr-defined]
-    try:
-        assert_same_answers(stores["new"], stores["old"], traces)
-    finally:
-        for factory in stores.values():
-            factory.close()
-
-
-def test_corrupt_prepared_bodies_are_refused_clearly() -> None:
-    """Bytes with the magic that are not a batch of either layout fail at the decode."""
-    payload = Preparer().prepare([s for t in random_traces(random.Random(5), 3) for s in t])
-    body = msgspec.msgpack.decode(payload[4:])
-    for bad in (body[:5], [*body[:5], "x", body[6]], [body[0], body[1], [[1, 2]], *body[3:]]):
-        with pytest.raises(PreparedDecodeError):
-            PreparedSpans(MAGIC + msgspec.msgpack.encode(bad))

@@ -8,19 +8,13 @@ file, compresses the chunks and inserts them (``SqliteWriter.write_prepared``), 
 builds a model ``Span``. The same bytes are what the write-ahead log keeps (``MAGIC``
 tells them from ``buffer.encoding``'s), so a replay needs no worker.
 
-Layout (msgpack): ``MAGIC`` + ``[count, names, chunks, red, hours, edges, counts]`` with
+Layout (msgpack): ``MAGIC`` + ``[spans, names, chunks, red, hours, edges]`` with
 ``names = [[service, operation, kind]]``, ``chunks = [[trace_hi, trace_key, raw_chunk,
 words, span_rows, peer_rows]]`` (signed 64-bit integers as stored; ``span_rows =
 [[name, start, seq, duration, span_id, parent_id]]``, ``peer_rows = [[span_id, name,
-peer]]``; ``name`` indexes ``names``), ``red = [[minute, name, bucket, calls, errors]]``,
-``edges``: per span ``[trace_low, span_id, parent_id, kind, [service], start, [status],
-peer_attributes, [[link_trace_low, link_span_id]]]``, the fields of ``EdgeSpan`` that the
-dependency rollup's pairing (``analytics.rollup.EdgePairer``) reads, so the writer gets
-them as objects built by msgspec in C, not by Python code per span; and ``counts``, the
-spans of each ``names`` entry (the per-service write counts, per batch, not per span).
-The whole body is decoded against its types (``_Body``), so bytes that only look like a
-batch fail at the decode. Bodies of the earlier six-field layout (a write-ahead log
-written before an upgrade) still decode (``_legacy``).
+peer]]``; ``name`` indexes ``names``), ``red = [[minute, name, bucket, calls, errors]]``
+and ``edges``: per span ``[trace_low, span_id, parent_id, kind, name, start, status, peer,
+links]`` for the dependency rollup's pairing (``analytics.rollup.EdgePairer``).
 """
 
 from __future__ import annotations
@@ -32,9 +26,10 @@ import msgspec
 
 from spyglass.analytics.histogram import bucket_of
 from spyglass.analytics.rollup import MINUTE_NS
-from spyglass.model import Span, SpanKind, StatusCode
+from spyglass.model import KeyValue, SpanKind, StatusCode
+from spyglass.model import Span
 from spyglass.storage.dependency_links import PEER_KINDS, PEER_SERVICE_KEY, peer_service_of
-from spyglass.storage.sqlite.rows import StoredKeyValue, encode_chunk
+from spyglass.storage.sqlite.rows import encode_chunk
 from spyglass.storage.sqlite.tagindex import Tokenizer, document
 
 MAGIC = b"SGP1"
@@ -55,54 +50,8 @@ def _signed(v: int) -> int:
     return v - _U64 if v >= _I64 else v
 
 
-class _Named(msgspec.Struct, array_like=True, gc=False):
-    service_name: str
-
-
-class _Status(msgspec.Struct, array_like=True, gc=False):
-    code: StatusCode
-
-
-class _Link(msgspec.Struct, array_like=True, gc=False):
-    trace_id: int
-    span_id: int
-
-
-class EdgeSpan(msgspec.Struct, array_like=True, gc=False):
-    """A span as far as the dependency rollup's pairing looks (its trace ID is the low 64
-    bits: the pairing keys on them, and so do links; ``attributes`` holds only the span's
-    ``peer.service``, the one attribute the pairing reads)."""
-
-    trace_id: int
-    span_id: int
-    parent_span_id: int
-    kind: SpanKind
-    resource: _Named
-    start_time_ns: int
-    status: _Status
-    attributes: list[StoredKeyValue]
-    links: list[_Link]
-
-
-_SpanRow = tuple[int, int, int, int, int, int]
-
-
-class _Body(msgspec.Struct, array_like=True, gc=False):
-    count: int
-    names: list[tuple[str, str, int]]
-    chunks: list[tuple[int, int, bytes, str, list[_SpanRow], list[tuple[int, int, str]]]]
-    red: list[tuple[int, int, int, int, int]]
-    hours: list[int]
-    edges: list[EdgeSpan]
-    counts: list[int]
-
-
-_body_decoder = msgspec.msgpack.Decoder(_Body)
-_NO_PEER: tuple[()] = ()
-
-
 class Preparer:
-    """Turns spans into prepared batches (one per process: the tokenizer caches hashes)."""
+    """Turns spans into prepared batches (one per process: the tokenizer caches key seeds)."""
 
     def __init__(self) -> None:
         self.tokenizer = Tokenizer()
@@ -118,9 +67,7 @@ class Preparer:
                 group.append(s)
         tokenizer = self.tokenizer
         tokenizer.new_batch()
-        span_words = tokenizer.span_words
         names: dict[tuple[str, str, int], int] = {}
-        counts: list[int] = []
         chunks = []
         red: dict[tuple[int, int, int], list[int]] = {}
         hours: set[int] = set()
@@ -133,23 +80,18 @@ class Preparer:
             peer_rows = []
             words: set[int] = set()
             for seq, s in enumerate(group):
-                service = s.resource.service_name
-                kind = s.kind
-                name_key = (service, s.name, kind)
+                name_key = (s.resource.service_name, s.name, int(s.kind))
                 nid = names.get(name_key)
                 if nid is None:
-                    nid = names[name_key] = len(counts)
-                    counts.append(0)
-                counts[nid] += 1
+                    nid = names[name_key] = len(names)
                 start = s.start_time_ns
-                duration = s.duration_ns
                 sid = _signed(s.span_id)
-                span_rows.append((nid, start, seq, duration, sid, _signed(s.parent_span_id)))
-                peer = peer_service_of(s) if kind in PEER_KINDS else ""
+                span_rows.append((nid, start, seq, s.duration_ns, sid, _signed(s.parent_span_id)))
+                peer = peer_service_of(s) if s.kind in PEER_KINDS else ""
                 if peer:
                     peer_rows.append((sid, nid, peer))
                 hours.add(start // _HOUR_NS)
-                rkey = (start // MINUTE_NS, nid, bucket_of(duration))
+                rkey = (start // MINUTE_NS, nid, bucket_of(s.duration_ns))
                 row = red.get(rkey)
                 if row is None:
                     row = red[rkey] = [0, 0]
@@ -157,13 +99,13 @@ class Preparer:
                 code = s.status.code
                 if code is _ERROR:
                     row[1] += 1
-                span_words(s, words)
-                edges.append((low, s.span_id, s.parent_span_id, kind, (service,), start, (code,),
-                              ((PEER_SERVICE_KEY, peer),) if peer else _NO_PEER,
-                              [(li.trace_id & _LOW64, li.span_id) for li in s.links] if s.links else _NO_PEER))
+                tokenizer.span_words(s, words)
+                edges.append((low, s.span_id, s.parent_span_id, int(s.kind), nid, start, int(code), peer,
+                              [(li.trace_id & _LOW64, li.span_id, li.trace_id == trace_id) for li in s.links]
+                              if s.links else ()))
             chunks.append((_signed(high), key, encode_chunk(group), document(words), span_rows, peer_rows))
         body = (len(spans), list(names), chunks, [(m, n, b, c, e) for (m, n, b), (c, e) in red.items()],
-                sorted(hours), edges, counts)
+                sorted(hours), edges)
         return MAGIC + _encoder.encode(body)
 
 
@@ -186,19 +128,11 @@ class PreparedSpans:
     count (what queues and retry buffers measure), ``payload`` the bytes (for the log)."""
 
     prepared = True
-    __slots__ = ("payload", "count", "names", "chunks", "red", "hours", "edges", "counts")
+    __slots__ = ("payload", "count", "names", "chunks", "red", "hours", "edges")
 
     def __init__(self, payload: bytes) -> None:
-        if payload[:4] != MAGIC:
-            raise PreparedDecodeError("not a prepared span batch (bad magic)")
-        try:
-            body = _body_decoder.decode(memoryview(payload)[4:])
-        except msgspec.ValidationError:
-            body = _legacy(payload)
-        except (msgspec.DecodeError, ValueError, TypeError) as exc:
-            raise PreparedDecodeError(f"corrupt prepared batch: {exc}") from None
-        self.count, self.names, self.chunks, self.red = body.count, body.names, body.chunks, body.red
-        self.hours, self.edges, self.counts = body.hours, body.edges, body.counts
+        body = decode_body(payload, MAGIC, 6, "a prepared span batch")
+        self.count, self.names, self.chunks, self.red, self.hours, self.edges = body
         self.payload = payload
 
     def __len__(self) -> int:
@@ -206,57 +140,36 @@ class PreparedSpans:
 
     def services(self) -> Iterator[str]:
         """The service of every span."""
-        for (service, _, _), n in zip(self.names, self.counts):
-            for _ in range(n):
-                yield service
+        names = self.names
+        for chunk in self.chunks:
+            for row in chunk[4]:
+                yield names[row[0]][0]
 
     def service_counts(self, out: dict[str, int]) -> None:
-        """Add the number of spans of each service to ``out`` (the per-service write counts:
-        one step per operation, not per span)."""
-        for (service, _, _), n in zip(self.names, self.counts):
-            out[service] = out.get(service, 0) + n
+        """Add the number of spans of each service to ``out`` (the per-service write
+        counts), from the RED rows, which count every span once: one step per
+        (minute, operation, bucket) instead of one per span."""
+        names = self.names
+        for _, n, _, calls, _ in self.red:
+            service = names[n][0]
+            out[service] = out.get(service, 0) + calls
 
-    def edge_spans(self) -> list[EdgeSpan]:
-        """Just what ``EdgePairer.edges`` reads of each span. The clickhouse form
-        (``storage.clickhouse.prepared``) calls this with its own ``names`` and ``edges``
-        rows, which are still the row layout: those are built here (``edge_rows``)."""
-        edges = self.edges
-        if edges and not isinstance(edges[0], EdgeSpan):
-            return edge_rows(self.names, edges)
-        return edges  # type: ignore[no-any-return]
-
-
-def edge_rows(names: Sequence[Sequence[Any]], rows: Sequence[Sequence[Any]]) -> list[EdgeSpan]:
-    """``EdgeSpan`` objects from pairing rows ``[trace_low, span_id, parent_id, kind, name,
-    start, status, peer, links]`` (``name`` indexes ``names``; links ``[trace_low, span_id,
-    same_trace]``): the clickhouse form's layout and this one's before ``counts``."""
-    resources = [_Named(service) for service, _, _ in names]
-    statuses = {c.value: _Status(c) for c in StatusCode}
-    peers: dict[str, list[StoredKeyValue]] = {}
-    out = []
-    for low, sid, pid, kind, nid, start, code, peer, links in rows:
-        attributes = _NO_ATTRIBUTES
-        if peer:
-            attributes = peers.get(peer)  # type: ignore[assignment]
-            if attributes is None:
-                attributes = peers[peer] = [StoredKeyValue(PEER_SERVICE_KEY, peer)]
-        out.append(EdgeSpan(low, sid, pid, _KINDS.get(kind, SpanKind.UNSPECIFIED), resources[nid], start,
-                            statuses.get(code) or statuses[StatusCode.UNSET.value], attributes,
-                            [_Link(tlow, lsid) for tlow, lsid, _ in links] if links else []))
-    return out
-
-
-def _legacy(payload: bytes) -> _Body:
-    """A body of the six-field layout (before ``counts`` and ``EdgeSpan`` rows)."""
-    count, names, chunks, red, hours, rows = decode_body(payload, MAGIC, 6, "a prepared span batch")
-    try:
-        counts = [0] * len(names)
-        for chunk in chunks:
-            for row in chunk[4]:
-                counts[row[0]] += 1
-        return _Body(count, names, chunks, red, hours, edge_rows(names, rows), counts)
-    except (ValueError, TypeError, IndexError, KeyError) as exc:
-        raise PreparedDecodeError(f"corrupt prepared batch: {exc}") from None
+    def edge_spans(self) -> list[_EdgeSpan]:
+        """Just what ``EdgePairer.edges`` reads of a span (the resources, statuses and
+        peer attributes shared, so a span costs one small object)."""
+        resources = [_Named(service) for service, _, _ in self.names]
+        peers: dict[str, list[KeyValue]] = {}
+        out = []
+        for low, sid, pid, kind, nid, start, code, peer, links in self.edges:
+            attributes = _NO_ATTRIBUTES
+            if peer:
+                attributes = peers.get(peer)  # type: ignore[assignment]
+                if attributes is None:
+                    attributes = peers[peer] = [KeyValue(PEER_SERVICE_KEY, peer)]
+            out.append(_EdgeSpan(low, sid, pid, _KINDS.get(kind, SpanKind.UNSPECIFIED), resources[nid], start,
+                                 _STATUSES.get(code, _UNSET), attributes,
+                                 [_Link(low if same else tlow, lsid) for tlow, lsid, same in links] if links else ()))
+        return out
 
 
 class PreparedRun(list):  # type: ignore[type-arg]
@@ -280,5 +193,49 @@ class PreparedRun(list):  # type: ignore[type-arg]
         return list.__len__(self) > 0
 
 
+class _Named:
+    __slots__ = ("service_name",)
+
+    def __init__(self, service: str) -> None:
+        self.service_name = service
+
+
+class _Status:
+    __slots__ = ("code",)
+
+    def __init__(self, code: StatusCode) -> None:
+        self.code = code
+
+
+class _Link:
+    __slots__ = ("trace_id", "span_id")
+
+    def __init__(self, trace_id: int, span_id: int) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+
+
 _KINDS = {k.value: k for k in SpanKind}
-_NO_ATTRIBUTES: list[StoredKeyValue] = []
+_STATUSES = {c.value: _Status(c) for c in StatusCode}
+_UNSET = _STATUSES[StatusCode.UNSET.value]
+_NO_ATTRIBUTES: list[KeyValue] = []
+
+
+class _EdgeSpan:
+    """A span as far as the dependency rollup's pairing looks (its trace ID is the low 64
+    bits: the pairing keys on them; a link to the same trace keeps the span's own)."""
+
+    __slots__ = ("trace_id", "span_id", "parent_span_id", "kind", "resource", "start_time_ns", "status",
+                 "attributes", "links")
+
+    def __init__(self, low: int, sid: int, pid: int, kind: SpanKind, resource: _Named, start: int, status: _Status,
+                 attributes: list[KeyValue], links: Any) -> None:
+        self.trace_id = low
+        self.span_id = sid
+        self.parent_span_id = pid
+        self.kind = kind
+        self.resource = resource
+        self.start_time_ns = start
+        self.status = status
+        self.attributes = attributes
+        self.links = links
