@@ -106,6 +106,9 @@ def test_workers_share_the_ports_and_store_every_span_once(tmp_path: Path) -> No
         assert aio.metric("spyglass_spans_received_total") == total
         for worker in ("0", "1"):  # both processes received requests
             assert aio.metric("spyglass_collector_worker_requests_total", worker=worker) > 0
+        # the per-service write counts (from the prepared batches' per-operation counts)
+        for svc, n in (("raw-grpc", 150), ("raw-http", 90), ("otel-sdk", len(sdk_traces) * 2)):
+            assert aio.metric("jaeger_collector_spans_saved_by_svc_total", svc=svc, result="ok") == n
         got = {**traces_by_id(aio, "raw-grpc"), **traces_by_id(aio, "raw-http")}
         assert {t: len(s) for t, s in got.items()} == expected
         sdk = traces_by_id(aio, "otel-sdk")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,11 @@ def test_prepared_batch_counts_and_refuses_foreign_bytes() -> None:
     prepared = PreparedSpans(Preparer().prepare(spans))
     assert len(prepared) == len(spans)
     assert sorted(prepared.services()) == sorted(s.resource.service_name for s in spans)
+    counts: dict[str, int] = {"api": 1}
+    prepared.service_counts(counts)
+    expected = Counter(s.resource.service_name for s in spans)
+    expected["api"] += 1
+    assert counts == expected
     with pytest.raises(PreparedDecodeError):
         PreparedSpans(encode_batch(spans))
     with pytest.raises(PreparedDecodeError):

@@ -106,6 +106,10 @@ class ServiceCounts:
         batch: dict[str, int] = {}
         for service in services:
             batch[service] = batch.get(service, 0) + 1
+        self.add_counts(batch, ok)
+
+    def add_counts(self, batch: dict[str, int], ok: bool) -> None:
+        """``add`` for spans already counted per service."""
         with self._lock:
             counts = self._counts
             for service, n in batch.items():

@@ -211,11 +211,22 @@ class SpanProcessor:
         else:
             self.writer.write_spans(batch)
 
-    @staticmethod
-    def _services(batch: Sequence[Span]) -> Iterable[str]:
-        if getattr(batch, "prepared", False):
-            return (service for item in batch for service in item.services())  # type: ignore[attr-defined]
-        return (s.resource.service_name for s in batch)
+    def _count_saved(self, batch: Sequence[Span], ok: bool) -> None:
+        """The per-service write counts; a prepared batch that has them per operation
+        (``PreparedSpans.service_counts``) is not walked span by span."""
+        saved = self.metrics.saved_by_service
+        if not getattr(batch, "prepared", False):
+            saved.add((s.resource.service_name for s in batch), ok)
+            return
+        counts: dict[str, int] = {}
+        for item in batch:
+            add = getattr(item, "service_counts", None)
+            if add is not None:
+                add(counts)
+            else:
+                for service in item.services():  # type: ignore[attr-defined]
+                    counts[service] = counts.get(service, 0) + 1
+        saved.add_counts(counts, ok)
 
     def submit_prepared(self, prepared: Sequence[Span], *, receiver: str, fmt: str) -> Submitted:
         """Queue a batch a collector worker validated, counted and prepared for the writer
@@ -253,7 +264,7 @@ class SpanProcessor:
         try:
             self._store(batch)
         except Exception as exc:  # a failing backend must not kill the writer thread
-            self.metrics.saved_by_service.add(self._services(batch), ok=False)
+            self._count_saved(batch, ok=False)
             self._hold(batch, str(exc))
             return False
         finally:
@@ -264,7 +275,7 @@ class SpanProcessor:
     def _written(self, batch: Sequence[Span]) -> None:
         self.metrics.spans_written.inc(len(batch))
         self.metrics.write_batch_size.set(len(batch))
-        self.metrics.saved_by_service.add(self._services(batch), ok=True)
+        self._count_saved(batch, ok=True)
 
     # -- storage health and the retry buffer -------------------------------------------------
     def _hold(self, batch: Sequence[Span], reason: str) -> None:

@@ -139,11 +139,20 @@ class PreparedSpans:
         return self.count
 
     def services(self) -> Iterator[str]:
-        """The service of every span (for the per-service write counts)."""
+        """The service of every span."""
         names = self.names
         for chunk in self.chunks:
             for row in chunk[4]:
                 yield names[row[0]][0]
+
+    def service_counts(self, out: dict[str, int]) -> None:
+        """Add the number of spans of each service to ``out`` (the per-service write
+        counts), from the RED rows, which count every span once: one step per
+        (minute, operation, bucket) instead of one per span."""
+        names = self.names
+        for _, n, _, calls, _ in self.red:
+            service = names[n][0]
+            out[service] = out.get(service, 0) + calls
 
     def edge_spans(self) -> list[_EdgeSpan]:
         """Just what ``EdgePairer.edges`` reads of a span (the resources, statuses and

@@ -36,7 +36,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,7 +91,8 @@ class _Batch:
     ops: list[tuple[str, list[tuple[object, ...]]]]
     keys: list[int]
     spans: int
-    red: dict[tuple[int, int, int], list[int]] = field(default_factory=dict)  # RED rollup, upserted at commit
+    # the RED rollup, ((minute, name, bucket), (calls, errors)) items, summed and upserted at commit
+    red: Iterable[tuple[tuple[int, int, int], Sequence[int]]] = ()
 
 
 @dataclass(slots=True)
@@ -580,7 +581,7 @@ class SqliteWriter(SpanWriter):
             tag_rows.append((cid, document(words)))
             cid += 1
         ops = _day_ops(day, name_rows, extra, chunk_rows, span_rows, tag_rows, peer_rows, hours, next_name, cid)
-        return _Batch(ops, keys, len(spans), red)
+        return _Batch(ops, keys, len(spans), red.items())
 
     def _build_prepared(self, items: Sequence[PreparedSpans], day: _Day) -> _Batch:
         """Number the prepared rows for this day file and compress the chunks."""
@@ -594,7 +595,7 @@ class SqliteWriter(SpanWriter):
         names = day.names
         next_name = day.next_name
         hours: set[int] = set()
-        red: dict[tuple[int, int, int], list[int]] = {}
+        red: list[tuple[tuple[int, int, int], tuple[int, int]]] = []
         compress = day.compressor.compress
         cid = day.next_chunk
         edge_spans = []
@@ -622,15 +623,8 @@ class SqliteWriter(SpanWriter):
                 tag_rows.append((cid, words))
                 cid += 1
             hours.update(item.hours)
-            if self.analytics:
-                for minute, n, bucket, calls, errors in item.red:
-                    rkey = (minute, ids[n], bucket)
-                    row = red.get(rkey)
-                    if row is None:
-                        red[rkey] = [calls, errors]
-                    else:
-                        row[0] += calls
-                        row[1] += errors
+            if self.analytics:  # summed once, at commit (``_write_rollup``)
+                red.extend([((minute, ids[n], bucket), (calls, errors)) for minute, n, bucket, calls, errors in item.red])
                 edge_spans.extend(item.edge_spans())
             count += item.count
         ops = _day_ops(day, name_rows, extra, chunk_rows, span_rows, tag_rows, peer_rows, hours, next_name, cid)
@@ -735,7 +729,7 @@ class SqliteWriter(SpanWriter):
         the rows still commit in the spans' transaction."""
         total: dict[tuple[int, int, int], list[int]] = {}
         for batch in batches:
-            for key, (calls, errors) in batch.red.items():
+            for key, (calls, errors) in batch.red:
                 row = total.get(key)
                 if row is None:
                     total[key] = [calls, errors]
