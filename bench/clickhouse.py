@@ -116,7 +116,11 @@ def ingest(addresses: str, cluster: str, database: str, bodies: list[bytes], tot
         started = time.perf_counter()
 
         async def send_all() -> None:
-            await asyncio.gather(*(send_grpc(f"127.0.0.1:{s.ports['collector.grpc-port']}", METHOD, p)
+            # With workers: several connections per collector, since SO_REUSEPORT gives each
+            # connection to one worker (one connection would keep the others idle), as many
+            # agents and SDKs would; 4 per worker make it unlikely that one gets none.
+            conns, calls = (4 * workers, 2) if workers > 1 else (1, 4)
+            await asyncio.gather(*(send_grpc(f"127.0.0.1:{s.ports['collector.grpc-port']}", METHOD, p, calls, conns)
                                    for s, p in zip(servers, parts)))
 
         asyncio.run(send_all())
