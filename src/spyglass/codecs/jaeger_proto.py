@@ -169,7 +169,11 @@ def _kv_miss(raw: bytes) -> KeyValue:
             kv = _kv_value(model_pb2.KeyValue.FromString(raw))
         except (ProtoDecodeError, RuntimeError, ValueError) as exc:
             raise DecodeError(f"cannot parse tag: {exc}") from None
-    _KV_CACHE.remember(raw, kv)
+    if len(raw) <= _KV_CACHE.max_key_bytes:  # WireCache.remember, inline: a call per miss shows
+        entries = _KV_CACHE.entries
+        if len(entries) >= _KV_CACHE.max_entries:
+            entries.clear()
+        entries[raw] = kv
     return kv
 
 
