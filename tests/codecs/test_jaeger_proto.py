@@ -42,6 +42,19 @@ def _kv(target, key, vtype=0, **value):
     return kv
 
 
+def _typed_kv(target, key, value):
+    """A tag whose ValueType is the Python type of ``value``."""
+    if isinstance(value, str):
+        return _kv(target, key, v_str=value)
+    if isinstance(value, bool):
+        return _kv(target, key, 1, v_bool=value)
+    if isinstance(value, int):
+        return _kv(target, key, 2, v_int64=value)
+    if isinstance(value, float):
+        return _kv(target, key, 3, v_float64=value)
+    return _kv(target, key, 4, v_binary=value)
+
+
 def _span_msg(target, span_id: int, trace_id: bytes = TID_BYTES, op: str = "op"):
     s = target.add()
     s.trace_id = trace_id
@@ -231,16 +244,7 @@ def test_tag_fast_path_agrees_with_protobuf(value):
         batch = model_pb2.Batch()
         batch.process.service_name = "svc"
         kvs = _span_msg(batch.spans, 1).tags
-        if isinstance(value, str):
-            _kv(kvs, key, v_str=value)
-        elif isinstance(value, bool):
-            _kv(kvs, key, 1, v_bool=value)
-        elif isinstance(value, int):
-            _kv(kvs, key, 2, v_int64=value)
-        elif isinstance(value, float):
-            _kv(kvs, key, 3, v_float64=value)
-        else:
-            _kv(kvs, key, 4, v_binary=value)
+        _typed_kv(kvs, key, value)
         for _ in range(2):  # miss, then cache hit
             [span] = jaeger_proto.decode_post_spans(_request(batch))
             assert span.attributes == [KeyValue(key, value)]
@@ -298,16 +302,7 @@ def _random_batch(rng, n: int) -> model_pb2.Batch:
         key, value = rng.choice(keys), rng.choice(values)
         if key == "span.kind" and rng.random() < 0.7:
             value = rng.choice(kinds)
-        if isinstance(value, str):
-            _kv(target, key, v_str=value)
-        elif isinstance(value, bool):
-            _kv(target, key, 1, v_bool=value)
-        elif isinstance(value, int):
-            _kv(target, key, 2, v_int64=value)
-        elif isinstance(value, float):
-            _kv(target, key, 3, v_float64=value)
-        else:
-            _kv(target, key, 4, v_binary=value)
+        _typed_kv(target, key, value)
 
     batch = model_pb2.Batch()
     if rng.random() < 0.8:
