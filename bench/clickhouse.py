@@ -71,8 +71,8 @@ def count(factory: ClickHouseFactory, table: str = "span_index") -> int:
     return int(factory.reader.query(f"SELECT count() FROM {factory.config.database}.{table}")[0][0])
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and of its children (collector workers)."""
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU time (user + system) of a process, and of its children (collector workers)."""
     def one(p: int) -> float:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
@@ -83,7 +83,7 @@ def _cpu_seconds(pid: int) -> float:
         children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         children = []
-    return one(pid) + sum(one(c) for c in children)
+    return one(pid), sum(one(c) for c in children)
 
 
 def _wait_listening(port: int, timeout: float = 30) -> None:
@@ -100,8 +100,9 @@ def _wait_listening(port: int, timeout: float = 30) -> None:
 
 
 def ingest(addresses: str, cluster: str, database: str, bodies: list[bytes], total: int, collectors: int,
-           workers: int = 1) -> tuple[float, float]:
-    """Spans/s, and the collectors' CPU µs per span (their worker processes included)."""
+           workers: int = 1) -> tuple[float, float, float]:
+    """Spans/s, the collectors' CPU µs per span (their worker processes included), and the
+    part of it spent in the collectors' own (parent) processes."""
     extra = ["--storage", "clickhouse", "--clickhouse.addresses", addresses, "--clickhouse.database", database,
              "--clickhouse.retention", "0", "--workers", str(workers)]
     if cluster:
@@ -114,11 +115,15 @@ def ingest(addresses: str, cluster: str, database: str, bodies: list[bytes], tot
             _wait_listening(s.ports["collector.grpc-port"])
         time.sleep(1)  # every worker bound (SO_REUSEPORT spreads connections over the bound ones)
         parts = [bodies[i::collectors] for i in range(collectors)]
-        cpu0 = sum(_cpu_seconds(s.proc.pid) for s in servers)
+        cpu0 = [_cpu_seconds(s.proc.pid) for s in servers]
         started = time.perf_counter()
 
         async def send_all() -> None:
-            await asyncio.gather(*(send_grpc(f"127.0.0.1:{s.ports['collector.grpc-port']}", METHOD, p)
+            # With workers: several connections per collector, since SO_REUSEPORT gives each
+            # connection to one worker (one connection would keep the others idle), as many
+            # agents and SDKs would; 4 per worker make it unlikely that one gets none.
+            conns, calls = (4 * workers, 2) if workers > 1 else (1, 4)
+            await asyncio.gather(*(send_grpc(f"127.0.0.1:{s.ports['collector.grpc-port']}", METHOD, p, calls, conns)
                                    for s, p in zip(servers, parts)))
 
         asyncio.run(send_all())
@@ -128,8 +133,10 @@ def ingest(addresses: str, cluster: str, database: str, bodies: list[bytes], tot
                 raise RuntimeError(f"only {count(watcher):,} of {total:,} spans arrived")
             time.sleep(0.05)
         rate = total / (time.perf_counter() - started)
-        cpu = sum(_cpu_seconds(s.proc.pid) for s in servers) - cpu0
-        return rate, cpu / total * 1e6
+        cpu = [_cpu_seconds(s.proc.pid) for s in servers]
+        parent = sum(own for own, _ in cpu) - sum(own for own, _ in cpu0)
+        children = sum(kids for _, kids in cpu) - sum(kids for _, kids in cpu0)
+        return rate, (parent + children) / total * 1e6, parent / total * 1e6
     finally:
         watcher.close()
         for s in servers:
@@ -207,6 +214,8 @@ def main() -> None:
     parser.add_argument("--ingest", default="1x1,2x1,1x2",
                         help="ingest runs, COLLECTORSxWORKERS each (--workers of every collector process); "
                              "the queries use the first run's database")
+    parser.add_argument("--ingest-only", action="store_true",
+                        help="only the ingest runs (no bytes on disk, no queries): a 10M run fits one lock hold")
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     args = parser.parse_args()
     total = args.spans // BATCH * BATCH
@@ -233,10 +242,15 @@ def main() -> None:
                 label = f"{collectors} collector{'s' if collectors > 1 else ''}" + (
                     f" --workers {workers}" if workers > 1 else "")
                 print(f"{name}: ingest through {label}", flush=True)
-                rate, cpu = ingest(addresses, cluster, db, bodies, total, collectors, workers)
+                rate, cpu, own = ingest(addresses, cluster, db, bodies, total, collectors, workers)
                 run.results[f"ingest spans/s, {label}"] = f"{rate:,.0f}"
                 run.results[f"collector CPU µs/span, {label}"] = f"{cpu:.1f}"
-                print(f"  {rate:,.0f} spans/s, collector CPU {cpu:.1f} µs/span", flush=True)
+                if workers > 1:
+                    run.results[f"of which the parent process, {label}"] = f"{own:.1f}"
+                print(f"  {rate:,.0f} spans/s, collector CPU {cpu:.1f} µs/span ({own:.1f} in the parent)", flush=True)
+            if args.ingest_only:
+                runs.append(run)
+                continue
             db = f"bench_{'shards' if cluster else 'single'}_{configs[0][0]}_{configs[0][1]}"
             factory = ClickHouseFactory(ClickHouseConfig(addresses=addresses, database=db, cluster=cluster,
                                                          retention="0"))
@@ -271,6 +285,7 @@ def main() -> None:
             f"{' --ingest ' + args.ingest if args.ingest != '1x1,2x1,1x2' else ''}"
             f"{' --no-cluster' if args.no_cluster else ''}"
             f"{' --topology ' + args.topology if args.topology != 'both' else ''}"
+            f"{' --ingest-only' if args.ingest_only else ''}"
             f"{' --no-chdb' if args.no_chdb else ''}` ({time.strftime('%Y-%m-%d', time.gmtime())}). "
             "Debian's clickhouse-server 18.16 started by the benchmark (one node; two nodes as a 2-shard "
             "cluster with ZooKeeper), on the same 2 cores as the collectors and the sender. Ingest: "

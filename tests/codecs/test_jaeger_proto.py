@@ -42,6 +42,19 @@ def _kv(target, key, vtype=0, **value):
     return kv
 
 
+def _typed_kv(target, key, value):
+    """A tag whose ValueType is the Python type of ``value``."""
+    if isinstance(value, str):
+        return _kv(target, key, v_str=value)
+    if isinstance(value, bool):
+        return _kv(target, key, 1, v_bool=value)
+    if isinstance(value, int):
+        return _kv(target, key, 2, v_int64=value)
+    if isinstance(value, float):
+        return _kv(target, key, 3, v_float64=value)
+    return _kv(target, key, 4, v_binary=value)
+
+
 def _span_msg(target, span_id: int, trace_id: bytes = TID_BYTES, op: str = "op"):
     s = target.add()
     s.trace_id = trace_id
@@ -231,16 +244,7 @@ def test_tag_fast_path_agrees_with_protobuf(value):
         batch = model_pb2.Batch()
         batch.process.service_name = "svc"
         kvs = _span_msg(batch.spans, 1).tags
-        if isinstance(value, str):
-            _kv(kvs, key, v_str=value)
-        elif isinstance(value, bool):
-            _kv(kvs, key, 1, v_bool=value)
-        elif isinstance(value, int):
-            _kv(kvs, key, 2, v_int64=value)
-        elif isinstance(value, float):
-            _kv(kvs, key, 3, v_float64=value)
-        else:
-            _kv(kvs, key, 4, v_binary=value)
+        _typed_kv(kvs, key, value)
         for _ in range(2):  # miss, then cache hit
             [span] = jaeger_proto.decode_post_spans(_request(batch))
             assert span.attributes == [KeyValue(key, value)]
@@ -281,6 +285,73 @@ def test_decoded_spans_do_not_share_mutable_lists():
     second = jaeger_proto.decode_post_spans(data)[0]
     assert second.attributes == [KeyValue("k", "v")]
     assert second.events == [Event(0, "e", [])]
+
+
+def _random_batch(rng, n: int) -> model_pb2.Batch:
+    """Spans of every shape the fast decoder reads inline or hands on: special tags, each
+    value type (short and long, negative, beyond one varint byte), logs with and without an
+    ``event`` field, 8- and 16-byte IDs, parent references in and out of the trace, several
+    references, unknown reference types, per-span processes, warnings and flags."""
+    values = ["", "v", "ü" * 70, "x" * 200, True, False, 0, 1, -1, 300, 2**63 - 1, -(2**63), 0.0, -1.5, 1e300,
+              b"", b"\x00\xff", b"b" * 150]
+    keys = ["k", "http.url", "span.kind", "error", "otel.status_code", "otel.status_description", "w3c.tracestate",
+            "otel.scope.name", "otel.library.version", "event", "k" * 130]
+    kinds = ["server", "client", "producer", "consumer", "internal", "bogus", ""]
+
+    def add_kv(target):
+        key, value = rng.choice(keys), rng.choice(values)
+        if key == "span.kind" and rng.random() < 0.7:
+            value = rng.choice(kinds)
+        _typed_kv(target, key, value)
+
+    batch = model_pb2.Batch()
+    if rng.random() < 0.8:
+        batch.process.service_name = "batch-svc"
+        add_kv(batch.process.tags)
+    for i in range(n):
+        trace = rng.getrandbits(128 if rng.random() < 0.7 else 64)
+        width = 16 if trace >> 64 or rng.random() < 0.5 else 8
+        s = _span_msg(batch.spans, rng.getrandbits(64), trace.to_bytes(width, "big"), f"op-{rng.randrange(5)}")
+        s.start_time.seconds, s.start_time.nanos = rng.randrange(2**34), rng.randrange(10**9)
+        s.duration.seconds, s.duration.nanos = rng.randrange(100), rng.randrange(10**9)
+        s.flags = rng.choice([0, 1, 2, 2**32 - 1])
+        for _ in range(rng.randrange(12)):
+            add_kv(s.tags)
+        for _ in range(rng.choice([0, 0, 1, 1, 1, 3])):
+            log = s.logs.add()
+            log.timestamp.seconds, log.timestamp.nanos = rng.randrange(2**34), rng.randrange(10**9)
+            if rng.random() < 0.6:
+                _kv(log.fields, "event", v_str=rng.choice(["cache miss", ""]))
+            for _ in range(rng.randrange(4)):
+                add_kv(log.fields)
+        for _ in range(rng.choice([0, 1, 1, 1, 2, 3])):
+            r = s.references.add()
+            same = rng.random() < 0.7
+            r.trace_id = s.trace_id if same else rng.getrandbits(128).to_bytes(16, "big")
+            r.span_id = rng.getrandbits(64).to_bytes(8, "big")
+            r.ref_type = rng.choice([0, 0, 0, 1, 7])
+        if rng.random() < 0.2:
+            s.process.service_name = rng.choice(["own-a", "own-b", ""])
+            add_kv(s.process.tags)
+        if rng.random() < 0.1:
+            s.warnings.extend(["clock skew", "w2"][: rng.randrange(1, 3)])
+    return batch
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fast_decode_agrees_with_plain_reading(seed):
+    """``decode_post_spans`` (inline common cases, a tag cache) returns exactly what the
+    plain field-by-field reading (``spans_from_batch``) does, on varied random spans; run
+    twice so the second pass reads every tag from the cache."""
+    import random
+
+    batch = _random_batch(random.Random(seed), 60)
+    expected = jaeger_proto.spans_from_batch(batch)
+    for _ in range(2):
+        got = jaeger_proto.decode_post_spans(_request(batch))
+        assert got == expected
+        assert [[type(kv.value) for kv in s.attributes] for s in got] == \
+            [[type(kv.value) for kv in s.attributes] for s in expected]
 
 
 # -- encode ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from spyglass.model import Span
+from spyglass.model import Span, SpanKind
 from spyglass.storage.clickhouse.rows import SpanColumns
 from spyglass.storage.dependency_links import PEER_KINDS, peer_service_of
 from spyglass.storage.sqlite.prepared import PreparedSpans, decode_body
@@ -41,24 +41,28 @@ class Preparer:
         """Raises OverflowError/TypeError/ValueError for values storage cannot hold."""
         cols = SpanColumns()
         cols.add(spans)
-        names: dict[tuple[str, str, int], int] = {}
+        names: dict[tuple[str, str, SpanKind], int] = {}
+        days: set[tuple[int, int]] = set()
         edges = []
+        peer_kinds = PEER_KINDS
         for s in spans:
-            service = s.resource.service_name
             kind = s.kind
-            key = (service, s.name, int(kind))
+            key = (s.resource.service_name, s.name, kind)
             nid = names.get(key)
             if nid is None:
                 nid = names[key] = len(names)
             trace_id = s.trace_id
-            peer = peer_service_of(s) if kind in PEER_KINDS else ""
-            edges.append((trace_id & _LOW64, s.span_id, s.parent_span_id, int(kind), nid, s.start_time_ns,
-                          int(s.status.code), peer,
-                          [(li.trace_id & _LOW64, li.span_id, li.trace_id == trace_id) for li in s.links]
-                          if s.links else ()))
-        days = {(max(s.start_time_ns, 0) // _DAY_NS, s.resource.service_name, s.name, s.kind.jaeger_name)
-                for s in spans}
-        body = (cols.count, cols.spans, cols.index, cols.range_columns(), list(names), edges, sorted(days))
+            start = s.start_time_ns
+            days.add((start // _DAY_NS if start > 0 else 0, nid))
+            links = s.links
+            edges.append((trace_id & _LOW64, s.span_id, s.parent_span_id, int(kind), nid, start,
+                          int(s.status.code), peer_service_of(s) if kind in peer_kinds else "",
+                          [(li.trace_id & _LOW64, li.span_id, li.trace_id == trace_id) for li in links]
+                          if links else ()))
+        keys = list(names)
+        operations = sorted({(day, keys[nid][0], keys[nid][1], keys[nid][2].jaeger_name) for day, nid in days})
+        names_rows = [(service, name, int(kind)) for service, name, kind in keys]
+        body = (cols.count, cols.spans, cols.index, cols.range_columns(), names_rows, edges, operations)
         return MAGIC + _encoder.encode(body)
 
 
