@@ -21,16 +21,27 @@ import dataclasses
 import heapq
 import math
 from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
 from dataclasses import dataclass, field
 
 from spyglass.model import Span
 from spyglass.storage.api.deadline import check_deadline
 from spyglass.traceql import ast
 from spyglass.traceql.evaluate import (TraceMatch, TraceView, driving, evaluate, field_value, fields_of,
-                                       final_spans, in_window, matches, uses_trace_intrinsics)
+                                       final_spans, in_window, matches, required, uses_trace_intrinsics)
 from spyglass.traceql.parser import TraceQLError
 
-Candidates = Callable[[ast.Cond, int, int], Iterable[tuple[int, int]]]
+
+
+class Candidates(Protocol):
+    """(bound, trace ID) of the traces with an in-window span satisfying ``cond`` (see
+    ``spyglass.storage.api.traceql``); a backend may leave out traces lacking, for some
+    condition of ``also``, an in-window span satisfying it (those cannot match)."""
+
+    def __call__(self, cond: ast.Cond, start_ns: int, end_ns: int,
+                 also: tuple[ast.Cond, ...] = ()) -> Iterable[tuple[int, int]]: ...
+
+
 # the spans of each of several traces (an empty list for a trace that is not stored)
 GetTraces = Callable[[list[int]], dict[int, list[Span]]]
 WindowSpans = Callable[[ast.Cond, int, int, frozenset[ast.Field]], "Iterable[tuple[Span, bool]] | None"]
@@ -58,10 +69,11 @@ def pinned_trace(cond: ast.Cond) -> int | None:
 def _by_trace_id(candidates: Candidates, get_traces: GetTraces) -> Candidates:
     """``candidates`` that answer a condition pinned to one trace (``trace:id = "..."``) from
     that trace alone, as a trace lookup, whatever the backend's index can narrow."""
-    def pinned_or_scan(cond: ast.Cond, start_ns: int, end_ns: int) -> Iterable[tuple[int, int]]:
+    def pinned_or_scan(cond: ast.Cond, start_ns: int, end_ns: int,
+                       also: tuple[ast.Cond, ...] = ()) -> Iterable[tuple[int, int]]:
         trace_id = pinned_trace(cond)
         if trace_id is None:
-            return candidates(cond, start_ns, end_ns)
+            return candidates(cond, start_ns, end_ns, also)
         spans = get_traces([trace_id]).get(trace_id, [])
         keys = [s.start_time_ns for s in in_window(spans, start_ns, end_ns) if matches(cond, s, None)]
         return [(max(keys), trace_id)] if keys else []
@@ -105,11 +117,12 @@ def search(query: ast.Query, start_ns: int, end_ns: int, limit: int, candidates:
         raise TraceQLError("a metrics query (rate(), count_over_time(), ...) is answered by the metrics API, "
                            "not by search")
     d = driving(query.spans)
+    also = tuple(c for c in required(query.spans) if c != d)
     candidates = _by_trace_id(candidates, get_traces)
     heap: list[tuple[int, int, TraceMatch]] = []
     out: list[TraceMatch] = []
     hits = [0]
-    for bound, trace_id, spans in _fetched(candidates(d, start_ns, end_ns), get_traces, hits):
+    for bound, trace_id, spans in _fetched(candidates(d, start_ns, end_ns, also), get_traces, hits):
         while heap and -heap[0][0] >= bound:
             out.append(heapq.heappop(heap)[2])
             if len(out) >= limit:

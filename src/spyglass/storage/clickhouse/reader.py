@@ -157,10 +157,14 @@ class ClickHouseReader(TraceReader, TraceQLReader):
         return traces
 
     def tql_candidates(self, cond: ast.Cond, start_ns: int, end_ns: int) -> Iterator[tuple[int, int]]:
+        return self.tql_narrowed_candidates(cond, start_ns, end_ns)
+
+    def tql_narrowed_candidates(self, cond: ast.Cond, start_ns: int, end_ns: int,
+                                also: tuple[ast.Cond, ...] = ()) -> Iterator[tuple[int, int]]:
         """Pages of grouped candidates (the engine fetches their traces in batches through
         ``tql_traces``)."""
         self._fresh()
-        sql, params = candidates_sql(self.t, cond, start_ns or INT64_MIN, end_ns or INT64_MAX)
+        sql, params = candidates_sql(self.t, cond, start_ns or INT64_MIN, end_ns or INT64_MAX, also)
         offset, size = 0, 50
         while True:
             params.update(limit=size, offset=offset)
