@@ -21,8 +21,8 @@ import dataclasses
 import heapq
 import math
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from spyglass.model import Span
 from spyglass.storage.api.deadline import check_deadline
@@ -30,7 +30,6 @@ from spyglass.traceql import ast
 from spyglass.traceql.evaluate import (TraceMatch, TraceView, driving, evaluate, field_value, fields_of,
                                        final_spans, in_window, matches, required, uses_trace_intrinsics)
 from spyglass.traceql.parser import TraceQLError
-
 
 
 class Candidates(Protocol):
