@@ -112,10 +112,10 @@ class SqliteReader(TraceReader, TraceQLReader):
                 top = conn.execute("SELECT max(id) FROM chunks").fetchone()[0] or 0
                 keys = "[" + ",".join(str(key) for key in {key for _, key in wanted}) + "]"
                 rows = conn.execute(_TRACE_SQL, (schema.trace_buckets(top), keys)).fetchall()
-            for hi, key, blob in rows:
-                trace_id = wanted.get((hi, key))
-                if trace_id is not None:
-                    spans[trace_id].extend(self.decode(day, blob, trace_id))
+                for hi, key, blob in rows:  # decoded inside ``reading``: a dictionary may load
+                    trace_id = wanted.get((hi, key))
+                    if trace_id is not None:
+                        spans[trace_id].extend(self.decode(day, blob, trace_id))
         return spans
 
     # -- search --------------------------------------------------------------------------------------
