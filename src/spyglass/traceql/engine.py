@@ -5,6 +5,10 @@ candidate traces for a span condition (newest first, with an upper bound of each
 ordering key), one trace's spans, and optionally the spans of a window that may satisfy a
 condition. Everything the query *means* is decided here and in ``evaluate``.
 
+Traces are fetched a batch of candidates at a time (``GetTraces``: one backend round for
+many traces, not one per trace), the batches growing from a few traces while few of them
+match, so a search that stops after ``limit`` traces fetches few it did not need.
+
 Search order: newest first by each trace's *key*, the latest start of an in-window span
 satisfying the query's driving condition (``evaluate.driving``). A backend's bound may be
 higher than the true key (its SQL may only narrow), so traces wait in a heap until no
@@ -18,22 +22,35 @@ import heapq
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from spyglass.model import Span
 from spyglass.storage.api.deadline import check_deadline
 from spyglass.traceql import ast
 from spyglass.traceql.evaluate import (TraceMatch, TraceView, driving, evaluate, field_value, fields_of,
-                                       final_spans, in_window, matches, uses_trace_intrinsics)
+                                       final_spans, in_window, matches, required, uses_trace_intrinsics)
 from spyglass.traceql.parser import TraceQLError
 
-Candidates = Callable[[ast.Cond, int, int], Iterable[tuple[int, int]]]
-GetTrace = Callable[[int], list[Span]]
+
+class Candidates(Protocol):
+    """(bound, trace ID) of the traces with an in-window span satisfying ``cond`` (see
+    ``spyglass.storage.api.traceql``); a backend may leave out traces lacking, for some
+    condition of ``also``, an in-window span satisfying it (those cannot match)."""
+
+    def __call__(self, cond: ast.Cond, start_ns: int, end_ns: int,
+                 also: tuple[ast.Cond, ...] = ()) -> Iterable[tuple[int, int]]: ...
+
+
+# the spans of each of several traces (an empty list for a trace that is not stored)
+GetTraces = Callable[[list[int]], dict[int, list[Span]]]
 WindowSpans = Callable[[ast.Cond, int, int, frozenset[ast.Field]], "Iterable[tuple[Span, bool]] | None"]
 # (labels as typed field values, bucket start, count) rows summed by the backend; None: cannot
 Counts = Callable[[ast.Cond, int, int, int, tuple[ast.Field, ...]], "Iterable[tuple[tuple, int, int]] | None"]
 
 MAX_SERIES = 1000
 MAX_POINTS = 11_000
+_FIRST_BATCH = 8  # candidate traces fetched together: the first batch, doubling up to the last
+_LAST_BATCH = 64
 
 
 def pinned_trace(cond: ast.Cond) -> int | None:
@@ -48,39 +65,67 @@ def pinned_trace(cond: ast.Cond) -> int | None:
     return None
 
 
-def _by_trace_id(candidates: Candidates, get_trace: GetTrace) -> Candidates:
+def _by_trace_id(candidates: Candidates, get_traces: GetTraces) -> Candidates:
     """``candidates`` that answer a condition pinned to one trace (``trace:id = "..."``) from
     that trace alone, as a trace lookup, whatever the backend's index can narrow."""
-    def pinned_or_scan(cond: ast.Cond, start_ns: int, end_ns: int) -> Iterable[tuple[int, int]]:
+    def pinned_or_scan(cond: ast.Cond, start_ns: int, end_ns: int,
+                       also: tuple[ast.Cond, ...] = ()) -> Iterable[tuple[int, int]]:
         trace_id = pinned_trace(cond)
         if trace_id is None:
-            return candidates(cond, start_ns, end_ns)
-        keys = [s.start_time_ns for s in in_window(get_trace(trace_id), start_ns, end_ns) if matches(cond, s, None)]
+            return candidates(cond, start_ns, end_ns, also)
+        spans = get_traces([trace_id]).get(trace_id, [])
+        keys = [s.start_time_ns for s in in_window(spans, start_ns, end_ns) if matches(cond, s, None)]
         return [(max(keys), trace_id)] if keys else []
     return pinned_or_scan
 
 
+def _fetched(pairs: Iterable[tuple[int, int]], get_traces: GetTraces,
+             hits: list[int] | None = None) -> Iterator[tuple[int, int, list[Span] | None]]:
+    """(bound, trace ID, spans) for each candidate pair, spans None for a trace already
+    given. Candidates are read ahead a batch of new traces at a time, fetched together; a
+    batch is twice the last while the consumer found (``hits[0]``) fewer traces than it
+    was given (always, without ``hits``: the consumer wants every trace), up to
+    ``_LAST_BATCH``, so a search whose first candidates match fetches about what it returns."""
+    seen: set[int] = set()
+    it = iter(pairs)
+    size, given = _FIRST_BATCH, 0
+    while True:
+        batch: list[tuple[int, int]] = []
+        new: list[int] = []
+        for bound, trace_id in it:
+            batch.append((bound, trace_id))
+            if trace_id not in seen:
+                seen.add(trace_id)
+                new.append(trace_id)
+                if len(new) >= size:
+                    break
+        if not batch:
+            return
+        check_deadline()
+        traces = get_traces(new) if new else {}
+        for bound, trace_id in batch:
+            yield bound, trace_id, traces.pop(trace_id, []) if trace_id in traces else None
+        given += len(new)
+        if hits is None or hits[0] < given:
+            size = min(size * 2, _LAST_BATCH)
+
+
 def search(query: ast.Query, start_ns: int, end_ns: int, limit: int, candidates: Candidates,
-           get_trace: GetTrace) -> list[TraceMatch]:
+           get_traces: GetTraces) -> list[TraceMatch]:
     if query.metrics is not None:
         raise TraceQLError("a metrics query (rate(), count_over_time(), ...) is answered by the metrics API, "
                            "not by search")
     d = driving(query.spans)
-    candidates = _by_trace_id(candidates, get_trace)
+    also = tuple(c for c in required(query.spans) if c != d)
+    candidates = _by_trace_id(candidates, get_traces)
     heap: list[tuple[int, int, TraceMatch]] = []
     out: list[TraceMatch] = []
-    seen: set[int] = set()
-    for n, (bound, trace_id) in enumerate(candidates(d, start_ns, end_ns)):
-        if not n % 64:
-            check_deadline()
+    hits = [0]
+    for bound, trace_id, spans in _fetched(candidates(d, start_ns, end_ns, also), get_traces, hits):
         while heap and -heap[0][0] >= bound:
             out.append(heapq.heappop(heap)[2])
             if len(out) >= limit:
                 return out
-        if trace_id in seen:
-            continue
-        seen.add(trace_id)
-        spans = get_trace(trace_id)
         if not spans:
             continue
         view = TraceView(spans)
@@ -89,6 +134,7 @@ def search(query: ast.Query, start_ns: int, end_ns: int, limit: int, candidates:
             continue
         m = evaluate(query, spans, start_ns, end_ns)
         if m is not None:
+            hits[0] += 1
             m.key_ns = max(keys)
             heapq.heappush(heap, (-m.key_ns, -trace_id, m))
     while heap and len(out) < limit:
@@ -132,7 +178,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def metrics(query: ast.Query, start_ns: int, end_ns: int, step_ns: int, candidates: Candidates,
-            get_trace: GetTrace, window_spans: WindowSpans | None = None, counts: Counts | None = None) -> list[Series]:
+            get_traces: GetTraces, window_spans: WindowSpans | None = None, counts: Counts | None = None) -> list[Series]:
     """The series of a metrics query over ``[start_ns, end_ns)`` in steps of ``step_ns``
     (timestamps are multiples of the step)."""
     m = query.metrics
@@ -184,7 +230,7 @@ def metrics(query: ast.Query, start_ns: int, end_ns: int, step_ns: int, candidat
 
     spans_iter = None
     if pinned_trace(driving(query.spans)) is not None:  # one trace: read it, not a window's index
-        candidates, counts, window_spans = _by_trace_id(candidates, get_trace), None, None
+        candidates, counts, window_spans = _by_trace_id(candidates, get_traces), None, None
     if counting and _span_level(query) and counts is not None:
         assert isinstance(query.spans, ast.Filter)
         summed = counts(query.spans.cond, start_ns, last, step_ns, by)
@@ -208,14 +254,7 @@ def metrics(query: ast.Query, start_ns: int, end_ns: int, step_ns: int, candidat
                     add(span, None)
     if spans_iter is None:
         d = driving(query.spans)
-        seen: set[int] = set()
-        for n, (_, trace_id) in enumerate(candidates(d, start_ns, last)):
-            if not n % 64:
-                check_deadline()
-            if trace_id in seen:
-                continue
-            seen.add(trace_id)
-            spans = get_trace(trace_id)
+        for _, _, spans in _fetched(candidates(d, start_ns, last), get_traces):
             if not spans:
                 continue
             view = TraceView(spans)
@@ -286,7 +325,7 @@ def _top(series: list[Series], func: str, k: int) -> list[Series]:
     return out
 
 
-def instant(query: ast.Query, start_ns: int, end_ns: int, candidates: Candidates, get_trace: GetTrace,
+def instant(query: ast.Query, start_ns: int, end_ns: int, candidates: Candidates, get_traces: GetTraces,
             window_spans: WindowSpans | None = None, counts: Counts | None = None) -> list[tuple[tuple, float]]:
     """One value per series over all of ``[start_ns, end_ns)`` (Tempo's instant query):
     (labels, value) pairs. Computed as a range query whose single step is ``end_ns`` long,
@@ -303,7 +342,7 @@ def instant(query: ast.Query, start_ns: int, end_ns: int, candidates: Candidates
         counted = dataclasses.replace(query, metrics=dataclasses.replace(m, func="count_over_time"))
     out = []
     seconds = (end_ns - start_ns) / 1e9
-    for s in metrics(counted, start_ns, end_ns, end_ns, candidates, get_trace, window_spans, counts):
+    for s in metrics(counted, start_ns, end_ns, end_ns, candidates, get_traces, window_spans, counts):
         for t, v in s.samples:
             if t == 0:
                 out.append((s.labels, v / seconds if m.func == "rate" else v))
@@ -315,29 +354,27 @@ def instant(query: ast.Query, start_ns: int, end_ns: int, candidates: Candidates
 MAX_TAG_TRACES = 500
 
 
-def _sample(cond: ast.Cond, start_ns: int, end_ns: int, candidates: Candidates, get_trace: GetTrace) -> Iterator[tuple[Span, TraceView]]:
-    seen: set[int] = set()
-    for _, trace_id in _by_trace_id(candidates, get_trace)(cond, start_ns, end_ns):
-        if trace_id in seen:
+def _sample(cond: ast.Cond, start_ns: int, end_ns: int, candidates: Candidates, get_traces: GetTraces) -> Iterator[tuple[Span, TraceView]]:
+    taken = 0
+    for _, _, spans in _fetched(_by_trace_id(candidates, get_traces)(cond, start_ns, end_ns), get_traces):
+        if spans is None:
             continue
-        check_deadline()
-        seen.add(trace_id)
-        spans = get_trace(trace_id)
+        taken += 1
         if spans:
             view = TraceView(spans)
             for s in in_window(spans, start_ns, end_ns):
                 if matches(cond, s, view):
                     yield s, view
-        if len(seen) >= MAX_TAG_TRACES:
+        if taken >= MAX_TAG_TRACES:
             return
 
 
-def tag_names(start_ns: int, end_ns: int, candidates: Candidates, get_trace: GetTrace) -> dict[str, set[str]]:
+def tag_names(start_ns: int, end_ns: int, candidates: Candidates, get_traces: GetTraces) -> dict[str, set[str]]:
     """Attribute names per scope (``span``, ``resource``, ``event``, ``link``,
     ``instrumentation``) in the newest traces of the window."""
     out: dict[str, set[str]] = {"span": set(), "resource": {"service.name"}, "event": set(), "link": set(),
                                 "instrumentation": set()}
-    for span, _ in _sample(ast.TRUE, start_ns, end_ns, candidates, get_trace):
+    for span, _ in _sample(ast.TRUE, start_ns, end_ns, candidates, get_traces):
         out["span"].update(kv[0] for kv in span.attributes)
         out["resource"].update(kv[0] for kv in span.resource.attributes)
         for event in span.events:
@@ -349,10 +386,10 @@ def tag_names(start_ns: int, end_ns: int, candidates: Candidates, get_trace: Get
 
 
 def tag_values(fld: ast.Field, cond: ast.Cond, start_ns: int, end_ns: int, candidates: Candidates,
-               get_trace: GetTrace, limit: int = 1000) -> list[tuple[str, object]]:
+               get_traces: GetTraces, limit: int = 1000) -> list[tuple[str, object]]:
     """Distinct typed values of ``fld`` on spans satisfying ``cond`` in the newest traces."""
     values: dict[tuple[str, object], None] = {}
-    for span, view in _sample(cond, start_ns, end_ns, candidates, get_trace):
+    for span, view in _sample(cond, start_ns, end_ns, candidates, get_traces):
         fv = field_value(fld, span, view)
         for one in (fv[1] if fv is not None and fv[0] == "many" else (fv,)):  # type: ignore[union-attr]
             if one is not None and one[0] in ("str", "num", "bool", "dur", "status", "kind"):

@@ -397,3 +397,21 @@ def driving(expr: ast.SpansetExpr) -> ast.Cond:
             return ast.TRUE
         return ast.BoolOp("||", left, right)
     return left if _score(left) > _score(right) else right
+
+
+def required(expr: ast.SpansetExpr) -> list[ast.Cond]:
+    """Conditions that, each of them, some in-window span of every matching trace satisfies
+    (``driving`` is one of them or an ``||`` of them): both sides of ``&&`` and of the
+    structural and union operators (their result is empty when either side is), the right
+    side of the negated ones, one ``||`` for a union. A backend may narrow its candidate
+    traces by all of them at once, before fetching any."""
+    if isinstance(expr, ast.Filter):
+        return [] if expr.cond == ast.TRUE else [expr.cond]
+    if expr.op[0] == "!":
+        return required(expr.right)
+    if expr.op == "||":
+        either = driving(expr)
+        return [] if either == ast.TRUE else [either]
+    out = required(expr.left)
+    return out + [c for c in required(expr.right) if c not in out]
+

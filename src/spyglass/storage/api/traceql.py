@@ -7,7 +7,11 @@ what matches, so every backend answers the same):
   increasing, such that every trace holding a span that starts in ``[start, end]`` (0 =
   unbounded) and satisfies ``cond`` appears, with ``bound`` at least the latest such start.
   Extra traces are fine (they are checked); missing ones are a bug.
-* ``tql_trace(trace_id)``: all spans of a trace.
+* ``tql_narrowed_candidates(cond, start, end, also)``: optionally, ``tql_candidates`` that may
+  leave out traces lacking, for some condition of ``also``, an in-window span satisfying it
+  (the other sides of a structural query: fewer traces to fetch and check).
+* ``tql_trace(trace_id)``: all spans of a trace; ``tql_traces(trace_ids)`` those of several
+  (by default one ``tql_trace`` each; a backend that can fetch many at once overrides it).
 * ``tql_counts(cond, start, end, step, by)``: optionally, counts summed in the backend
   (``rate()`` and ``count_over_time()`` over index columns).
 * ``tql_window_spans(cond, start, end, fields)``: optionally, the spans starting in
@@ -33,6 +37,13 @@ class TraceQLReader(abc.ABC):
     @abc.abstractmethod
     def tql_trace(self, trace_id: int) -> list[Span]: ...
 
+    def tql_traces(self, trace_ids: list[int]) -> dict[int, list[Span]]:
+        return {t: self.tql_trace(t) for t in trace_ids}
+
+    def tql_narrowed_candidates(self, cond: ast.Cond, start_ns: int, end_ns: int,
+                                also: tuple[ast.Cond, ...] = ()) -> Iterable[tuple[int, int]]:
+        return self.tql_candidates(cond, start_ns, end_ns)
+
     def tql_window_spans(self, cond: ast.Cond, start_ns: int, end_ns: int,
                          fields: frozenset[ast.Field]) -> Iterable[tuple[Span, bool]] | None:
         return None
@@ -47,20 +58,20 @@ class TraceQLReader(abc.ABC):
     def find_traces_traceql(self, query: ast.Query, start_ns: int = 0, end_ns: int = 0,
                             limit: int = 20) -> list[TraceMatch]:
         """Traces matching ``query`` among spans starting in ``[start_ns, end_ns]``, newest first."""
-        return engine.search(query, start_ns, end_ns, limit, self.tql_candidates, self.tql_trace)
+        return engine.search(query, start_ns, end_ns, limit, self.tql_narrowed_candidates, self.tql_traces)
 
     def traceql_metrics(self, query: ast.Query, start_ns: int, end_ns: int, step_ns: int) -> list[engine.Series]:
-        return engine.metrics(query, start_ns, end_ns, step_ns, self.tql_candidates, self.tql_trace,
+        return engine.metrics(query, start_ns, end_ns, step_ns, self.tql_narrowed_candidates, self.tql_traces,
                               self.tql_window_spans, self.tql_counts)
 
     def traceql_instant(self, query: ast.Query, start_ns: int, end_ns: int) -> list[tuple[tuple, float]]:
         """One (labels, value) per series over the whole window (Tempo's instant query)."""
-        return engine.instant(query, start_ns, end_ns, self.tql_candidates, self.tql_trace,
+        return engine.instant(query, start_ns, end_ns, self.tql_narrowed_candidates, self.tql_traces,
                               self.tql_window_spans, self.tql_counts)
 
     def traceql_tag_names(self, start_ns: int = 0, end_ns: int = 0) -> dict[str, set[str]]:
-        return engine.tag_names(start_ns, end_ns, self.tql_candidates, self.tql_trace)
+        return engine.tag_names(start_ns, end_ns, self.tql_narrowed_candidates, self.tql_traces)
 
     def traceql_tag_values(self, fld: ast.Field, cond: ast.Cond = ast.TRUE, start_ns: int = 0,
                            end_ns: int = 0) -> list[tuple[str, object]]:
-        return engine.tag_values(fld, cond, start_ns, end_ns, self.tql_candidates, self.tql_trace)
+        return engine.tag_values(fld, cond, start_ns, end_ns, self.tql_narrowed_candidates, self.tql_traces)

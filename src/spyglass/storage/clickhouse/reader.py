@@ -15,7 +15,6 @@ most ``--clickhouse.timeout``); the query APIs turn it into an error response.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -101,7 +100,6 @@ class ClickHouseReader(TraceReader, TraceQLReader):
         self.connector = connector
         self.t = f"{database}.{prefix}"
         self._flush = flush
-        self._tls = threading.local()  # traces fetched ahead by ``tql_candidates``, per thread
 
     def query(self, sql: str, params: dict[str, Any] | None = None, *, as_bytes: bool = False) -> Any:
         """One statement; under a request deadline (``--query.timeout``) it is not started
@@ -166,28 +164,30 @@ class ClickHouseReader(TraceReader, TraceQLReader):
         return traces
 
     def tql_candidates(self, cond: ast.Cond, start_ns: int, end_ns: int) -> Iterator[tuple[int, int]]:
-        """Pages of grouped candidates; each page's traces are fetched in one statement
-        ahead of the engine asking for them (``tql_trace`` takes them from there)."""
+        return self.tql_narrowed_candidates(cond, start_ns, end_ns)
+
+    def tql_narrowed_candidates(self, cond: ast.Cond, start_ns: int, end_ns: int,
+                                also: tuple[ast.Cond, ...] = ()) -> Iterator[tuple[int, int]]:
+        """Pages of grouped candidates (the engine fetches their traces in batches through
+        ``tql_traces``)."""
         self._fresh()
-        sql, params = candidates_sql(self.t, cond, start_ns or INT64_MIN, end_ns or INT64_MAX)
+        sql, params = candidates_sql(self.t, cond, start_ns or INT64_MIN, end_ns or INT64_MAX, also)
         offset, size = 0, 50
         while True:
             params.update(limit=size, offset=offset)
             rows = self.query(sql, params)
-            ids = [join_id(hi, lo) for hi, lo, _ in rows]
-            for i in range(0, len(ids), 25):
-                self._tls.prefetched = self._fetch_traces(ids[i:i + 25])
-                for j in range(i, min(i + 25, len(ids))):
-                    yield rows[j][2], ids[j]
+            for hi, lo, latest in rows:
+                yield latest, join_id(hi, lo)
             if len(rows) < size:
                 return
             offset += size
             size = min(size * 4, 10_000)
 
     def tql_trace(self, trace_id: int) -> list[Span]:
-        prefetched = getattr(self._tls, "prefetched", {})
-        spans = prefetched.get(trace_id)
-        return spans if spans else self.get_trace(trace_id)
+        return self.get_trace(trace_id)
+
+    def tql_traces(self, trace_ids: list[int]) -> dict[int, list[Span]]:
+        return self._fetch_traces(trace_ids)
 
     def tql_counts(self, cond: ast.Cond, start_ns: int, end_ns: int, step_ns: int,
                    by: tuple[ast.Field, ...]) -> Iterator[tuple[tuple, int, int]] | None:

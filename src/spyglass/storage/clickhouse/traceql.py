@@ -5,14 +5,18 @@
 ``\\x01span.kind`` / ``\\x01span.status`` (``rows.derived_pairs``). ``condition_sql`` turns a
 condition into a WHERE clause that every satisfying span passes (exactly, when it uses only
 those columns; otherwise a superset: an attribute comparison becomes "the key is present",
-a string equality "the pair is present"). Candidate traces come out grouped, newest
-latest-matching-span first, page by page; the engine checks each whole trace.
+a string equality "the pair is present", an ordered comparison with a number "the key has a
+value that parses to a number in a slightly widened range"). Candidate traces come out
+grouped, newest latest-matching-span first, page by page, and only those that also have
+spans passing the query's other required conditions (``evaluate.required``: the other side
+of a structural operator) in the same statement; the engine checks each whole trace.
 
 Only functions ClickHouse 18.16 has are used (``arrayExists``, ``indexOf``, ``arrayElement``).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from spyglass.model import SpanKind, StatusCode, attr_as_string
@@ -74,8 +78,30 @@ def condition_sql(cond: ast.Cond, params: _Params) -> tuple[str, bool]:
         if op == "=" and lit.type in ("str", "bool"):
             text = params.add(attr_as_string(lit.value))  # type: ignore[arg-type]
             return f"arrayExists((k, v) -> k = {key} AND v = {text}, tag_keys, tag_values)", False
+        if op in ("=", ">", ">=", "<", "<=") and lit.type == "num":
+            return _number_sql(key, op, float(lit.value), params), False  # type: ignore[arg-type]
         return f"has(tag_keys, {key})", False
     return "1", False
+
+
+def _number_sql(key: str, op: str, w: float, params: _Params) -> str:
+    """Pairs of ``key`` whose value may be a number ``op w``: a superset, whatever the
+    rounding on the way. A number's pair is its decimal text (an int's exactly, a float's
+    to 10 significant digits), so a value x with ``x >= w`` has a text that parses to at
+    least ``w`` rounded the same way (rounding is monotonic); the bounds are widened by a
+    relative 1e-9 for a parser an ulp off, strict comparisons are taken as non-strict, and
+    text that is no number parses as 0 (which only adds candidates)."""
+    if math.isnan(w):
+        return "0"  # nothing compares with NaN (ordered or equal)
+    if math.isinf(w):
+        return f"has(tag_keys, {key})"
+    rounded = (w, float(format(w, ".10g")))
+    slack = max(abs(r) for r in rounded) * 1e-9 + 1e-300
+    low, high = params.add(min(rounded) - slack), params.add(max(rounded) + slack)
+    x = "toFloat64OrZero(v)"
+    test = {"=": f"{x} >= {low} AND {x} <= {high}", ">": f"{x} >= {low}", ">=": f"{x} >= {low}",
+            "<": f"{x} <= {high}", "<=": f"{x} <= {high}"}[op]
+    return f"arrayExists((k, v) -> k = {key} AND {test}, tag_keys, tag_values)"
 
 
 def _scoped_sql(f: ast.Field, op: str, lit: ast.Literal, params: _Params) -> tuple[str, bool] | None:
@@ -102,15 +128,26 @@ def _scoped_sql(f: ast.Field, op: str, lit: ast.Literal, params: _Params) -> tup
     return None
 
 
-def candidates_sql(t: str, cond: ast.Cond, lo: int, hi: int) -> tuple[str, dict[str, Any]]:
+def candidates_sql(t: str, cond: ast.Cond, lo: int, hi: int,
+                   also: tuple[ast.Cond, ...] = ()) -> tuple[str, dict[str, Any]]:
+    """Traces with a window span passing ``cond`` and, for each of ``also``, one passing
+    it (conditions that narrow nothing are left out), newest latest ``cond`` span first."""
     params = _Params()
     where, _ = condition_sql(cond, params)
+    others = [w for w in (condition_sql(c, params)[0] for c in also) if w != "1" and w != where]
     p = params.values
     p.update(lo=lo, hi=hi)
-    sql = (f"SELECT trace_hi, trace_lo, max(start_ns) AS latest FROM {t}span_index "
-           f"WHERE start_ns >= %(lo)s AND start_ns <= %(hi)s AND {where} "
-           "GROUP BY trace_hi, trace_lo ORDER BY latest DESC, trace_hi DESC, trace_lo DESC "
-           "LIMIT %(limit)s OFFSET %(offset)s")
+    if not others:
+        sql = (f"SELECT trace_hi, trace_lo, max(start_ns) AS latest FROM {t}span_index "
+               f"WHERE start_ns >= %(lo)s AND start_ns <= %(hi)s AND {where} "
+               "GROUP BY trace_hi, trace_lo ORDER BY latest DESC, trace_hi DESC, trace_lo DESC "
+               "LIMIT %(limit)s OFFSET %(offset)s")
+        return sql, p
+    having = " AND ".join(f"countIf({w}) > 0" for w in [where] + others)
+    sql = (f"SELECT trace_hi, trace_lo, maxIf(start_ns, {where}) AS latest FROM {t}span_index "
+           f"WHERE start_ns >= %(lo)s AND start_ns <= %(hi)s AND ({' OR '.join([where] + others)}) "
+           f"GROUP BY trace_hi, trace_lo HAVING {having} "
+           "ORDER BY latest DESC, trace_hi DESC, trace_lo DESC LIMIT %(limit)s OFFSET %(offset)s")
     return sql, p
 
 

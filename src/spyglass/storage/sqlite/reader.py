@@ -28,8 +28,8 @@ from spyglass.traceql import ast
 log = logging.getLogger(__name__)
 
 _KIND_NAMES = {k.value: k.jaeger_name for k in SpanKind}
-_TRACE_SQL = (f"SELECT data FROM chunks WHERE (id >> {schema.TRACE_BUCKET_BITS}) IN (SELECT value FROM json_each(?1)) "
-              "AND trace_key = ?2 AND trace_hi = ?3 ORDER BY id")
+_TRACE_SQL = (f"SELECT trace_hi, trace_key, data FROM chunks WHERE (id >> {schema.TRACE_BUCKET_BITS}) "
+              "IN (SELECT value FROM json_each(?1)) AND trace_key IN (SELECT value FROM json_each(?2)) ORDER BY id")
 
 
 class SqliteReader(TraceReader, TraceQLReader):
@@ -58,24 +58,29 @@ class SqliteReader(TraceReader, TraceQLReader):
 
     # -- traces ----------------------------------------------------------------------------------
     def trace_days(self, trace_id: int) -> list[str]:
-        """The days that may hold spans of ``trace_id``: those the index names, plus any day
+        """The days that may hold spans of ``trace_id`` (``traces_days`` for one trace)."""
+        return self.traces_days([trace_id])[trace_id]
+
+    def traces_days(self, trace_ids: list[int]) -> dict[int, list[str]]:
+        """The days that may hold spans of each trace: those the index names, plus any day
         the index does not cover or lags behind (a lagging or missing index is never
         trusted to say no). Only the newest day can lag (the writer catches up on older
         ones), and a writer in another process commits the day file a moment before the
         index, so the newest day's high-water mark is checked on every lookup."""
         all_days = self.days.days()
-        found = self.index.days_of(schema.trace_key(trace_id))
+        found = self.index.days_of_keys(schema.trace_key(t) for t in trace_ids)
         if found is None:
-            return all_days
+            return {t: all_days for t in trace_ids}
         hits, indexed = found
         listed = set(all_days)
-        if any(d not in listed for d in hits):
+        if any(d not in listed for days in hits.values() for d in days):
             listed = set(self.days.days(refresh=True))
             all_days = sorted(listed)
-        days = {d for d in hits if d in listed} | {d for d in all_days if d not in indexed}
-        if all_days and all_days[-1] not in days and self._lags(all_days[-1]):
-            days.add(all_days[-1])
-        return sorted(days)
+        always = {d for d in all_days if d not in indexed}
+        if all_days and all_days[-1] not in always and self._lags(all_days[-1]):
+            always.add(all_days[-1])
+        return {t: sorted({d for d in hits.get(schema.trace_key(t), ()) if d in listed} | always)
+                for t in trace_ids}
 
     def _lags(self, day: str) -> bool:
         mark = self.index.high_water_mark(day)
@@ -87,19 +92,30 @@ class SqliteReader(TraceReader, TraceQLReader):
         return False
 
     def get_trace(self, trace_id: int, start_time_ns: int = 0, end_time_ns: int = 0) -> list[Span]:
+        return self.get_traces([trace_id])[trace_id]
+
+    def get_traces(self, trace_ids: list[int]) -> dict[int, list[Span]]:
+        """The spans of several traces, with one index statement for all of them and one
+        chunk statement per day file (not per trace and day)."""
         self._sync()
-        key = schema.trace_key(trace_id)
-        high = schema.signed(trace_id >> 64)
-        spans: list[Span] = []
-        for day in self.trace_days(trace_id):
+        spans: dict[int, list[Span]] = {t: [] for t in trace_ids}
+        by_day: dict[str, dict[tuple[int, int], int]] = {}
+        for trace_id, days in self.traces_days(list(spans)).items():
+            for day in days:
+                by_day.setdefault(day, {})[(schema.signed(trace_id >> 64), schema.trace_key(trace_id))] = trace_id
+        for day in sorted(by_day):
+            wanted = by_day[day]
             check_deadline()
             with self.days.reading(day) as conn:
                 if conn is None:
                     continue
                 top = conn.execute("SELECT max(id) FROM chunks").fetchone()[0] or 0
-                rows = conn.execute(_TRACE_SQL, (schema.trace_buckets(top), key, high)).fetchall()
-                for (blob,) in rows:
-                    spans.extend(self.decode(day, blob, trace_id))
+                keys = "[" + ",".join(str(key) for key in {key for _, key in wanted}) + "]"
+                rows = conn.execute(_TRACE_SQL, (schema.trace_buckets(top), keys)).fetchall()
+                for hi, key, blob in rows:  # decoded inside ``reading``: a dictionary may load
+                    trace_id = wanted.get((hi, key))
+                    if trace_id is not None:
+                        spans[trace_id].extend(self.decode(day, blob, trace_id))
         return spans
 
     # -- search --------------------------------------------------------------------------------------
@@ -123,6 +139,9 @@ class SqliteReader(TraceReader, TraceQLReader):
 
     def tql_trace(self, trace_id: int) -> list[Span]:
         return self.get_trace(trace_id)
+
+    def tql_traces(self, trace_ids: list[int]) -> dict[int, list[Span]]:
+        return self.get_traces(trace_ids)
 
     def tql_counts(self, cond: ast.Cond, start_ns: int, end_ns: int, step_ns: int,
                    by: tuple[ast.Field, ...]) -> Iterator[tuple[tuple, int, int]] | None:

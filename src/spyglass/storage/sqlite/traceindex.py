@@ -156,7 +156,8 @@ class TraceIndexReader:
             for i in range(0, len(days), _MAX_UNION):
                 part = days[i:i + _MAX_UNION]
                 statements.append(" UNION ALL ".join(
-                    f"SELECT '{d}' FROM {schema.day_table(d)} WHERE hour IN ({schema.HOURS}) AND trace_key = ?1"
+                    f"SELECT '{d}', trace_key FROM {schema.day_table(d)} WHERE hour IN ({schema.HOURS}) "
+                    "AND trace_key IN (SELECT value FROM json_each(?1))"
                     for d in part))
             self._local.version = version
             self._local.statements = statements
@@ -167,15 +168,24 @@ class TraceIndexReader:
     def days_of(self, key: int) -> tuple[list[str], frozenset[str]] | None:
         """The days whose table holds ``key``, and the set of days the index covers (a day
         it does not cover must be probed directly)."""
+        found = self.days_of_keys([key])
+        return None if found is None else (found[0].get(key, []), found[1])
+
+    def days_of_keys(self, keys: Iterable[int]) -> tuple[dict[int, list[str]], frozenset[str]] | None:
+        """``days_of`` for many keys at once: the days per key (keys in no day are left
+        out), one statement for all of them (a search checking hundreds of candidate
+        traces would otherwise pay 24 probes per day file for each one, one at a time)."""
         conn = self._conn()
         if conn is None:
             return None
+        wanted = "[" + ",".join(str(k) for k in set(keys)) + "]"
         try:
             statements, indexed = self._statements(conn)
-            found: set[str] = set()
+            found: dict[int, set[str]] = {}
             for sql in statements:
-                found.update(r[0] for r in conn.execute(sql, (key,)))
-            return sorted(found), indexed
+                for day, key in conn.execute(sql, (wanted,)):
+                    found.setdefault(key, set()).add(day)
+            return {key: sorted(days) for key, days in found.items()}, indexed
         except sqlite3.Error as exc:
             if not self._warned:
                 self._warned = True
