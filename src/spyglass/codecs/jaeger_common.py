@@ -49,7 +49,7 @@ from spyglass.model import (
 )
 from spyglass.model.attributes import _jsonable
 
-_SPECIAL_TAGS = frozenset(
+SPECIAL_TAGS = frozenset(
     {
         "span.kind",
         "error",
@@ -100,20 +100,20 @@ def build_span(
         warnings=warnings if warnings is not None else [],
     )
     if tags:
-        _apply_tags(span, tags)
+        apply_tags(span, tags)
     for log in logs:
-        _name_event(log)
+        name_event(log)
     span.events = logs
-    _apply_references(span, references, parent_span_id)
+    apply_references(span, references, parent_span_id)
     return span
 
 
-def _apply_tags(span: Span, tags: list[KeyValue]) -> None:
+def apply_tags(span: Span, tags: list[KeyValue]) -> None:
     """Moves the special tags into span fields. Hot: nearly every span has ``span.kind``,
     so the common case (no other special tag) costs one pass and no dict."""
     first = -1
     for i, kv in enumerate(tags):
-        if kv.key in _SPECIAL_TAGS:
+        if kv.key in SPECIAL_TAGS:
             first = i
             break
     if first < 0:
@@ -125,7 +125,7 @@ def _apply_tags(span: Span, tags: list[KeyValue]) -> None:
     kind_seen = False
     for kv in tags[first:]:
         key = kv.key
-        if key not in _SPECIAL_TAGS:
+        if key not in SPECIAL_TAGS:
             attributes.append(kv)
         elif key == "span.kind":
             kind = SpanKind.UNSPECIFIED if kind_seen else SpanKind.from_jaeger_name(str(kv.value))
@@ -167,7 +167,9 @@ def _apply_found(span: Span, found: dict[str, AttrValue], error: bool) -> None:
         span.scope = Scope(name=str(name or ""), version=str(version or ""))
 
 
-def _name_event(event: Event) -> None:
+def name_event(event: Event) -> None:
+    """A Jaeger log's ``event`` field is the event's name (as OpenTelemetry's exporters
+    write it), not one of its attributes."""
     attrs = event.attributes
     for i, kv in enumerate(attrs):
         if kv.key == "event" and isinstance(kv.value, str):
@@ -176,7 +178,7 @@ def _name_event(event: Event) -> None:
             return
 
 
-def _apply_references(span: Span, references: list[JaegerRef], parent_span_id: int) -> None:
+def apply_references(span: Span, references: list[JaegerRef], parent_span_id: int) -> None:
     """The parent is Thrift's ``parentSpanId`` or else the first same-trace CHILD_OF
     reference; that one reference is not kept again as a link."""
     parent = parent_span_id

@@ -30,11 +30,11 @@ from spyglass.codecs.protowire import WireCache, read_varint
 from spyglass.gocompat import godur, gotime
 from spyglass.codecs.errors import DecodeError
 from spyglass.codecs.jaeger_common import (
-    _SPECIAL_TAGS,
+    SPECIAL_TAGS,
     JaegerRef,
-    _apply_references,
-    _apply_tags,
-    _name_event,
+    apply_references,
+    apply_tags,
+    name_event,
     build_span,
     jaeger_log_fields,
     jaeger_process_tags,
@@ -193,7 +193,7 @@ def _bad_ids(trace_id: bytes, span_id: bytes) -> None:
 def _refs(span: Span, refs: Any) -> None:
     """References other than the usual one CHILD_OF parent in the same trace (which
     ``_spans_from_fast_batch`` reads inline): ``jaeger_common``'s rules."""
-    _apply_references(span, [
+    apply_references(span, [
         JaegerRef(_REF_TYPES[r.ref_type] if 0 <= r.ref_type <= 1 else RefType.CHILD_OF,
                   _trace_id(r.trace_id), _span_id(r.span_id))
         for r in refs
@@ -210,7 +210,7 @@ def _spans_from_fast_batch(batch: Any) -> list[Span]:
     batch_raw = batch.process
     batch_resource = processes[batch_raw] = _resource_from_raw(batch_raw)
     get = _KV_CACHE.entries.get
-    special = _SPECIAL_TAGS
+    special = SPECIAL_TAGS
     unspecified, unset = SpanKind.UNSPECIFIED, Status()
     spans: list[Span] = []
     append = spans.append
@@ -237,7 +237,7 @@ def _spans_from_fast_batch(batch: Any) -> list[Span]:
         tags = [get(r) or _kv_miss(r) for r in msg.tags]
         for kv in tags:
             if kv[0] in special:
-                _apply_tags(span, tags)
+                apply_tags(span, tags)
                 break
         else:
             span.attributes = tags
@@ -247,7 +247,7 @@ def _spans_from_fast_batch(batch: Any) -> list[Span]:
             for lg in logs:
                 ts = lg.timestamp
                 event = Event(ts.seconds * _NS + ts.nanos, "", [get(r) or _kv_miss(r) for r in lg.fields])
-                _name_event(event)
+                name_event(event)
                 events.append(event)
         refs = msg.references
         if refs:
