@@ -162,6 +162,7 @@ class Settings:
     # -- agent (spyglass agent: forwarding to collectors) -------------------------------
     reporter_grpc_host_port: str = _opt("", "reporter.grpc.host-port", "agent: collectors to forward to over gRPC PostSpans, host:port[,host:port...] (round-robin)", check="host-ports", roles=AGENT)
     reporter_grpc_retry_max: int = _opt(3, "reporter.grpc.retry.max", "agent: retries of a failed batch (on the next healthy collector, with back-off) before it is dropped", check="non-negative", roles=AGENT)
+    reporter_grpc_connections: int = _opt(2, "reporter.grpc.connections", "agent: TCP connections to each collector; a collector's --workers processes take connections, not calls, so one connection keeps one worker busy", check="positive", roles=AGENT)
     reporter_grpc_timeout: str = _opt("5s", "reporter.grpc.timeout", "agent: deadline of one PostSpans call (Go duration)", check="duration", roles=AGENT)
     reporter_queue_size: int = _opt(100_000, "reporter.queue-size", "agent: spans that may wait to be forwarded; beyond this they are dropped and counted", check="positive", roles=AGENT)
     reporter_batch_size: int = _opt(1_000, "reporter.batch-size", "agent: most spans per PostSpans call", check="positive", roles=AGENT)

@@ -84,11 +84,13 @@ class ScriptedCollector:
         self.spans = 0
         self.calls = 0
         self.batches: list[list[Span]] = []
+        self.peers: set[str] = set()  # the client address:port of each connection a call came on
         self.server: grpc.aio.Server | None = None
         self.port = 0
 
     async def handle(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         self.calls += 1
+        self.peers.add(context.peer())
         if self.mode == "exhausted":
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full")
         if self.mode == "slow":
@@ -279,9 +281,26 @@ async def test_round_robin_over_healthy_collectors(scripted: ScriptedCollector) 
     assert dropped(agent, "send_failed") == 0  # the dead one was skipped, not retried into the ground
 
 
+@pytest.mark.parametrize("connections", [1, 3])
+async def test_each_collector_gets_its_connections(scripted: ScriptedCollector, connections: int) -> None:
+    """A collector's --workers processes share its port per TCP connection, so the agent
+    spreads its calls over ``--reporter.grpc.connections`` connections per collector."""
+    agent = await start_agent(f"127.0.0.1:{scripted.port}", reporter_batch_size=10,
+                              reporter_grpc_connections=connections)
+    try:
+        for i in range(12):
+            send_udp(agent.ports["agent_jaeger_compact"], packets(1, first_trace=i + 1))
+            await until(lambda: scripted.spans == 10 * (i + 1))
+    finally:
+        await agent.stop()
+    assert len(scripted.peers) == connections
+
+
 def test_bad_flags_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="host:port"):
         Agent(Settings.from_env({}, reporter_grpc_host_port="nohost"))
+    with pytest.raises(ValueError, match="connections"):
+        Agent(Settings.from_env({}, reporter_grpc_host_port="127.0.0.1:1", reporter_grpc_connections=0))
     with pytest.raises(ValueError, match="key=value"):
         Agent(Settings.from_env({}, reporter_grpc_host_port="127.0.0.1:1", agent_tags="novalue"))
 

@@ -5,6 +5,11 @@ A call that fails with a transport error (UNAVAILABLE, DEADLINE_EXCEEDED, ...) o
 RESOURCE_EXHAUSTED (the collector's queue is full) marks that collector unhealthy for a
 back-off that doubles with each consecutive failure (``base`` up to ``cap`` seconds), so
 the next batch goes to another collector and a struggling one is given time to recover.
+
+Each collector gets ``--reporter.grpc.connections`` TCP connections (channels with their own
+subchannel pools, used in turn): a collector's ``--workers`` processes share its port by
+connection (SO_REUSEPORT), so a single connection would keep one of them busy and leave the
+others idle. Health and back-off belong to the collector, shared by its connections.
 When every collector is backing off, ``pick`` waits for the one that comes back first: a
 down cluster slows the agent's senders down instead of spinning them.
 """
@@ -70,9 +75,13 @@ class Collector:
 
 class CollectorPool:
     def __init__(self, targets: list[str], *, backoff_base: float = 0.1, backoff_cap: float = 5.0,
-                 tls: ClientTlsConfig | None = None) -> None:
-        """``tls``: ``--reporter.grpc.tls.*`` (checked now, so a bad file stops start-up)."""
+                 tls: ClientTlsConfig | None = None, connections: int = 1) -> None:
+        """``tls``: ``--reporter.grpc.tls.*`` (checked now, so a bad file stops start-up);
+        ``connections``: per collector."""
+        if connections < 1:
+            raise ValueError("--reporter.grpc.connections must be at least 1")
         self.targets = targets
+        self.connections = connections
         self.tls = tls
         if tls is not None:
             tls.validate()
@@ -88,29 +97,33 @@ class CollectorPool:
         options = [("grpc.max_send_message_length", MAX_MESSAGE), ("grpc.max_receive_message_length", MAX_MESSAGE),
                    # reconnect quickly when a collector comes back
                    ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 2000)]
+        if self.connections > 1:  # otherwise channels to one target share one connection
+            options.append(("grpc.use_local_subchannel_pool", 1))
         from spyglass.codecs.proto.jaeger.api_v2 import sampling_pb2
 
-        for target in self.targets:
-            channel = grpc_channel(target, self.tls, options)
-            self.collectors.append(Collector(
-                target,
-                channel,
-                channel.unary_unary(POST_SPANS, request_serializer=None, response_deserializer=None),
-                channel.unary_unary(GET_SAMPLING_STRATEGY,
-                                    request_serializer=sampling_pb2.SamplingStrategyParameters.SerializeToString,
-                                    response_deserializer=sampling_pb2.SamplingStrategyResponse.FromString),
-            ))
+        for _ in range(self.connections):  # collectors first in the round-robin, then connections
+            for target in self.targets:
+                channel = grpc_channel(target, self.tls, options)
+                self.collectors.append(Collector(
+                    target,
+                    channel,
+                    channel.unary_unary(POST_SPANS, request_serializer=None, response_deserializer=None),
+                    channel.unary_unary(GET_SAMPLING_STRATEGY,
+                                        request_serializer=sampling_pb2.SamplingStrategyParameters.SerializeToString,
+                                        response_deserializer=sampling_pb2.SamplingStrategyResponse.FromString),
+                ))
 
     def next_healthy(self, avoid: Collection[Collector] = ()) -> Collector | None:
-        """The next healthy collector round-robin, preferring those not in ``avoid`` (the
-        ones a retried batch already failed on), or None when all are backing off."""
+        """The next healthy connection round-robin, preferring collectors not in ``avoid``
+        (the ones a retried batch already failed on), or None when all are backing off."""
+        avoided = {c.target for c in avoid}
         n = len(self.collectors)
         start = next(self._next)
         fallback = None
         for i in range(n):
             c = self.collectors[(start + i) % n]
             if c.healthy:
-                if c not in avoid:
+                if c.target not in avoided:
                     return c
                 fallback = fallback or c
         return fallback
@@ -132,15 +145,21 @@ class CollectorPool:
                 except asyncio.TimeoutError:
                     pass
 
+    def _connections_of(self, c: Collector) -> list[Collector]:
+        return [other for other in self.collectors if other.target == c.target] or [c]
+
     def succeeded(self, c: Collector) -> None:
-        c.failures = 0
-        c.down_until = 0.0
+        for other in self._connections_of(c):
+            other.failures = 0
+            other.down_until = 0.0
 
     def failed(self, c: Collector) -> float:
-        """Back ``c`` off; returns the back-off in seconds."""
-        c.failures += 1
-        delay = min(self.backoff_base * 2 ** min(c.failures - 1, 16), self.backoff_cap)
-        c.down_until = time.monotonic() + delay
+        """Back ``c``'s collector off (every connection to it); returns the back-off in seconds."""
+        failures = c.failures + 1
+        delay = min(self.backoff_base * 2 ** min(failures - 1, 16), self.backoff_cap)
+        for other in self._connections_of(c):
+            other.failures = failures
+            other.down_until = time.monotonic() + delay
         return delay
 
     async def close(self) -> None:

@@ -52,7 +52,8 @@ class Agent:
         tags = parse_agent_tags(s.agent_tags)
         timeout = parse_duration(s.reporter_grpc_timeout) / 1e9
         self.metrics = IngestMetrics()
-        self.pool = CollectorPool(targets, tls=client_tls_from_settings(s, "reporter.grpc"))
+        self.pool = CollectorPool(targets, tls=client_tls_from_settings(s, "reporter.grpc"),
+                                   connections=s.reporter_grpc_connections)
         self.forwarder = Forwarder(
             self.pool,
             self.metrics,
