@@ -1,17 +1,17 @@
-"""The collectors an agent reports to: one gRPC channel each, picked round-robin among the
-healthy ones.
+"""The collectors an agent reports to: gRPC channels (``--reporter.grpc.connections`` each),
+picked round-robin among the healthy ones.
 
 A call that fails with a transport error (UNAVAILABLE, DEADLINE_EXCEEDED, ...) or with
 RESOURCE_EXHAUSTED (the collector's queue is full) marks that collector unhealthy for a
 back-off that doubles with each consecutive failure (``base`` up to ``cap`` seconds), so
 the next batch goes to another collector and a struggling one is given time to recover.
+When every collector is backing off, ``pick`` waits for the one that comes back first: a
+down cluster slows the agent's senders down instead of spinning them.
 
 Each collector gets ``--reporter.grpc.connections`` TCP connections (channels with their own
 subchannel pools, used in turn): a collector's ``--workers`` processes share its port by
 connection (SO_REUSEPORT), so a single connection would keep one of them busy and leave the
 others idle. Health and back-off belong to the collector, shared by its connections.
-When every collector is backing off, ``pick`` waits for the one that comes back first: a
-down cluster slows the agent's senders down instead of spinning them.
 """
 
 from __future__ import annotations
@@ -149,6 +149,8 @@ class CollectorPool:
         return [other for other in self.collectors if other.target == c.target] or [c]
 
     def succeeded(self, c: Collector) -> None:
+        if not c.failures and not c.down_until:  # the usual case: nothing to reset
+            return
         for other in self._connections_of(c):
             other.failures = 0
             other.down_until = 0.0
