@@ -212,20 +212,15 @@ class SpanProcessor:
             self.writer.write_spans(batch)
 
     def _count_saved(self, batch: Sequence[Span], ok: bool) -> None:
-        """The per-service write counts; a prepared batch that has them per operation
-        (``PreparedSpans.service_counts``) is not walked span by span."""
+        """The per-service write counts; a prepared batch counts its own
+        (``service_counts``: the sqlite one from its RED rows, not span by span)."""
         saved = self.metrics.saved_by_service
         if not getattr(batch, "prepared", False):
             saved.add((s.resource.service_name for s in batch), ok)
             return
         counts: dict[str, int] = {}
         for item in batch:
-            add = getattr(item, "service_counts", None)
-            if add is not None:
-                add(counts)
-            else:
-                for service in item.services():  # type: ignore[attr-defined]
-                    counts[service] = counts.get(service, 0) + 1
+            item.service_counts(counts)  # type: ignore[attr-defined]
         saved.add_counts(counts, ok)
 
     def submit_prepared(self, prepared: Sequence[Span], *, receiver: str, fmt: str) -> Submitted:

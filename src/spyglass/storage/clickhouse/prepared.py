@@ -86,6 +86,12 @@ class PreparedColumns:
         """The service of every span (for the per-service write counts)."""
         return iter(self.spans[4])
 
+    def service_counts(self, out: dict[str, int]) -> None:
+        """Add the number of spans of each service to ``out`` (the per-service write
+        counts; the same call as ``PreparedSpans.service_counts``)."""
+        for service in self.spans[4]:
+            out[service] = out.get(service, 0) + 1
+
     def edge_spans(self) -> list[Any]:
         """What the dependency rollup's pairing reads of each span (``storage.sqlite.prepared``'s
         objects, built from the same ``names``/``edges`` rows)."""
