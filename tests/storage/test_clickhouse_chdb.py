@@ -156,6 +156,29 @@ def test_retention_is_a_ttl_on_the_current_engine(engine: Engine) -> None:
     assert sorted(r[0] for r in engine.run(f"SELECT trace_lo FROM {T}archive_spans")) == [1, 2]  # no retention
 
 
+def test_a_tag_search_is_answered_by_the_bloom_filter_index(engine: Engine) -> None:
+    """On the current engine the search statement's ``has(tag_values, ...)`` is what the
+    bloom-filter index answers: ``force_data_skipping_indices`` makes the engine refuse the
+    statement if the index is not used, and the granules without the value are skipped."""
+    for statement in schema.statements(schema.Layout(database=DB, variant="current"), archive=False):
+        engine.run(statement)
+    spans = [Span(t, 1, "op", T0 + t * S, S, Resource("svc"),
+                  attributes=[KeyValue("user", "rare" if t == 77_777 else f"u{t}")]) for t in range(1, 100_001)]
+    cols = SpanColumns()
+    cols.add(spans)
+    _insert(engine, "span_index", SpanColumns.INDEX, cols.index)
+    sql, params = reader.search_sql(T, TraceQuery(service_name="svc", attributes={"user": "rare"}))
+    forced = f"{sql} SETTINGS force_data_skipping_indices = 'tag_values_bloom'"
+    assert engine.run(forced, params) == [[0, 77_777, T0 + 77_777 * S]]
+    plan = [row[0].strip() for row in engine.run(f"EXPLAIN indexes = 1 {sql}", params)]
+    granules = plan[plan.index("Name: tag_values_bloom"):]
+    read, total = next(line for line in granules if line.startswith("Granules:")).split()[1].split("/")
+    assert 1 <= int(read) < int(total) // 4, plan
+    with pytest.raises(Exception, match="(?i)index"):
+        engine.run(f"SELECT count() FROM {T}span_index WHERE duration_ns > 0 "
+                   "SETTINGS force_data_skipping_indices = 'tag_values_bloom'")
+
+
 def test_widening_search_answers_what_one_statement_answers(engine: Engine) -> None:
     """``widening.py`` over the reader's search statement on the current engine (with its
     bloom-filter index): slice by slice, the same traces in the same order as the whole window."""

@@ -24,7 +24,9 @@ level 3 and LZ4 IDs); schema version 2's payload (``payload.py``) 99 -> 82; ``T6
 start times sorted by trace and for random durations (whose high bits are all the same),
 ZSTD level 9 for ``span_index.trace_hi`` (the spans of a trace match each other within a
 block) 82 -> 79.4. ``Delta`` stays where times are sorted (``span_index`` within an
-operation); ``DoubleDelta`` and ZSTD above 9 measured no better.
+operation); ``DoubleDelta`` and ZSTD above 9 measured no better. The bloom filter's false
+positive rate is the engine's default, 0.025: 3.8 bytes/span against 4.8 at 0.01 (200,000
+spans); a rare-tag search still skips about 97.5% of the granules without the value.
 
 With a cluster, each table is ``<name>_local`` on every node (created ``ON CLUSTER``,
 ``Replicated*MergeTree`` with replication) and ``<name>`` is a ``Distributed`` table over
@@ -112,7 +114,7 @@ def _tables(layout: Layout, prefix: str) -> list[tuple[str, str, str, str]]:
     day_ns = _DAY.format(col="start_ns")
     sec_ns = "intDiv(start_ns, 1000000000)"
     trace_key = "cityHash64(trace_hi, trace_lo)"
-    bloom = ", INDEX tag_values_bloom tag_values TYPE bloom_filter(0.01) GRANULARITY 1" if layout.current else ""
+    bloom = ", INDEX tag_values_bloom tag_values TYPE bloom_filter(0.025) GRANULARITY 1" if layout.current else ""
     e = layout.engine
     return [
         (f"{prefix}spans",
