@@ -45,10 +45,13 @@ def services(app: RunningAllInOne, tenant: str) -> set[str]:
         return set(json.loads(resp.read())["data"] or [])
 
 
-def test_a_tenant_over_its_ingest_rate_is_refused_whole_and_counted() -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_tenant_over_its_ingest_rate_is_refused_whole_and_counted(workers: int) -> None:
     # 0.01 span/s: the first request passes (a full bucket takes a larger request and goes
     # into debt), then the bucket needs minutes to refill, so every later one is refused.
-    app = RunningAllInOne(multi_tenancy_enabled=True, multi_tenancy_ingest_rate="acme=0.01")
+    # With 2 workers every request opens a new connection, which the kernel gives to either
+    # worker: the limit holds over both (the parent keeps the one bucket per tenant).
+    app = RunningAllInOne(multi_tenancy_enabled=True, multi_tenancy_ingest_rate="acme=0.01", collector_workers=workers)
     try:
         thrift = app.url("collector_http", "/api/traces")
         assert post(thrift, jaeger_thrift.encode_batch(batch("acme-first")), "acme", "application/x-thrift") == 202

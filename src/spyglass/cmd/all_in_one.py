@@ -93,7 +93,8 @@ class AllInOne:
         self.query_service: QueryService | None = None
         self.pool: WorkerPool | None = None
         if collector and self.workers > 1:  # receivers in worker processes (collector/workers)
-            self.pool = WorkerPool(settings, self.workers, sink=self.processor, registry=self.metrics.registry)
+            self.pool = WorkerPool(settings, self.workers, sink=self.processor, registry=self.metrics.registry,
+                                   tenancy=self.tenancy)
         self.ingest: list[Listener] = self._ingest_listeners() if collector and self.pool is None else []
         self.serving: list[Listener] = self._serving_listeners()
         apply_server_limits(settings, self.metrics.registry, [*self.ingest, *self.serving])

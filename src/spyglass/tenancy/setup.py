@@ -14,12 +14,17 @@ from spyglass.storage.api.metrics import MetricsCapable
 from spyglass.storage.api.tenants import MultiTenant, TenantRoutingWriter, for_tenant
 from spyglass.tenancy.config import TenancyConfig
 from spyglass.tenancy.gate import TenancyGate
+from spyglass.tenancy.ratelimit import RateLimits
 
 
-def gate(settings: object, registry: CollectorRegistry | None) -> TenancyGate | None:
-    """The gate, None with tenancy off (receivers and APIs then work exactly as before)."""
+def gate(settings: object, registry: CollectorRegistry | None, *, rate_limits: bool = True) -> TenancyGate | None:
+    """The gate, None with tenancy off (receivers and APIs then work exactly as before).
+    ``rate_limits=False``: tenants are checked but not rate limited (a collector worker
+    whose parent limits every worker's requests against one bucket per tenant)."""
     config = TenancyConfig.from_settings(settings)
-    return TenancyGate(config, registry) if config.enabled else None
+    if not config.enabled:
+        return None
+    return TenancyGate(config, registry, RateLimits({}) if not rate_limits else None)
 
 
 def prepare_storage(storage: StorageFactory, settings: object) -> None:

@@ -104,7 +104,9 @@ async def run(spec: dict[str, Any], sock: socket.socket) -> int:
         from spyglass.tenancy import setup as tenancy_setup
 
         provider = _provider(settings)
-        tenancy = tenancy_setup.gate(settings, metrics.registry)  # each worker checks tenants itself
+        # Each worker checks tenants itself; a forwarding worker leaves the rate limits to the
+        # parent, which takes every worker's requests from one bucket per tenant.
+        tenancy = tenancy_setup.gate(settings, metrics.registry, rate_limits=spec["mode"] != "forward")
         auth_metrics = AuthMetrics(metrics.registry)
         listeners = build_ingest_listeners(settings, sink, provider, tenancy, metrics, auth_metrics=auth_metrics)
         apply_server_limits(settings, metrics.registry, listeners)
@@ -140,7 +142,7 @@ async def run(spec: dict[str, Any], sock: socket.socket) -> int:
         try:
             while True:
                 message = await read_frame(reader)
-                if isinstance(sink, ForwardingSink) and message[0] in ("ok", "busy"):
+                if isinstance(sink, ForwardingSink) and message[0] in ("ok", "busy", "limited"):
                     sink.answer(message)
                 elif isinstance(sink, ForwardingSink) and message[0] == "room":
                     sink.room = bool(message[1])

@@ -26,6 +26,7 @@ from spyglass.model import Span
 from spyglass.storage.clickhouse.prepared import Preparer as ColumnsPreparer
 from spyglass.storage.sqlite.prepared import Preparer
 from spyglass.storage.sqlite.rows import encode_chunk
+from spyglass.tenancy.gate import RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,8 @@ class ForwardingSink:
             return
         if kind == "ok":
             future.set_result(Submitted(int(message[2]), int(message[3]), str(message[4])))  # type: ignore[arg-type]
+        elif kind == "limited":  # the tenant is over its ingest rate (the parent's ``TenancyGate``)
+            future.set_exception(RateLimited(str(message[2])))
         else:
             cls = StorageUnhealthy if message[2] else ServerBusy
             future.set_exception(cls(str(message[3])))

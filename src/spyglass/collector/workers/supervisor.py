@@ -36,6 +36,7 @@ from spyglass.collector.workers.channel import ChannelClosed, frame, read_frame
 from spyglass.config import Settings
 from spyglass.storage.api.health import HEALTHY, Health
 from spyglass.storage.clickhouse.prepared import decode as decode_prepared
+from spyglass.tenancy.gate import RateLimited, TenancyGate
 
 log = logging.getLogger("spyglass")
 
@@ -112,11 +113,15 @@ class _Slot:
 class WorkerPool:
     """``count`` worker processes on the ports of ``settings`` (0: chosen here first)."""
 
-    def __init__(self, settings: Settings, count: int, *, sink: Any, registry: CollectorRegistry) -> None:
+    def __init__(self, settings: Settings, count: int, *, sink: Any, registry: CollectorRegistry,
+                 tenancy: TenancyGate | None = None) -> None:
         self.settings = settings
         self.count = count
         self.mode = pool_mode(settings)
         self.sink = sink
+        # With multi-tenancy the workers forward spans and this gate's buckets limit each
+        # tenant's rate over all of them (one bucket per worker would give a tenant N times it).
+        self.tenancy = tenancy
         self.ports: dict[str, int] = {}
         self._reserved: list[socket.socket] = []
         self._slots = [_Slot(i) for i in range(count)]
@@ -299,8 +304,14 @@ class WorkerPool:
                     pass  # counted by the sink
                 return
             try:
-                done = await self.sink.accept(spans, receiver=receiver, fmt=fmt, nbytes=nbytes)
+                if self.tenancy is not None and spans:  # a request's spans share its tenant
+                    done = await self.tenancy.accept(self.sink, spans, spans[0].tenant, receiver=receiver, fmt=fmt,
+                                                     nbytes=nbytes)
+                else:
+                    done = await self.sink.accept(spans, receiver=receiver, fmt=fmt, nbytes=nbytes)
                 reply = frame("ok", rid, done.accepted, done.rejected, done.error)
+            except RateLimited as exc:
+                reply = frame("limited", rid, str(exc))
             except StorageUnhealthy as exc:
                 reply = frame("busy", rid, True, str(exc))
             except ServerBusy as exc:
