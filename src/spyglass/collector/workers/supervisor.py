@@ -243,7 +243,8 @@ class WorkerPool:
                 kind = message[0]
                 if kind == "batch" or kind == "prep":
                     self.requests.labels(str(slot.index)).inc()
-                    self._spawn_task(self._batch(writer, *message[1:], prepared=kind == "prep"))
+                    self._spawn_task(self._answered(writer, message[1], self._batch(writer, *message[1:],
+                                                                                    prepared=kind == "prep")))
                 elif kind == "status":
                     slot.snapshot = list(text_string_to_metric_families(message[1]))
                     slot.healthy, slot.reason = bool(message[2]), str(message[3])
@@ -284,6 +285,17 @@ class WorkerPool:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _answered(writer: asyncio.StreamWriter, rid: int, work: Any) -> None:
+        """Run one request's ``work``; if it fails in a way it did not plan for, the worker
+        still gets an answer (a retryable refusal), so its client is not left waiting."""
+        try:
+            await work
+        except Exception:
+            log.exception("a collector worker's request failed in the parent")
+            if rid and not writer.is_closing():
+                writer.write(frame("busy", rid, False, "internal error"))
 
     async def _batch(self, writer: asyncio.StreamWriter, rid: int, receiver: str, fmt: str, nbytes: int,
                      payload: bytes, wait: bool, prepared: bool = False) -> None:
