@@ -27,7 +27,10 @@ def otlp(tid: int) -> bytes:
                                   for s in (1, 2)]}]}]}).encode()
 
 
-def test_forwarded_spans_carry_the_callers_token(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_forwarded_spans_carry_the_callers_token(tmp_path, workers):
+    """With workers the credential travels from the worker that received the request to the
+    parent, whose tail-sampling stage forwards the spans with it."""
     policies = tmp_path / "tail.yaml"
     policies.write_text("decision_wait: 300ms\npolicies:\n  - {name: all, type: always_sample}\n")
     tokens = tmp_path / "tokens"
@@ -35,7 +38,8 @@ def test_forwarded_spans_carry_the_callers_token(tmp_path):
     ports = [free_port(), free_port()]
     peers = ",".join(f"127.0.0.1:{p}" for p in ports)
     collectors = [RunningAllInOne(collector_grpc_port=p, sampling_tail_policies=str(policies), sampling_tail_peers=peers,
-                                  collector_auth="bearer", collector_auth_tokens_file=str(tokens)) for p in ports]
+                                  collector_auth="bearer", collector_auth_tokens_file=str(tokens),
+                                  collector_workers=workers) for p in ports]
     try:
         rnd = random.Random(5)
         traces = [t for t in (rnd.getrandbits(128) for _ in range(40)) if owner_index(t, 2) == 1][:10]

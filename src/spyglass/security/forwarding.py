@@ -18,6 +18,12 @@ def unbind_authorization(token: contextvars.Token[str | None]) -> None:
     _AUTHORIZATION.reset(token)
 
 
+def current_authorization() -> str:
+    """The current request's credential (``""`` without one): what a collector worker hands
+    its parent with the spans, so the parent's tail-sampling stage forwards it too."""
+    return _AUTHORIZATION.get() or ""
+
+
 def forwarded_metadata() -> tuple[tuple[str, str], ...] | None:
     """gRPC metadata carrying the current request's credential, or None without one."""
     value = _AUTHORIZATION.get()

@@ -26,6 +26,7 @@ from spyglass.model import Span
 from spyglass.storage.clickhouse.prepared import Preparer as ColumnsPreparer
 from spyglass.storage.sqlite.prepared import Preparer
 from spyglass.storage.sqlite.rows import encode_chunk
+from spyglass.security.forwarding import current_authorization
 from spyglass.tenancy.gate import RateLimited
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class ForwardingSink:
         future: asyncio.Future[Submitted] = asyncio.get_running_loop().create_future()
         self._waiting[rid] = future
         try:
-            self.writer.write(frame("batch", rid, receiver, fmt, nbytes, payload, True))
+            self.writer.write(frame("batch", rid, receiver, fmt, nbytes, payload, True, current_authorization()))
             await self.writer.drain()
             answer = await future
         finally:

@@ -36,6 +36,7 @@ from spyglass.collector.workers.channel import ChannelClosed, frame, read_frame
 from spyglass.config import Settings
 from spyglass.storage.api.health import HEALTHY, Health
 from spyglass.storage.clickhouse.prepared import decode as decode_prepared
+from spyglass.security.forwarding import bind_authorization, unbind_authorization
 from spyglass.tenancy.gate import RateLimited, TenancyGate
 
 log = logging.getLogger("spyglass")
@@ -298,8 +299,10 @@ class WorkerPool:
                 writer.write(frame("busy", rid, False, "internal error"))
 
     async def _batch(self, writer: asyncio.StreamWriter, rid: int, receiver: str, fmt: str, nbytes: int,
-                     payload: bytes, wait: bool, prepared: bool = False) -> None:
-        """One request of a worker through the parent's sink; the answer goes back."""
+                     payload: bytes, wait: bool, authorization: str = "", prepared: bool = False) -> None:
+        """One request of a worker through the parent's sink; the answer goes back.
+        ``authorization``: the client's credential, bound for the sink's call as the
+        receiver binds it in-process (a tail-sampling peer gets the spans with it)."""
         if prepared:
             await self._prepared(writer, rid, receiver, fmt, payload, wait)
             return
@@ -315,6 +318,7 @@ class WorkerPool:
                 except ServerBusy:
                     pass  # counted by the sink
                 return
+            bound = bind_authorization(authorization or None)  # this task's own context
             try:
                 if self.tenancy is not None and spans:  # a request's spans share its tenant
                     done = await self.tenancy.accept(self.sink, spans, spans[0].tenant, receiver=receiver, fmt=fmt,
@@ -328,6 +332,8 @@ class WorkerPool:
                 reply = frame("busy", rid, True, str(exc))
             except ServerBusy as exc:
                 reply = frame("busy", rid, False, str(exc))
+            finally:
+                unbind_authorization(bound)
         if not writer.is_closing():
             writer.write(reply)
 
