@@ -84,9 +84,16 @@ PORT_FLAGS = {
 
 
 class ServerProcess:
-    """``spyglass all-in-one`` (or ``command``: collector, ingester) in a child process on free ports."""
+    """``spyglass all-in-one`` (or ``command``: collector, ingester) in a child process on free ports.
+
+    An all-in-one receives in-process unless ``extra`` says ``--workers``: the benchmarks that
+    start one read its own process's CPU per span or request (workers would be other
+    processes), and their recorded figures were measured in-process. ``bench/workers.py``
+    and ``bench/clickhouse.py`` pass ``--workers`` themselves."""
 
     def __init__(self, *extra: str, command: str = "all-in-one") -> None:
+        if command == "all-in-one" and "--workers" not in extra:
+            extra = (*extra, "--workers", "1")
         self.ports = {flag: free_port(kind) for flag, kind in PORT_FLAGS.items()}
         if command == "ingester":
             self.ports = {"admin.port": self.ports["admin.port"]}

@@ -47,7 +47,9 @@ class RunningAllInOne:
         from spyglass.cmd.all_in_one import AllInOne
 
         self._tmp = tempfile.TemporaryDirectory(prefix="spyglass-test-")
-        defaults = {**ALL_PORTS_ZERO, "storage": "memory", "data_dir": self._tmp.name}
+        # In-process unless a test asks for workers (``collector_workers=N``), like the
+        # servers the tests start as processes (``SPYGLASS_WORKERS`` above).
+        defaults = {**ALL_PORTS_ZERO, "storage": "memory", "data_dir": self._tmp.name, "collector_workers": 1}
         settings = Settings.from_env({}, **{**defaults, **overrides})
         self.app = AllInOne(settings)
         self.loop = asyncio.new_event_loop()

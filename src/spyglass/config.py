@@ -169,7 +169,7 @@ class Settings:
     agent_tenant: str = _opt("", "agent.tenant", "agent: tenant its UDP spans are forwarded as (in --multi-tenancy.header), for collectors with --multi-tenancy.enabled; empty: none", roles=AGENT)
     agent_tags: str = _opt("", "agent.tags", "agent: key=value,... added to every span's process; ${ENV} or ${ENV:default} reads the environment", roles=AGENT)
     # -- collectors on every core (docs/pipeline.md) --------------------------------------
-    collector_workers: int = _opt(0, "workers", "receiving processes sharing the collector ports (SO_REUSEPORT), each decoding on its own core; 0: one per core (collector) or the cores but one (all-in-one); 1: in-process", check="non-negative", roles=COLLECTOR)
+    collector_workers: int = _opt(0, "workers", "receiving processes sharing the collector ports (SO_REUSEPORT), each decoding on its own core; 0: one per core (collector) or the cores but one, at least 2 (all-in-one); 1: in-process", check="non-negative", roles=COLLECTOR)
     # -- durable queue (write-ahead log) ---------------------------------------------
     collector_queue_durable: bool = _opt(False, "collector.queue.durable", "write accepted spans to a write-ahead log under --data-dir/queue (fsync'd) before acknowledging them, and replay it at start: a crash loses nothing acknowledged", roles=COLLECTOR)
     # -- buffer (NATS) -----------------------------------------------------------------

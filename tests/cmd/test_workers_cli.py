@@ -14,7 +14,7 @@ import pytest
 
 from spyglass.collector.workers.supervisor import resolve_workers
 from spyglass.config import Settings
-from tests.pipeline_procs import Spyglass, get_json, require_nats
+from tests.pipeline_procs import UNCAPPED_QUERY, Spyglass, get_json, otlp_json, post, require_nats, traces_by_id
 from tests.support import free_port, wait_for
 
 
@@ -41,14 +41,36 @@ def test_adaptive_sampling_by_default_runs_in_process(tmp_path: Path) -> None:
         assert collector.stop() == 0
 
 
-@pytest.mark.parametrize(("cores", "collector", "all_in_one"), [(1, 1, 1), (2, 2, 1), (3, 3, 2), (4, 4, 3), (16, 16, 15)])
+@pytest.mark.parametrize(("cores", "collector", "all_in_one"), [(1, 1, 1), (2, 2, 2), (3, 3, 2), (4, 4, 3), (16, 16, 15)])
 def test_default_workers_use_every_core(cores: int, collector: int, all_in_one: int) -> None:
     """One per core for a collector; the cores but one for the all-in-one (its parent writes
-    and serves queries); explicit ``--workers`` wins; adaptive sampling runs in-process."""
+    and serves queries), but never in-process on a machine with 2 cores."""
     assert resolve_workers(Settings(), "collector", cores) == collector
     assert resolve_workers(Settings(), "all-in-one", cores) == all_in_one
     assert resolve_workers(Settings(collector_workers=5), "all-in-one", cores) == 5
     assert resolve_workers(Settings(sampling_type="adaptive"), "all-in-one", cores) == 1
+
+
+def test_the_default_all_in_one_receives_in_workers_on_this_machine(tmp_path: Path) -> None:
+    """``make run``'s all-in-one (no --workers) on this machine: its receivers run in worker
+    processes whenever there are 2 cores or more, and what they receive is stored."""
+    env = {k: v for k, v in os.environ.items() if k != "SPYGLASS_WORKERS"}  # the default, not the suite's 1
+    aio = Spyglass(tmp_path, "default", "all-in-one", *UNCAPPED_QUERY)
+    argv = [sys.executable, "-m", "spyglass.cli", "all-in-one", "--data-dir", str(aio.data_dir), *UNCAPPED_QUERY,
+            *[x for f, p in aio.ports.items() for x in (f"--{f}", str(p))]]
+    with open(aio.log_path, "ab") as log:
+        aio.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        aio.wait_healthy()
+        expected = resolve_workers(Settings(), "all-in-one")
+        assert aio.metric("spyglass_collector_workers") == (expected if expected > 1 else 0)
+        if len(os.sched_getaffinity(0)) >= 2:
+            assert expected >= 2
+        assert post(aio.url("collector.otlp-http-port", "/v1/traces"), otlp_json(0xD1, 3, "default-aio"),
+                    "application/json") == 200
+        wait_for(lambda: len(traces_by_id(aio, "default-aio").get(0xD1, [])) == 3, timeout=30)
+    finally:
+        assert aio.stop() == 0
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

@@ -64,10 +64,12 @@ class WorkerStartError(Exception):
 def resolve_workers(settings: Settings, command: str, cores: int | None = None) -> int:
     """How many receiving processes: ``--workers``, or by default one per core for
     ``spyglass collector`` and the cores but one for the all-in-one (its parent writes and
-    serves queries). 1 means in-process, as before. Adaptive sampling needs the one
-    aggregator *and* the one strategy store its followers read, so it runs in-process:
-    by default quietly, with an explicit ``--workers`` above 1 it is an error (exit 2).
-    ``cores``: the cores this process may run on (detected when None)."""
+    serves queries), but at least 2 on a machine with 2 cores: in-process, decoding and
+    writing share one interpreter lock, and on 2 cores two workers store about twice the
+    spans per second (``bench/workers.py``). 1 means in-process, as before. Adaptive
+    sampling needs the one aggregator *and* the one strategy store its followers read, so
+    it runs in-process: by default quietly, with an explicit ``--workers`` above 1 it is an
+    error (exit 2). ``cores``: the cores this process may run on (detected when None)."""
     explicit = settings.collector_workers
     adaptive = settings.sampling_type == "adaptive"
     if explicit > 1 and adaptive:
@@ -79,7 +81,9 @@ def resolve_workers(settings: Settings, command: str, cores: int | None = None) 
         return 1
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores - 1 if command == "all-in-one" else cores)
+    if command == "all-in-one":
+        return max(min(cores, 2), cores - 1)
+    return max(1, cores)
 
 
 def pool_mode(s: Settings) -> str:
