@@ -9,13 +9,18 @@ Worker to parent::
 
     ["ready", {listener: port}]            every listener is bound
     ["fail", message]                      cannot start (the parent reports it and exits)
-    ["batch", id, receiver, fmt, nbytes, payload, wait]   spans to store; wait=False for UDP
+    ["batch", id, receiver, fmt, nbytes, payload, wait, authorization]
+                                           spans to store; wait=False for UDP (and no
+                                           authorization: the client's credential, for
+                                           tail-sampling peers; "" without one)
+    ["prep", id, receiver, fmt, 0, payload, wait]          a prepared batch (sqlite, clickhouse)
     ["status", metrics_text, healthy, reason]             every second and at stop
 
 Parent to worker::
 
     ["ok", id, accepted, rejected, error]  the parent's sink took the spans (Submitted)
     ["busy", id, unhealthy, message]       refused: ServerBusy (StorageUnhealthy if unhealthy)
+    ["limited", id, message]               refused: the tenant is over its ingest rate (RateLimited)
     ["room", has_room]                     the parent's queue filled up (False) or has room again
 """
 

@@ -7,6 +7,9 @@ and adaptive sampling's aggregator want every span too. So in ``forward`` mode (
 buffer but NATS) workers only decode; each request's spans come here in the buffer's
 encoding, go through the parent's sink (validation, the bounded queue or the durable
 log, tail sampling) and the worker answers its client with the sink's answer. With
+multi-tenancy the parent also holds the tenants' ingest-rate buckets, so a tenant's rate
+holds over every worker, and a request's credential comes with it for the tail-sampling
+peers. With
 ``--collector.buffer nats`` (``direct``), each worker publishes to JetStream itself: the
 ingesters are the writers.
 """
