@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from opentelemetry.sdk.resources import Resource as OtelResource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from spyglass.codecs import otlp_proto
+from spyglass.codecs import jaeger_thrift, otlp_proto
 from spyglass.model import Resource, Span
 from tests.pipeline_procs import UNCAPPED_QUERY, Spyglass, get_json, otlp_json, post, traces_by_id
 from tests.support import wait_for
@@ -331,5 +332,32 @@ def test_tenants_stay_apart_through_the_workers(tmp_path: Path) -> None:
         wait_for(lambda: len(traces("acme")) == 10 and len(traces("globex")) == 10, timeout=30)
         assert traces("acme") == {0xF100 + k for k in range(10)}
         assert traces("globex") == {0xF200 + k for k in range(10)}
+    finally:
+        assert aio.stop() == 0
+
+
+@pytest.mark.parametrize("storage", ["memory", "sqlite"])
+def test_far_times_through_a_worker_get_the_in_process_answer(tmp_path: Path, storage: str) -> None:
+    """A worker refuses spans whose times no storage can hold with validation's reason,
+    as an in-process collector does, whether it forwards spans (memory) or prepared rows
+    (sqlite): the good span of the batch is stored, the others are counted by reason."""
+    aio = start(tmp_path, "--workers", "2", "--storage", storage)
+    try:
+        now = time.time_ns()
+        far = 1 << 62  # µs from the epoch: ~146,000 years
+        body = jaeger_thrift.encode_batch([Span(0x7001, 1, "op", far * 1000, 1000, Resource("far")),
+                                           Span(0x7001, 2, "op", -far * 1000, 1000, Resource("far")),
+                                           Span(0x7001, 3, "op", now, 1000, Resource("far"))])
+        req = urllib.request.Request(aio.url("collector.http-port", "/api/traces"), data=body,
+                                     headers={"Content-Type": "application/x-thrift"})
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(req, timeout=10)
+        text = info.value.read().decode()
+        assert info.value.code == 400
+        assert "2 of 3 spans refused" in text and "1970-01-01..2262-04-11" in text, text
+        wait_for(lambda: aio.metric("spyglass_spans_rejected_total", reason="invalid_time") == 2, timeout=10)
+        wait_for(lambda: traces_by_id(aio, "far").get(0x7001) is not None, timeout=20)
+        assert [s["spanID"] for s in traces_by_id(aio, "far")[0x7001]] == ["0000000000000003"]
+        assert aio.metric("spyglass_spans_received_total") == 3
     finally:
         assert aio.stop() == 0

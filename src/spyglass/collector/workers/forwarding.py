@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from spyglass.collector.buffer.encoding import encode_batch
 from spyglass.collector.metrics import IngestMetrics
 from spyglass.collector.processor import ServerBusy, StorageUnhealthy, Submitted, screen, submitted
+from spyglass.collector.validation import validate
 from spyglass.collector.workers.channel import frame
 from spyglass.model import Span
 from spyglass.storage.clickhouse.prepared import Preparer as ColumnsPreparer
@@ -61,9 +62,9 @@ class ForwardingSink:
             return await self._accept_prepared(spans, receiver, fmt, nbytes)
         if not spans:
             return Submitted(0)
-        payload, unencodable = self._encode(spans, receiver, fmt)
+        payload, unencodable, why = self._encode(spans, receiver, fmt)
         if payload is None:
-            return Submitted(0, unencodable, "spans cannot be stored (values out of range)")
+            return Submitted(0, unencodable, why)
         if self._closed or self.writer is None or self.writer.is_closing():
             self._refuse(len(spans) - unencodable, receiver, fmt, "shutting_down")
             raise ServerBusy("shutting down")
@@ -81,7 +82,7 @@ class ForwardingSink:
             self._waiting.pop(rid, None)
         if unencodable:
             return Submitted(answer.accepted, answer.rejected + unencodable,
-                             "; ".join(e for e in (answer.error, "spans cannot be stored (values out of range)") if e))
+                             "; ".join(e for e in (answer.error, why) if e))
         return answer
 
     async def _accept_prepared(self, spans: Sequence[Span], receiver: str, fmt: str, nbytes: int) -> Submitted:
@@ -137,9 +138,9 @@ class ForwardingSink:
             return submitted(len(good), checked)
         if not spans:
             return Submitted(0)
-        payload, unencodable = self._encode(spans, receiver, fmt)
+        payload, unencodable, why = self._encode(spans, receiver, fmt)
         if payload is None:
-            return Submitted(0, unencodable)
+            return Submitted(0, unencodable, why)
         if self._closed or self.writer is None or self.writer.is_closing():
             self._refuse(len(spans) - unencodable, receiver, fmt, "shutting_down")
             raise ServerBusy("shutting down")
@@ -147,7 +148,7 @@ class ForwardingSink:
             self._refuse(len(spans) - unencodable, receiver, fmt, "queue_full")
             raise ServerBusy("the writer is not keeping up")
         self.writer.write(frame("batch", 0, receiver, fmt, nbytes, payload, False))
-        return Submitted(len(spans) - unencodable, unencodable)
+        return Submitted(len(spans) - unencodable, unencodable, why)
 
     async def open(self) -> None:
         return None
@@ -177,19 +178,34 @@ class ForwardingSink:
                 future.set_exception(ServerBusy(reason))
 
     # -- helpers --------------------------------------------------------------------------
-    def _encode(self, spans: Sequence[Span], receiver: str, fmt: str) -> tuple[bytes | None, int]:
-        """The batch payload; spans whose values the encoding cannot hold (integers beyond
-        64 bits: no storage could keep them either) are refused here and counted."""
+    def _encode(self, spans: Sequence[Span], receiver: str, fmt: str) -> tuple[bytes | None, int, str]:
+        """The batch payload, the number of spans refused here and why. The parent validates
+        what it receives, but a span whose values the encoding cannot hold never gets
+        there: such spans are validated here, so that the client hears the same reason as
+        from an in-process collector (times outside 1970..2262, a trace ID over 128 bits),
+        and counted; what validation lets through but the encoding still cannot hold
+        (integer attributes beyond 64 bits: no storage could keep them either) is refused
+        as unencodable."""
         try:
-            return encode_batch(spans), 0
+            return encode_batch(spans), 0, ""
         except (OverflowError, ValueError, TypeError):
-            good = [s for s in spans if _encodable(s)]
-            bad = len(spans) - len(good)
-            m = self.metrics
-            m.spans_received.labels(receiver, fmt).inc(bad)
-            m.spans_rejected.labels(receiver, fmt, "unencodable").inc(bad)
-            m.spans_dropped.labels("unencodable").inc(bad)
-            return (encode_batch(good) if good else None), bad
+            pass
+        m = self.metrics
+        checked = validate(spans)
+        for reason, count in checked.rejected.items():
+            m.spans_rejected.labels(receiver, fmt, reason).inc(count)
+            m.spans_dropped.labels(reason).inc(count)
+        good = [s for s in checked.good if _encodable(s)]
+        unencodable = len(checked.good) - len(good)
+        if unencodable:
+            m.spans_rejected.labels(receiver, fmt, "unencodable").inc(unencodable)
+            m.spans_dropped.labels("unencodable").inc(unencodable)
+        bad = len(spans) - len(good)
+        m.spans_received.labels(receiver, fmt).inc(bad)
+        why = "; ".join(e for e in (checked.message() if checked.rejected else "",
+                                    f"{unencodable} span{'s' if unencodable != 1 else ''} rejected: "
+                                    "values out of range for storage" if unencodable else "") if e)
+        return (encode_batch(good) if good else None), bad, why
 
     def _refuse(self, n: int, receiver: str, fmt: str, reason: str, counted: bool = False) -> None:
         m = self.metrics
