@@ -80,15 +80,23 @@ def test_unreachable_nats_reports_unhealthy_and_stops_on_sigterm(tmp_path: Path,
     collector = Spyglass(tmp_path, f"nats-{workers}", "collector", "--workers", workers, "--collector.buffer", "nats",
                          "--nats.url", f"nats://127.0.0.1:{closed}").start(wait=False)
 
+    answers: list[int] = []
+
     def unhealthy() -> bool:
         assert collector.proc is not None and collector.proc.poll() is None, collector.log_tail()
         try:
             status, body = get_json(collector.url("admin.port", "/"), timeout=2)
         except OSError:
             return False
+        answers.append(status)
         return status == 503 and "NATS" in body.get("reason", "")
 
-    wait_for(unhealthy, timeout=60, interval=0.2)
+    wait_for(unhealthy, timeout=60, interval=0.05)
+    for _ in range(10):  # and it stays so
+        assert unhealthy()
+    # never healthy, not even in the first moments (a worker tells the parent its health
+    # before it listens, and each change at once)
+    assert 200 not in answers, answers
     assert collector.proc is not None
     started = time.monotonic()
     collector.proc.send_signal(signal.SIGTERM)

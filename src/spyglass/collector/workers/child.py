@@ -34,7 +34,8 @@ from spyglass.config import Settings
 
 log = logging.getLogger("spyglass")
 
-STATUS_SECONDS = 1.0
+STATUS_SECONDS = 1.0  # counters to the parent
+HEALTH_POLL_SECONDS = 0.1  # a change of health to the parent
 _PR_SET_PDEATHSIG = 1
 
 
@@ -135,6 +136,7 @@ async def run(spec: dict[str, Any], sock: socket.socket) -> int:
         reason = getattr(sink, "unhealthy_reason", None)
         return frame("status", generate_latest(metrics.registry).decode(), reason is None, reason or "")
 
+    writer.write(status())  # health known to the parent from the first moment it listens
     writer.write(frame("ready", {l.name: l.port for l in listeners}))
     await writer.drain()
 
@@ -153,9 +155,15 @@ async def run(spec: dict[str, Any], sock: socket.socket) -> int:
             stop.set()
 
     async def report() -> None:
+        """Counters every ``STATUS_SECONDS``; a change of health at once (within
+        ``HEALTH_POLL_SECONDS``), so the parent's health check does not lag the worker's."""
+        last_reason = getattr(sink, "unhealthy_reason", None)
+        next_report = loop.time() + STATUS_SECONDS
         while True:
-            await asyncio.sleep(STATUS_SECONDS)
-            if not writer.is_closing():
+            await asyncio.sleep(HEALTH_POLL_SECONDS)
+            reason = getattr(sink, "unhealthy_reason", None)
+            if (reason != last_reason or loop.time() >= next_report) and not writer.is_closing():
+                last_reason, next_report = reason, loop.time() + STATUS_SECONDS
                 writer.write(status())
 
     tasks = [asyncio.ensure_future(answers()), asyncio.ensure_future(report())]
