@@ -7,7 +7,8 @@ the clock starts, sent by ``--senders`` processes with ``--concurrency`` calls i
 each, for ``--seconds``. "Stored" is ``spyglass_spans_written_total`` reaching what was
 acknowledged (the sqlite commit follows within half ``--sqlite.commit-interval``).
 Server CPU is user+system time of the server and all its worker processes (/proc),
-from the first request to the last span stored, divided by the spans stored.
+from the first request to the last span stored, divided by the spans stored. Peak
+resident memory (VmRSS every 0.5 s) of the parent, of the largest worker and of all.
 
 Reference in the same run: decoding the same OTLP bodies in this process (µs/span), the
 least any receiver pays per span; the ratio says what storing costs on top of it.
@@ -21,8 +22,10 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
+import re
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -39,9 +42,8 @@ def bodies(batch: int, count: int) -> list[bytes]:
     return [otlp_proto.encode_export_request(make_spans(batch, seed=n + 1)) for n in range(count)]
 
 
-def cpu_seconds(pid: int) -> float:
-    """user+system of ``pid`` and of its children still running (the workers)."""
-    total = 0.0
+def family(pid: int) -> list[int]:
+    """``pid`` and its children still running (the workers)."""
     pids = [pid]
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -51,7 +53,13 @@ def cpu_seconds(pid: int) -> float:
                 continue
             if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
                 pids.append(int(entry))
-    for p in pids:
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """user+system of ``pid`` and of its children still running (the workers)."""
+    total = 0.0
+    for p in family(pid):
         try:
             stat = Path(f"/proc/{p}/stat").read_text()
         except OSError:
@@ -59,6 +67,38 @@ def cpu_seconds(pid: int) -> float:
         fields = stat[stat.rindex(")") + 2:].split()
         total += (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
     return total
+
+
+class PeakMemory:
+    """Peak resident memory (VmRSS, sampled every 0.5 s) of the server's parent process,
+    of its largest worker and of them all together, so docs/scaling.md's per-process
+    memory figures can be checked against the all-in-one with workers."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.parent = self.worker = self.total = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            sizes = {p: _rss_mb(p) for p in family(self.pid)}
+            self.parent = max(self.parent, sizes.get(self.pid, 0.0))
+            self.worker = max([self.worker, *(mb for p, mb in sizes.items() if p != self.pid)])
+            self.total = max(self.total, sum(sizes.values()))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    except OSError:
+        return 0.0
+    return int(match.group(1)) / 1024 if match else 0.0
 
 
 def _sender(port: int, payloads: list[bytes], seconds: float, concurrency: int, batch: int, start_at: float,
@@ -104,6 +144,7 @@ def measure(workers: int, args: argparse.Namespace, payloads: list[bytes]) -> di
         for s in senders:
             s.start()
         time.sleep(max(0.0, start_at - time.time()))
+        memory = PeakMemory(server.proc.pid)
         cpu0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
         acked = sum(out.get(timeout=args.seconds + 120) for _ in senders)
         for s in senders:
@@ -112,8 +153,10 @@ def measure(workers: int, args: argparse.Namespace, payloads: list[bytes]) -> di
             time.sleep(0.05)
         stored = server.metric_sum("spyglass_spans_written_total")
         cpu, elapsed = cpu_seconds(server.proc.pid) - cpu0, time.monotonic() - t0
+        memory.stop()
         return {"acked": acked, "stored": stored, "stored_per_s": stored / elapsed,
-                "cpu_us_per_span": cpu / max(stored, 1) * 1e6, "cpu_cores": cpu / elapsed}
+                "cpu_us_per_span": cpu / max(stored, 1) * 1e6, "cpu_cores": cpu / elapsed,
+                "rss_parent": memory.parent, "rss_worker": memory.worker, "rss_total": memory.total}
     finally:
         server.stop()
         shutil.rmtree(data, ignore_errors=True)
@@ -204,7 +247,8 @@ def main() -> None:
     for n in [int(x) for x in args.workers.split(",")]:
         r = measure(n, args, payloads)
         rows.append(f"| {n} | {r['acked'] / args.seconds:,.0f} | {r['stored_per_s']:,.0f} | "
-                    f"{r['cpu_us_per_span']:.1f} | {r['cpu_cores']:.2f} | {r['cpu_us_per_span'] / decode_us:.1f}x |")
+                    f"{r['cpu_us_per_span']:.1f} | {r['cpu_cores']:.2f} | {r['cpu_us_per_span'] / decode_us:.1f}x | "
+                    f"{r['rss_parent']:.0f} / {r['rss_worker']:.0f} / {r['rss_total']:.0f} |")
         print(rows[-1], flush=True)
     load_after = os.getloadavg()
     header = (f"OTLP gRPC, {args.batch} spans/request, {args.senders} sender processes x {args.concurrency} calls, "
@@ -212,8 +256,9 @@ def main() -> None:
               f"{load_before[0]:.1f} before, {load_after[0]:.1f} after; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
               f"Decode-only reference (OTLP protobuf -> model, this process): {decode_us:.1f} µs/span\n\n"
               f"{writer_line}\n\n"
-              "| --workers | acked spans/s | stored spans/s | server CPU µs/span | server cores busy | vs decode-only |\n"
-              "| --- | --- | --- | --- | --- | --- |\n")
+              "| --workers | acked spans/s | stored spans/s | server CPU µs/span | server cores busy | vs decode-only "
+              "| peak RSS MB: parent / largest worker / all |\n"
+              "| --- | --- | --- | --- | --- | --- | --- |\n")
     table = header + "\n".join(rows) + "\n"
     print(table)
     if args.write:

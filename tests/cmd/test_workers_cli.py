@@ -91,17 +91,20 @@ def test_unreachable_nats_reports_unhealthy_and_stops_on_sigterm(tmp_path: Path,
         answers.append(status)
         return status == 503 and "NATS" in body.get("reason", "")
 
-    wait_for(unhealthy, timeout=60, interval=0.05)
-    for _ in range(10):  # and it stays so
-        assert unhealthy()
-    # never healthy, not even in the first moments (a worker tells the parent its health
-    # before it listens, and each change at once)
-    assert 200 not in answers, answers
-    assert collector.proc is not None
-    started = time.monotonic()
-    collector.proc.send_signal(signal.SIGTERM)
-    assert collector.proc.wait(20) == 0
-    assert time.monotonic() - started < 20
+    try:
+        wait_for(unhealthy, timeout=60, interval=0.05)
+        for _ in range(10):  # and it stays so
+            assert unhealthy()
+        # never healthy, not even in the first moments (a worker tells the parent its health
+        # before it listens, and each change at once)
+        assert 200 not in answers, answers
+        assert collector.proc is not None
+        started = time.monotonic()
+        collector.proc.send_signal(signal.SIGTERM)
+        assert collector.proc.wait(20) == 0
+        assert time.monotonic() - started < 20
+    finally:
+        collector.kill(signal.SIGKILL)
 
 
 def test_a_port_in_use_stops_start_up_naming_its_flag(tmp_path: Path) -> None:
