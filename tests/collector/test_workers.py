@@ -308,6 +308,40 @@ def test_workers_publish_to_nats_themselves(tmp_path: Path) -> None:
         nats.close()
 
 
+def test_a_tenants_rate_holds_over_workers_that_publish_to_nats(tmp_path: Path) -> None:
+    """Direct mode: the workers publish themselves, but ask the parent for each request's
+    tokens, so one bucket per tenant limits every worker (not one bucket per worker)."""
+    from tests.pipeline_procs import NatsServer
+
+    nats = NatsServer(tmp_path)
+    nats.start()
+    collector = Spyglass(tmp_path, "collector", "collector", "--workers", "2", "--collector.buffer", "nats",
+                         "--nats.url", nats.url, "--nats.stream", "limited", "--storage", "memory",
+                         "--multi-tenancy.enabled", "--multi-tenancy.ingest-rate", "acme=0.01")
+    try:
+        collector.start()
+
+        def send(tenant: str, tid: int) -> int:
+            req = urllib.request.Request(collector.url("collector.otlp-http-port", "/v1/traces"),
+                                         data=otlp_json(tid, 2, "limited"),
+                                         headers={"Content-Type": "application/json", "x-tenant": tenant})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:  # a new connection each: either worker
+                    return resp.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        # 0.01 span/s: the first request empties the bucket, which then needs minutes to refill
+        assert [send("acme", 0xF300 + k) for k in range(12)] == [200] + [429] * 11
+        assert [send("globex", 0xF400 + k) for k in range(4)] == [200] * 4  # a bucket of its own: no limit
+        wait_for(lambda: collector.metric("spyglass_tenancy_spans_rate_limited_total", tenant="acme") == 22,
+                 timeout=10)
+        wait_for(lambda: collector.metric("spyglass_buffer_published_messages_total") == 5, timeout=10)
+    finally:
+        collector.stop()
+        nats.close()
+
+
 def test_tenants_stay_apart_through_the_workers(tmp_path: Path) -> None:
     aio = start(tmp_path, "--workers", "2", "--multi-tenancy.enabled")
     try:

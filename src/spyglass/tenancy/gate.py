@@ -75,10 +75,10 @@ class TenancyGate:
             self.metrics.refused.labels(api, exc.kind).inc()
             raise
 
-    def admit(self, tenant: str, spans: Sequence[Span]) -> None:
+    async def admit(self, tenant: str, spans: Sequence[Span]) -> None:
         """Take the request from the tenant's bucket and stamp its spans, or ``RateLimited``."""
         n = len(spans)
-        if not self.limits.take(tenant, n):
+        if not await self.limits.acquire(tenant, n):
             self.metrics.rate_limited.labels(tenant).inc(n)
             raise RateLimited(f"tenant {tenant!r} is over its ingest rate of "
                               f"{self.limits.rate_of(tenant):g} spans/s, retry later")
@@ -89,7 +89,7 @@ class TenancyGate:
     async def accept(self, sink: object, spans: Sequence[Span], tenant: str, *, receiver: str, fmt: str,
                      nbytes: int = 0) -> Submitted:
         try:
-            self.admit(tenant, spans)
+            await self.admit(tenant, spans)
         except RateLimited:  # counted with the receiver's other refusals too
             m = sink.metrics  # type: ignore[attr-defined]
             m.spans_received.labels(receiver, fmt).inc(len(spans))

@@ -54,6 +54,11 @@ class RateLimits:
                 return True
             return False
 
+    async def acquire(self, tenant: str, n: int) -> bool:
+        """``take`` as the gate calls it: a collector worker's limits ask its parent
+        (``collector.workers.limits``), whose buckets every worker shares."""
+        return self.take(tenant, n)
+
     def give_back(self, tenant: str, n: int) -> None:
         """Return tokens of a request that was admitted but then not accepted (queue full)."""
         if self.rate_of(tenant) is None or n <= 0:

@@ -14,7 +14,9 @@ Worker to parent::
                                            authorization: the client's credential, for
                                            tail-sampling peers; "" without one)
     ["prep", id, receiver, fmt, 0, payload, wait]          a prepared batch (sqlite, clickhouse)
-    ["status", metrics_text, healthy, reason]             every second and at stop
+    ["status", metrics_text, healthy, reason]             every second, at stop and when health changes
+    ["take", id, tenant, n]                direct mode: n spans of the tenant's ingest rate (workers.limits)
+    ["give", tenant, n]                    direct mode: tokens of a request then refused
 
 Parent to worker::
 
@@ -22,6 +24,7 @@ Parent to worker::
     ["busy", id, unhealthy, message]       refused: ServerBusy (StorageUnhealthy if unhealthy)
     ["limited", id, message]               refused: the tenant is over its ingest rate (RateLimited)
     ["room", has_room]                     the parent's queue filled up (False) or has room again
+    ["took", id, granted]                  the answer to "take"
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from prometheus_client import generate_latest
 from spyglass.collector.metrics import IngestMetrics
 from spyglass.collector.workers.channel import ChannelClosed, _decoder, frame, read_frame
 from spyglass.collector.workers.forwarding import ForwardingSink
+from spyglass.collector.workers.limits import ParentRateLimits
 from spyglass.config import Settings
 
 log = logging.getLogger("spyglass")
@@ -107,7 +108,16 @@ async def run(spec: dict[str, Any], sock: socket.socket) -> int:
         provider = _provider(settings)
         # Each worker checks tenants itself; a forwarding worker leaves the rate limits to the
         # parent, which takes every worker's requests from one bucket per tenant.
-        tenancy = tenancy_setup.gate(settings, metrics.registry, rate_limits=spec["mode"] != "forward")
+        # A direct-mode worker asks the parent for each request's tokens (``limits``).
+        shared_limits: ParentRateLimits | None = None
+
+        def parent_limits(rates: dict[str, float]) -> ParentRateLimits:
+            nonlocal shared_limits
+            shared_limits = ParentRateLimits(rates, writer)
+            return shared_limits
+
+        tenancy = tenancy_setup.gate(settings, metrics.registry, rate_limits=spec["mode"] != "forward",
+                                     limits=parent_limits if spec["mode"] == "direct" else None)
         auth_metrics = AuthMetrics(metrics.registry)
         listeners = build_ingest_listeners(settings, sink, provider, tenancy, metrics, auth_metrics=auth_metrics)
         apply_server_limits(settings, metrics.registry, listeners)
@@ -148,10 +158,14 @@ async def run(spec: dict[str, Any], sock: socket.socket) -> int:
                     sink.answer(message)
                 elif isinstance(sink, ForwardingSink) and message[0] == "room":
                     sink.room = bool(message[1])
+                elif shared_limits is not None and message[0] == "took":
+                    shared_limits.answer(message[1], message[2])
         except ChannelClosed:
             log.warning("worker %s: the parent is gone; stopping", spec["index"])
             if isinstance(sink, ForwardingSink):
                 sink.fail_all("the collector's parent process is gone")
+            if shared_limits is not None:
+                shared_limits.fail_all("the collector's parent process is gone")
             stop.set()
 
     async def report() -> None:

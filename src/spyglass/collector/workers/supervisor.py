@@ -11,7 +11,8 @@ multi-tenancy the parent also holds the tenants' ingest-rate buckets, so a tenan
 holds over every worker, and a request's credential comes with it for the tail-sampling
 peers. With
 ``--collector.buffer nats`` (``direct``), each worker publishes to JetStream itself: the
-ingesters are the writers.
+ingesters are the writers; the parent still keeps the tenants' buckets, and a worker asks
+it for each request's tokens (``workers.limits``).
 """
 
 from __future__ import annotations
@@ -253,6 +254,12 @@ class WorkerPool:
                     self.requests.labels(str(slot.index)).inc()
                     self._spawn_task(self._answered(writer, message[1], self._batch(writer, *message[1:],
                                                                                     prepared=kind == "prep")))
+                elif kind == "take":  # a direct-mode worker's request: its tenant's tokens (workers.limits)
+                    granted = self.tenancy is None or self.tenancy.limits.take(str(message[2]), int(message[3]))
+                    writer.write(frame("took", message[1], granted))
+                elif kind == "give":
+                    if self.tenancy is not None:
+                        self.tenancy.limits.give_back(str(message[1]), int(message[2]))
                 elif kind == "status":
                     slot.snapshot = list(text_string_to_metric_families(message[1]))
                     slot.healthy, slot.reason = bool(message[2]), str(message[3])
