@@ -53,8 +53,10 @@ AGENT_US_PER_SPAN = 22.0
 # Bytes per span on disk: sqlite 121-133 (benchmarks, make_spans shape), ClickHouse 18.16
 # 124, the current engine 80 (schema version 2, 10M spans); sqlite with tracegen's shape: see doc.
 BYTES_PER_SPAN = {"sqlite": 133, "clickhouse": 124, "clickhouse-current": 80}
-# Peak RSS of one collector or all-in-one process on sqlite under full load (bench/capacity.py).
-PROCESS_MEMORY_MB = 300
+# Peak RSS of one collector or all-in-one process under full load: 82-353 MB in bench/capacity.py's
+# runs, 439 MB for an all-in-one on sqlite kept saturated (its 100,000-span queue full) in
+# bench/workers.py; a --workers parent 334 and each worker ~135-150 MB there.
+PROCESS_MEMORY_MB = 450
 # NATS JetStream (file storage, R1): nats-server CPU per span in messages of 1,000 spans,
 # 4.1-5.6 µs/span in nats-ch1-1/2/4 and nats-ch2s-2 (2026-12-06), mean 5.0: 200,000 spans/s
 # per core. Its cost is per message more than per span: smaller requests cost more per span.
