@@ -106,8 +106,10 @@ def test_widening_answers_exactly_in_the_archive_tables(single: ClickHouseFactor
 @pytest.mark.slow
 def test_widening_answers_exactly_through_distributed_tables() -> None:
     servers = clickhouse_servers.cluster()
+    # 120 s: its ON CLUSTER DDL once took over the default 30 s on a loaded machine, waiting
+    # on a node an earlier fault test had restarted (the server itself waits up to 180 s).
     f = ClickHouseFactory(ClickHouseConfig(addresses=servers.addresses, database=clickhouse_servers.fresh_database(),
-                                           cluster="two_shards", retention="0"))
+                                           cluster="two_shards", retention="0", timeout="120s"))
     try:
         check_widening_is_exact(_written(f))
     finally:
