@@ -117,6 +117,7 @@ class _Slot:
     reason: str = ""
     alive: bool = False
     started_at: float = 0.0
+    restarted: bool = False  # the running process is a restart (a quick death then is a crash loop)
 
 
 class WorkerPool:
@@ -283,12 +284,16 @@ class WorkerPool:
             return
         self._retire(slot)
         self.restarts.inc()
-        backoff = 0.5 if time.monotonic() - slot.started_at > 10 else MAX_BACKOFF  # a crash loop slows down
+        # A crash loop slows down: a restarted worker that dies within 10 s waits MAX_BACKOFF.
+        # A first death restarts at once, however soon after the pool started.
+        crash_loop = slot.restarted and time.monotonic() - slot.started_at <= 10
+        backoff = MAX_BACKOFF if crash_loop else 0.5
         log.error("collector worker %d (pid %s) exited with status %s; restarting it in %.1fs", slot.index,
                   proc.pid if proc else "?", code, backoff)
         await asyncio.sleep(backoff)
         if self._stopping:
             return
+        slot.restarted = True
         try:
             await self._spawn(slot)
             assert slot.ready is not None
