@@ -17,18 +17,14 @@ from spyglass.tenancy.gate import TenancyGate
 from spyglass.tenancy.ratelimit import RateLimits
 
 
-def gate(settings: object, registry: CollectorRegistry | None, *, rate_limits: bool = True,
+def gate(settings: object, registry: CollectorRegistry | None, *,
          limits: Callable[[dict[str, float]], RateLimits] | None = None) -> TenancyGate | None:
     """The gate, None with tenancy off (receivers and APIs then work exactly as before).
-    ``rate_limits=False``: tenants are checked but not rate limited (a collector worker
-    whose parent limits every worker's forwarded requests against one bucket per tenant);
-    ``limits``: builds the buckets from the configured rates (a direct-mode worker's ask
-    its parent, ``collector.workers.limits``)."""
+    ``limits`` builds the rate buckets from the configured rates in place of local ones (a
+    collector worker's: its parent keeps the buckets of every worker, ``collector.workers``)."""
     config = TenancyConfig.from_settings(settings)
     if not config.enabled:
         return None
-    if not rate_limits:
-        return TenancyGate(config, registry, RateLimits({}))
     return TenancyGate(config, registry, limits(dict(config.ingest_rate)) if limits is not None else None)
 
 

@@ -32,6 +32,7 @@ from spyglass.collector.workers.channel import ChannelClosed, _decoder, frame, r
 from spyglass.collector.workers.forwarding import ForwardingSink
 from spyglass.collector.workers.limits import ParentRateLimits
 from spyglass.config import Settings
+from spyglass.tenancy.ratelimit import RateLimits
 
 log = logging.getLogger("spyglass")
 
@@ -106,18 +107,19 @@ async def run(spec: dict[str, Any], sock: socket.socket) -> int:
         from spyglass.tenancy import setup as tenancy_setup
 
         provider = _provider(settings)
-        # Each worker checks tenants itself; a forwarding worker leaves the rate limits to the
-        # parent, which takes every worker's requests from one bucket per tenant.
-        # A direct-mode worker asks the parent for each request's tokens (``limits``).
+        # Each worker checks tenants itself; the parent keeps the rate buckets of every worker.
+        # A forwarding worker's requests meet them in the parent, so it limits nothing itself;
+        # a direct-mode worker asks the parent for each request's tokens (``workers.limits``).
         shared_limits: ParentRateLimits | None = None
 
-        def parent_limits(rates: dict[str, float]) -> ParentRateLimits:
+        def worker_limits(rates: dict[str, float]) -> RateLimits:
             nonlocal shared_limits
+            if spec["mode"] != "direct":
+                return RateLimits({})
             shared_limits = ParentRateLimits(rates, writer)
             return shared_limits
 
-        tenancy = tenancy_setup.gate(settings, metrics.registry, rate_limits=spec["mode"] != "forward",
-                                     limits=parent_limits if spec["mode"] == "direct" else None)
+        tenancy = tenancy_setup.gate(settings, metrics.registry, limits=worker_limits)
         auth_metrics = AuthMetrics(metrics.registry)
         listeners = build_ingest_listeners(settings, sink, provider, tenancy, metrics, auth_metrics=auth_metrics)
         apply_server_limits(settings, metrics.registry, listeners)
