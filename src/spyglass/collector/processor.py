@@ -75,11 +75,16 @@ def screen(
     metrics.batches_received.labels(receiver, fmt).inc()
     checked = validate(spans)
     if checked.rejected:
-        for reason, count in checked.rejected.items():
-            metrics.spans_rejected.labels(receiver, fmt, reason).inc(count)
-            metrics.spans_dropped.labels(reason).inc(count)
+        count_rejected(metrics, receiver, fmt, checked.rejected)
         return checked.good, checked
     return spans, checked
+
+
+def count_rejected(metrics: IngestMetrics, receiver: str, fmt: str, rejected: dict[str, int]) -> None:
+    """Count spans refused at ingest, by reason (as rejected and as dropped)."""
+    for reason, count in rejected.items():
+        metrics.spans_rejected.labels(receiver, fmt, reason).inc(count)
+        metrics.spans_dropped.labels(reason).inc(count)
 
 
 def submitted(accepted: int, checked: Validated) -> Submitted:

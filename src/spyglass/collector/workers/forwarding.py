@@ -20,7 +20,8 @@ from collections.abc import Sequence
 
 from spyglass.collector.buffer.encoding import encode_batch
 from spyglass.collector.metrics import IngestMetrics
-from spyglass.collector.processor import ServerBusy, StorageUnhealthy, Submitted, screen, submitted
+from spyglass.collector.processor import (ServerBusy, StorageUnhealthy, Submitted, count_rejected, screen,
+                                          submitted)
 from spyglass.collector.validation import validate
 from spyglass.collector.workers.channel import frame
 from spyglass.model import Span
@@ -190,22 +191,18 @@ class ForwardingSink:
             return encode_batch(spans), 0, ""
         except (OverflowError, ValueError, TypeError):
             pass
-        m = self.metrics
         checked = validate(spans)
-        for reason, count in checked.rejected.items():
-            m.spans_rejected.labels(receiver, fmt, reason).inc(count)
-            m.spans_dropped.labels(reason).inc(count)
         good = [s for s in checked.good if _encodable(s)]
         unencodable = len(checked.good) - len(good)
-        if unencodable:
-            m.spans_rejected.labels(receiver, fmt, "unencodable").inc(unencodable)
-            m.spans_dropped.labels("unencodable").inc(unencodable)
+        rejected = {**checked.rejected, **({"unencodable": unencodable} if unencodable else {})}
+        count_rejected(self.metrics, receiver, fmt, rejected)
         bad = len(spans) - len(good)
-        m.spans_received.labels(receiver, fmt).inc(bad)
-        why = "; ".join(e for e in (checked.message() if checked.rejected else "",
-                                    f"{unencodable} span{'s' if unencodable != 1 else ''} rejected: "
-                                    "values out of range for storage" if unencodable else "") if e)
-        return (encode_batch(good) if good else None), bad, why
+        self.metrics.spans_received.labels(receiver, fmt).inc(bad)  # the parent counts the others
+        reasons = [checked.message()] if checked.rejected else []
+        if unencodable:
+            reasons.append(f"{unencodable} span{'s' if unencodable != 1 else ''} rejected: "
+                           "values out of range for storage")
+        return (encode_batch(good) if good else None), bad, "; ".join(reasons)
 
     def _refuse(self, n: int, receiver: str, fmt: str, reason: str, counted: bool = False) -> None:
         m = self.metrics
@@ -217,8 +214,9 @@ class ForwardingSink:
 
 
 def _encodable(span: Span) -> bool:
+    """A validated span's values fit the encoding (trace IDs and times were checked)."""
     try:
         encode_chunk([span])
     except (OverflowError, ValueError, TypeError):
         return False
-    return 0 <= span.trace_id < 1 << 128
+    return True
