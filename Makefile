@@ -103,7 +103,10 @@ clean:
 # Podman (Debian's) builds and runs them; no Docker engine and no image registry are needed.
 IMAGE        ?= spyglass:latest
 BASE_IMAGE   ?= localhost/spyglass-base:bookworm
-DEBIAN_MIRROR ?= http://deb.debian.org/debian
+# The Debian mirror the base image is bootstrapped from: this host's own (apt's sources).
+DEBIAN_MIRROR ?= $(shell (sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources; \
+	  sed -n 's/^deb  *\(\[[^]]*\] *\)\{0,1\}\([^ ]*\).*/\2/p' /etc/apt/sources.list) 2>/dev/null \
+	  | grep -v security | head -n 1)
 COMPOSE_FILE ?= deploy/compose/all-in-one.yaml
 COMPOSE_PROJECT ?= spyglass
 # Podman's defaults fail in some VMs (setrlimit refused, crun vs hybrid cgroups): this
