@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -99,10 +100,18 @@ def _wait_listening(port: int, timeout: float = 30) -> None:
             time.sleep(0.1)
 
 
-def ingest(addresses: str, cluster: str, database: str, bodies: list[bytes], total: int, collectors: int,
-           workers: int = 1) -> tuple[float, float, float]:
-    """Spans/s, the collectors' CPU µs per span (their worker processes included), and the
-    part of it spent in the collectors' own (parent) processes."""
+class Ingest(NamedTuple):
+    rate: float  # spans/s
+    collector_us: float  # the collectors' CPU µs/span, their worker processes included
+    parent_us: float  # of which the collectors' own (parent) processes
+    server_us: float  # clickhouse-server's CPU µs/span, every node's
+
+
+def ingest(nodes: list[clickhouse_servers.ClickHouse], cluster: str, database: str, bodies: list[bytes], total: int,
+           collectors: int, workers: int = 1) -> Ingest:
+    """One ingest run of ``total`` spans into ``nodes``, timed until they are stored."""
+    addresses = ",".join(n.address for n in nodes)
+    server_pids = [n.process.proc.pid for n in nodes if n.process.proc is not None]
     extra = ["--storage", "clickhouse", "--clickhouse.addresses", addresses, "--clickhouse.database", database,
              "--clickhouse.retention", "0", "--workers", str(workers)]
     if cluster:
@@ -116,6 +125,7 @@ def ingest(addresses: str, cluster: str, database: str, bodies: list[bytes], tot
         time.sleep(1)  # every worker bound (SO_REUSEPORT spreads connections over the bound ones)
         parts = [bodies[i::collectors] for i in range(collectors)]
         cpu0 = [_cpu_seconds(s.proc.pid) for s in servers]
+        server0 = sum(_cpu_seconds(pid)[0] for pid in server_pids)
         started = time.perf_counter()
 
         async def send_all() -> None:
@@ -134,9 +144,10 @@ def ingest(addresses: str, cluster: str, database: str, bodies: list[bytes], tot
             time.sleep(0.05)
         rate = total / (time.perf_counter() - started)
         cpu = [_cpu_seconds(s.proc.pid) for s in servers]
+        server = sum(_cpu_seconds(pid)[0] for pid in server_pids) - server0
         parent = sum(own for own, _ in cpu) - sum(own for own, _ in cpu0)
         children = sum(kids for _, kids in cpu) - sum(kids for _, kids in cpu0)
-        return rate, (parent + children) / total * 1e6, parent / total * 1e6
+        return Ingest(rate, (parent + children) / total * 1e6, parent / total * 1e6, server / total * 1e6)
     finally:
         watcher.close()
         for s in servers:
@@ -242,12 +253,14 @@ def main() -> None:
                 label = f"{collectors} collector{'s' if collectors > 1 else ''}" + (
                     f" --workers {workers}" if workers > 1 else "")
                 print(f"{name}: ingest through {label}", flush=True)
-                rate, cpu, own = ingest(addresses, cluster, db, bodies, total, collectors, workers)
-                run.results[f"ingest spans/s, {label}"] = f"{rate:,.0f}"
-                run.results[f"collector CPU µs/span, {label}"] = f"{cpu:.1f}"
+                got = ingest(nodes, cluster, db, bodies, total, collectors, workers)
+                run.results[f"ingest spans/s, {label}"] = f"{got.rate:,.0f}"
+                run.results[f"collector CPU µs/span, {label}"] = f"{got.collector_us:.1f}"
                 if workers > 1:
-                    run.results[f"of which the parent process, {label}"] = f"{own:.1f}"
-                print(f"  {rate:,.0f} spans/s, collector CPU {cpu:.1f} µs/span ({own:.1f} in the parent)", flush=True)
+                    run.results[f"of which the parent process, {label}"] = f"{got.parent_us:.1f}"
+                run.results[f"clickhouse-server CPU µs/span, {label}"] = f"{got.server_us:.1f}"
+                print(f"  {got.rate:,.0f} spans/s, collector CPU {got.collector_us:.1f} µs/span "
+                      f"({got.parent_us:.1f} in the parent), clickhouse-server {got.server_us:.1f}", flush=True)
             if args.ingest_only:
                 runs.append(run)
                 continue
@@ -292,7 +305,8 @@ def main() -> None:
             "pre-encoded Jaeger gRPC batches of 1,000 spans through `spyglass all-in-one --storage "
             "clickhouse` processes (in-process receivers; `--workers N`: N receiving processes that also "
             "build the insert columns, the parent only inserts), timed until ClickHouse counts every span; "
-            "collector CPU is the collector processes' own (workers included) per span. "
+            "collector CPU is the collector processes' own (workers included) per span, clickhouse-server "
+            "CPU every node's. "
             f"Load average {load[0]} at the start, {os.getloadavg()[0]:.2f} at the end. Queries: the reader in "
             "process once the ingest's merges are done, 20 traces in a one-hour window, "
             f"{args.repeat} runs each. Issue 10's targets (at 10M spans): >= 50,000 spans/s through one "
