@@ -11,7 +11,7 @@ for each topology:
   spans (``bench/_common.py:make_spans``: traces of 10, 5 services x 20 operations, starts
   over the last hour) from this process; the time runs until ClickHouse itself counts every
   span in ``span_index`` (not until the collector accepted them); the collectors' CPU time
-  (their workers included) per span beside it;
+  (their workers included) and clickhouse-server's (every node's) per span beside it;
 * **bytes per span**: active parts' ``bytes_on_disk`` of every table / spans (18.16, LZ4); the
   same rows are then copied into chdb (the current engine, the ``current`` schema with ZSTD
   codecs and LowCardinality) and measured there after ``OPTIMIZE FINAL``;
