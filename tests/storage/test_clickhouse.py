@@ -113,9 +113,9 @@ def test_schema_version_is_recorded_and_a_newer_one_refused(factory: ClickHouseF
         ClickHouseFactory(config(database=factory.config.database))
 
 
-def test_a_version_1_database_is_read_as_it_is_and_marked_version_2() -> None:
+def test_a_version_1_database_is_read_as_it_is_and_marked_the_current_version() -> None:
     """Version 1 stored sqlite chunks as payloads; this release still reads those rows
-    (beside its own), and records version 2 so an older release refuses the database."""
+    (beside its own), and records its version so an older release refuses the database."""
     from spyglass.model import Event
     from spyglass.storage.sqlite.rows import encode_chunk
 
@@ -245,7 +245,97 @@ def test_a_server_that_goes_away_buffers_writes_bounds_reads_and_loses_nothing(t
 
 
 def test_search_returns_what_the_memory_backend_returns_on_random_data(factory: ClickHouseFactory) -> None:
+    assert factory.reader.tag_index  # every tag search with a service starts from tag_index
     check_against_memory(factory)
+
+
+def test_search_with_common_tags_past_the_cap_returns_what_the_memory_backend_returns(
+        factory: ClickHouseFactory) -> None:
+    """A tag with more tag_index rows than the cap is searched without the index; one with
+    fewer still narrows the search: both, in one query too, answer as memory does."""
+    factory.reader.tag_candidates_cap = 4
+    check_against_memory(factory, seed=11)
+
+
+def _rare_tag_spans() -> list[Span]:
+    common = [KeyValue("http.method", "GET")]
+    spans = [span(t, 1, start=T0 + t * S, attrs=common) for t in range(1, 40)]
+    spans.append(span(40, 1, start=T0 + 40 * S, attrs=common + [KeyValue("user", "rare")]))
+    spans.append(span(40, 2, svc="db", op="query", start=T0 + 41 * S, parent=1, attrs=[KeyValue("user", "rare")]))
+    return spans
+
+
+def test_a_rare_tag_is_searched_from_tag_index(factory: ClickHouseFactory) -> None:
+    factory.span_writer().write_spans(_rare_tag_spans())
+    reader = factory.trace_reader()
+    rare = TraceQuery(service_name="api", attributes={"user": "rare"}, num_traces=20)
+    assert reader.find_trace_ids(rare) == [40]
+    assert reader.find_trace_ids(TraceQuery(service_name="api", operation_name="nope", attributes={"user": "rare"})) == []
+    assert reader.find_trace_ids(TraceQuery(service_name="api", attributes={"user": "rare", "http.method": "GET"})) == [40]
+    assert reader.find_trace_ids(TraceQuery(service_name="api", attributes={"user": "rare"},
+                                            start_time_min_ns=T0 + 41 * S)) == []  # db's span is later, not api's
+    assert len(reader.find_trace_ids(TraceQuery(service_name="api", attributes={"http.method": "GET"},
+                                                num_traces=100))) == 40
+    client = factory.connector.client(database=factory.config.database)
+    try:
+        client.execute("TRUNCATE TABLE tag_index")
+    finally:
+        client.disconnect()
+    assert reader.find_trace_ids(rare) == []  # the index was what answered
+    reader.tag_candidates_cap = 0  # every tag "common": span_index alone
+    assert reader.find_trace_ids(rare) == [40]
+
+
+def _as_version_2(cfg: ClickHouseConfig) -> None:
+    """Make the database what a version 2 release left: no tag_index, version 2 recorded."""
+    client = Connector(cfg).client(database=cfg.database)
+    try:
+        for prefix in ("", "archive_"):
+            client.execute(f"DROP TABLE {prefix}tag_index_mv")
+            client.execute(f"DROP TABLE {prefix}tag_index")
+        client.execute("TRUNCATE TABLE schema_version")
+        client.execute("INSERT INTO schema_version (version, variant, created) VALUES",
+                       [(2, "base", __import__("datetime").datetime(2026, 1, 1))])
+    finally:
+        client.disconnect()
+
+
+def _versions(cfg: ClickHouseConfig) -> list[int]:
+    client = Connector(cfg).client(database=cfg.database)
+    try:
+        return sorted(row[0] for row in client.execute("SELECT version FROM schema_version"))
+    finally:
+        client.disconnect()
+
+
+def test_a_version_2_database_gets_its_stored_spans_indexed_when_opened() -> None:
+    cfg = config()
+    f = ClickHouseFactory(cfg)
+    f.span_writer().write_spans(_rare_tag_spans())
+    f.archive_writer().write_spans([span(77, 1, attrs=[KeyValue("user", "kept")])])
+    f.close()
+    _as_version_2(cfg)
+    rare = TraceQuery(service_name="api", attributes={"user": "rare"})
+    unmigrated = ClickHouseFactory(config(database=cfg.database, create_schema=False))
+    try:  # an operator's schema is not changed: searched without the index, still right
+        assert not unmigrated.reader.tag_index
+        assert unmigrated.trace_reader().find_trace_ids(rare) == [40]
+        assert _versions(cfg) == [2]
+    finally:
+        unmigrated.close()
+    f = ClickHouseFactory(cfg)
+    try:
+        assert f.reader.tag_index and _versions(cfg) == [2, schema.VERSION]
+        assert f.trace_reader().find_trace_ids(rare) == [40]
+        assert f.archive_reader().find_trace_ids(TraceQuery(service_name="api", attributes={"user": "kept"})) == [77]
+        client = f.connector.client(database=cfg.database)
+        try:  # the answers came from the filled index
+            assert client.execute("SELECT DISTINCT trace_lo FROM tag_index WHERE key = 'user'") == [(40,)]
+            assert client.execute("SELECT DISTINCT trace_lo FROM archive_tag_index WHERE key = 'user'") == [(77,)]
+        finally:
+            client.disconnect()
+    finally:
+        f.close()
 
 
 def test_the_query_api_answers_a_clear_error_while_the_server_is_down(tmp_path: Path,

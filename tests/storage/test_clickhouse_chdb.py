@@ -179,6 +179,48 @@ def test_a_tag_search_is_answered_by_the_bloom_filter_index(engine: Engine) -> N
                    "SETTINGS force_data_skipping_indices = 'tag_values_bloom'")
 
 
+class _ChdbReader(reader.ClickHouseReader):
+    """The reader's own search (``find_trace_ids``, narrowing by ``tag_index`` included) with
+    its statements sent to chdb instead of a server."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(None, DB)  # type: ignore[arg-type]  # no server: ``query`` goes to chdb
+        self.engine = engine
+        self.tag_index = True
+
+    def query(self, sql: str, params: dict[str, Any] | None = None, *, as_bytes: bool = False) -> Any:
+        return [tuple(int(v) for v in row) for row in self.engine.run(sql, params)]
+
+
+def test_the_base_schemas_tag_index_works_on_the_current_engine(engine: Engine) -> None:
+    """A database created on an old server keeps its ``base`` schema when the server is
+    upgraded: its materialized view fills ``tag_index`` and the narrowed search answers there too."""
+    for statement in schema.statements(schema.Layout(database=DB, variant="base"), archive=False):
+        engine.run(statement)
+    spans = _spans()
+    memory = MemoryFactory()
+    memory.span_writer().write_spans(spans)
+    cols = SpanColumns()
+    cols.add(spans)
+    _insert(engine, "span_index", SpanColumns.INDEX, cols.index)
+    assert engine.run(f"SELECT DISTINCT trace_lo FROM {T}tag_index WHERE key = 'user' AND value = 'u7'") == [[7]]
+    search = _ChdbReader(engine)
+    mem = memory.trace_reader()
+    checked = 0
+    for cap in (1000, 3):
+        search.tag_candidates_cap = cap
+        for q in (TraceQuery(service_name="back", attributes={"user": "u7"}),
+                  TraceQuery(service_name="back", operation_name="query", attributes={"error": "true"}),
+                  TraceQuery(service_name="front", attributes={"region": "eu", "http.status_code": "500"}),
+                  TraceQuery(service_name="back", attributes={"span.kind": "client", "event": "retry"},
+                             start_time_min_ns=T0 + 5 * S, start_time_max_ns=T0 + 12 * S, duration_max_ns=2 * S),
+                  TraceQuery(service_name="front", attributes={"user": "u7"})):
+            expected = mem.find_trace_ids(q)
+            assert search.find_trace_ids(q) == expected, (cap, q)
+            checked += bool(expected)
+    assert checked >= 8
+
+
 def test_widening_search_answers_what_one_statement_answers(engine: Engine) -> None:
     """``widening.py`` over the reader's search statement on the current engine (with its
     bloom-filter index): slice by slice, the same traces in the same order as the whole window."""

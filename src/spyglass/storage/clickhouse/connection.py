@@ -64,9 +64,10 @@ class Connector:
     def where(self) -> str:
         return ",".join(f"{h}:{p}" for h, p in self.hosts)
 
-    def client(self, *, database: str | None = None, as_bytes: bool = False) -> Client:
+    def client(self, *, database: str | None = None, as_bytes: bool = False, timeout: float | None = None) -> Client:
+        """A new client; ``timeout`` (default ``--clickhouse.timeout``) bounds each request."""
         c = self.config
-        timeout = c.timeout_seconds
+        timeout = timeout or c.timeout_seconds
         (host, port), rest = self.hosts[0], self.hosts[1:]
         settings: dict[str, Any] = {
             "max_execution_time": max(1, int(timeout)),

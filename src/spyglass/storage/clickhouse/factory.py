@@ -14,6 +14,7 @@ down) and when its buffer is full, with the last error as the reason.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from spyglass.storage.api import (
@@ -36,6 +37,10 @@ from spyglass.storage.clickhouse.reader import ClickHouseReader
 from spyglass.storage.clickhouse.writer import ClickHouseWriter
 
 
+log = logging.getLogger(__name__)
+_FILL_TIMEOUT = 3600.0  # filling tag_index of an older database: a read of every span
+
+
 def layout_for(config: ClickHouseConfig, server_version: str) -> schema.Layout:
     return schema.Layout(
         database=config.database, cluster=config.cluster, replication=config.replication,
@@ -55,6 +60,7 @@ class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable, Instrum
         self.connector = Connector(self.config)
         self.server_version = ""
         self.layout: schema.Layout | None = None
+        self.tag_index = False  # searches start from tag_index (schema ready, base variant)
         c = self.config
         self.writer = ClickHouseWriter(
             self.connector, c.database, batch_size=c.batch_size, flush_interval=c.flush_interval_seconds,
@@ -82,11 +88,13 @@ class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable, Instrum
                 return
             version = self.ping()
             layout = layout_for(self.config, version)
-            self._prepare_schema(layout)
+            self.tag_index = self._prepare_schema(layout)
             self.server_version, self.layout = version, layout
             self.writer.layout = layout
+            self.reader.tag_index = self.tag_index
             if self._archive is not None:
                 self._archive[0].layout = layout
+                self._archive[1].tag_index = self.tag_index
 
     # -- the health ability ---------------------------------------------------------------
     def prepare_writes(self) -> None:
@@ -114,7 +122,8 @@ class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable, Instrum
                     out.append(("archive", store._archive[0]))
         return out
 
-    def _prepare_schema(self, layout: schema.Layout) -> None:
+    def _prepare_schema(self, layout: schema.Layout) -> bool:
+        """Create or check the schema; whether searches may use ``tag_index``."""
         client = self.connector.client()
         try:
             if self.config.create_schema:
@@ -130,10 +139,32 @@ class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable, Instrum
             if count and version > schema.VERSION:
                 raise schema.SchemaError(
                     f"clickhouse database {db} has schema version {version}; this Spyglass knows up to {schema.VERSION}")
-            if not count or version < schema.VERSION:  # new, or older rows this release reads as they are
+            indexed = not layout.tag_index or not count or version >= schema.TAG_INDEX_SINCE
+            if not indexed and self.config.create_schema:
+                self._fill_tag_index(layout, version)
+                indexed = True
+            if not indexed:
+                log.warning("clickhouse database %s has schema version %d and --clickhouse.create-schema is off: "
+                            "searched without tag_index (run once with it on to add the index)", db, version)
+            mark = schema.VERSION if indexed else schema.PAYLOAD_VERSION
+            if not count or version < mark:  # new, or older rows this release reads as they are
                 self.connector.execute(
                     client, f"INSERT INTO {db}.schema_version (version, variant, created) VALUES",
-                    [(schema.VERSION, layout.variant, _now())])
+                    [(mark, layout.variant, _now())])
+            return layout.tag_index and indexed
+        finally:
+            client.disconnect()
+
+    def _fill_tag_index(self, layout: schema.Layout, version: int) -> None:
+        """Index the spans an older release wrote (one statement per store, not bounded by
+        ``--clickhouse.timeout``: it reads every span once). If it fails, the database keeps
+        its version and the next start fills it again."""
+        log.info("clickhouse database %s: schema version %d -> %d, indexing the stored spans' tags",
+                 layout.database, version, schema.VERSION)
+        client = self.connector.client(timeout=_FILL_TIMEOUT)
+        try:
+            for statement in schema.backfill_statements(layout):
+                self.connector.execute(client, statement, settings={"max_execution_time": 0})
         finally:
             client.disconnect()
 
@@ -155,7 +186,9 @@ class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable, Instrum
                                           flush_interval=c.flush_interval_seconds, buffer_size=c.buffer_size,
                                           rollup=False)
                 writer.layout = self.layout
-                self._archive = (writer, ClickHouseReader(self.connector, c.database, "archive_", flush=writer.flush))
+                reader = ClickHouseReader(self.connector, c.database, "archive_", flush=writer.flush)
+                reader.tag_index = self.tag_index
+                self._archive = (writer, reader)
             return self._archive
 
     def archive_writer(self) -> SpanWriter:

@@ -6,7 +6,11 @@
 * ``find_trace_ids``: ``span_index`` filtered by service, operation, time, duration and tags
   (``rows.query_pairs``), grouped by trace, newest latest-matching-span first; run on the
   newest 1/64 of the window first and widened only while fewer than the limit's traces were
-  found (``widening.py``: the same answer as one statement over the whole window).
+  found (``widening.py``: the same answer as one statement over the whole window). With a
+  service and tags, on servers with ``tag_index`` (``schema.py``), each tag's rows there are
+  read first, up to ``tag_candidates_cap``: for a rare value the search then reads only those
+  traces (``PREWHERE trace_lo IN``) in the seconds their spans started, instead of every span
+  of the service in the window; a common value (the cap reached) is searched as before.
 * services and operations from the small ``operations`` table.
 
 A server that does not answer raises ``ClickHouseUnavailable`` (a clear message, after at
@@ -16,8 +20,8 @@ most ``--clickhouse.timeout``); the query APIs turn it into an error response.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple
 
 from spyglass.model import Resource, Span, SpanKind, Status, StatusCode
 from spyglass.storage.api import Operation, TraceQuery, TraceReader
@@ -25,12 +29,15 @@ from spyglass.storage.api.traceql import TraceQLReader
 from spyglass.storage.api.deadline import check_deadline, current_deadline
 from spyglass.storage.clickhouse.connection import Connector
 from spyglass.storage.clickhouse import payload, widening
+from spyglass.storage.clickhouse.schema import UINT32_MAX
 from spyglass.storage.clickhouse.rows import join_id, query_pairs, split_id
 from spyglass.storage.clickhouse.traceql import ROW_FIELDS, candidates_sql, counts_sql, label_of, rows_sql
 from spyglass.traceql import ast
 
 INT64_MIN, INT64_MAX = widening.INT64_MIN, widening.INT64_MAX
 _IN_BATCH = 500
+S = 1_000_000_000
+TAG_CANDIDATES_CAP = 1000  # more rows than this for a tag: a common value, searched without tag_index
 
 
 def range_sql(t: str) -> str:
@@ -47,9 +54,10 @@ def traces_sql(t: str) -> str:
     return f"SELECT trace_hi, trace_lo, span_id, start_ns, payload FROM {t}spans WHERE (trace_hi, trace_lo) IN %(ids)s"
 
 
-def search_sql(t: str, query: TraceQuery) -> tuple[str, dict[str, Any]]:
+def search_sql(t: str, query: TraceQuery, trace_los: Iterable[int] = ()) -> tuple[str, dict[str, Any]]:
     """The search statement and its parameters over the whole window (also run through chdb
-    by the tests); ``find_trace_ids`` runs it with ``lo``/``hi`` set to one slice at a time."""
+    by the tests); ``find_trace_ids`` runs it with ``lo``/``hi`` set to one slice at a time.
+    ``trace_los``: when given, only traces whose low 64 ID bits are among them."""
     where = ["start_ns >= %(lo)s", "start_ns <= %(hi)s"]
     params: dict[str, Any] = {
         "lo": query.start_time_min_ns or INT64_MIN,
@@ -77,9 +85,31 @@ def search_sql(t: str, query: TraceQuery) -> tuple[str, dict[str, Any]]:
         # ``has`` first: cheap, and on current servers answered by the bloom-filter index.
         where.append(f"({' OR '.join(has)})")
         where.append(f"arrayExists((k, v) -> {' OR '.join(exact)}, tag_keys, tag_values)")
-    sql = (f"SELECT trace_hi, trace_lo, max(start_ns) AS latest FROM {t}span_index WHERE {' AND '.join(where)} "
+    prewhere = ""
+    if trace_los:
+        params["trace_los"] = tuple(sorted(trace_los))
+        prewhere = "PREWHERE trace_lo IN %(trace_los)s "
+    sql = (f"SELECT trace_hi, trace_lo, max(start_ns) AS latest FROM {t}span_index {prewhere}"
+           f"WHERE {' AND '.join(where)} "
            "GROUP BY trace_hi, trace_lo ORDER BY latest DESC, trace_hi DESC, trace_lo DESC LIMIT %(limit)s")
     return sql, params
+
+
+def tag_rows_sql(t: str, alternatives: int) -> str:
+    """A tag's first rows in ``tag_index``: (trace_lo, start second) of spans of the service
+    with any of its (key, value) pairs in the window's seconds."""
+    pairs = " OR ".join(f"(key = %(k{j})s AND value = %(v{j})s)" for j in range(alternatives))
+    return (f"SELECT trace_lo, start_s FROM {t}tag_index WHERE service = %(service)s AND ({pairs}) "
+            "AND start_s >= %(lo_s)s AND start_s <= %(hi_s)s LIMIT %(cap)s")
+
+
+class Narrowed(NamedTuple):
+    """What ``tag_index`` says a search can be limited to: a superset of the traces with a
+    matching span, and a window that holds every matching span."""
+
+    trace_los: frozenset[int]
+    lo: int
+    hi: int
 
 
 def services_sql(t: str) -> str:
@@ -91,6 +121,11 @@ def operations_sql(t: str, kind: bool) -> str:
             f"{' AND kind = %(kind)s' if kind else ''} ORDER BY operation, kind")
 
 
+def _second(ns: int) -> int:
+    """The ``tag_index`` second (UInt32, clamped) a start time falls in."""
+    return min(max(ns // S, 0), UINT32_MAX)
+
+
 class ClickHouseReader(TraceReader, TraceQLReader):
     """Reads one store (``prefix`` ``""`` or ``archive_``); ``flush`` sends this process's
     pending writes first."""
@@ -100,6 +135,8 @@ class ClickHouseReader(TraceReader, TraceQLReader):
         self.connector = connector
         self.t = f"{database}.{prefix}"
         self._flush = flush
+        self.tag_index = False  # set by the factory once the schema has a complete tag_index
+        self.tag_candidates_cap = TAG_CANDIDATES_CAP
 
     def query(self, sql: str, params: dict[str, Any] | None = None, *, as_bytes: bool = False) -> Any:
         """One statement; under a request deadline (``--query.timeout``) it is not started
@@ -129,10 +166,45 @@ class ClickHouseReader(TraceReader, TraceQLReader):
     def find_trace_ids(self, query: TraceQuery) -> list[int]:
         self._fresh()
         sql, params = search_sql(self.t, query)
-        ranges = widening.slices(params["lo"], params["hi"], time.time_ns())
-        found = widening.newest_first(lambda start, end: self.query(sql, {**params, "lo": start, "hi": end}),
-                                      params["limit"], ranges)
-        return [join_id(hi, lo) for hi, lo in found]
+        narrowed = self._narrowed(query, params["lo"], params["hi"]) if self.tag_index else None
+        if narrowed is None:
+            ranges = widening.slices(params["lo"], params["hi"], time.time_ns())
+            found = widening.newest_first(lambda start, end: self.query(sql, {**params, "lo": start, "hi": end}),
+                                          params["limit"], ranges)
+            return [join_id(hi, lo) for hi, lo in found]
+        if not narrowed.trace_los or narrowed.lo > narrowed.hi:
+            return []
+        sql, params = search_sql(self.t, query, narrowed.trace_los)
+        rows = self.query(sql, {**params, "lo": narrowed.lo, "hi": narrowed.hi})
+        return [join_id(hi, lo) for hi, lo, _latest in rows]
+
+    def _narrowed(self, query: TraceQuery, lo: int, hi: int) -> Narrowed | None:
+        """The candidates every rare tag of the query allows (intersected), or ``None`` when
+        the query has no service or only common tags."""
+        if not query.service_name:
+            return None
+        found: Narrowed | None = None
+        window = {"lo_s": _second(lo), "hi_s": _second(hi), "service": query.service_name,
+                  "cap": self.tag_candidates_cap}
+        for alternatives in query_pairs(query):
+            params = dict(window)
+            for j, (key, value) in enumerate(alternatives):
+                params[f"k{j}"], params[f"v{j}"] = key, value
+            rows = self.query(tag_rows_sql(self.t, len(alternatives)), params)
+            if len(rows) >= self.tag_candidates_cap:
+                continue
+            trace_los = frozenset(row[0] for row in rows)
+            first = min((row[1] for row in rows), default=UINT32_MAX)
+            last = max((row[1] for row in rows), default=0)
+            # Seconds are floors; the first second also holds every span before 1970, the
+            # last every span after 2106.
+            tag_lo = lo if first <= 0 else max(lo, first * S)
+            tag_hi = hi if last >= UINT32_MAX else min(hi, (last + 1) * S - 1)
+            if found is None:
+                found = Narrowed(trace_los, tag_lo, tag_hi)
+            else:
+                found = Narrowed(found.trace_los & trace_los, max(found.lo, tag_lo), min(found.hi, tag_hi))
+        return found
 
     def find_traces(self, query: TraceQuery) -> list[list[Span]]:
         ids = self.find_trace_ids(query)

@@ -7,6 +7,13 @@ Tables (``archive_`` in front of each for the archive store, which has no retent
   primary-key range.
 * ``span_index``: one row per span for search, ordered by (service, operation, start), with
   every searchable (key, string value) pair of the span in ``tag_keys``/``tag_values``.
+* ``tag_index`` (``base`` variant only): one row per (key, string value) pair of a span,
+  ordered by (service, key, value, start second), with the low 64 bits of the trace ID; filled
+  by ClickHouse itself (the materialized view ``tag_index_mv`` over ``span_index`` inserts).
+  Servers without skip indexes would otherwise read every ``span_index`` row of a service in
+  the window to find one rare value; with it a search first reads the value's few rows (see
+  ``reader.py``). Current servers have the bloom-filter index instead, so they are spared its
+  bytes (about as many again as the rest of the database).
 * ``trace_ranges``: trace ID -> first and last span start per write, so a trace lookup
   reads only the days (partitions) the trace has spans in.
 * ``operations``: (service, operation, span kind) per day.
@@ -39,13 +46,19 @@ from dataclasses import dataclass
 
 # 1: payloads were sqlite chunks. 2: ``payload.py``'s (no span ID or start, event times
 # relative): a version 1 database is read as it is and marked 2 when this release opens it.
-VERSION = 2
+# 3: ``tag_index`` on the base variant, filled from ``span_index`` for the spans written
+# before it when this release opens an older database (``backfill_statements``).
+VERSION = 3
+PAYLOAD_VERSION = 2  # the oldest version whose payloads this release writes (older releases must refuse)
+TAG_INDEX_SINCE = 3
 CURRENT_SINCE = (21, 8)  # the oldest server given the "current" variant (TTL, codecs, indexes)
-TABLES = ("spans", "span_index", "trace_ranges", "operations", "dependencies")
+TABLES = ("spans", "span_index", "tag_index", "trace_ranges", "operations", "dependencies")
 BUCKET_SECONDS = 60  # the dependency rollup's time resolution
 
 _MAX_TTL = 30 * 365 * 86_400  # beyond this a TTL would overflow DateTime (2106): keep everything
 _DAY = "toDate(toDateTime(intDiv({col}, 1000000000), 'UTC'))"
+UINT32_MAX = 4_294_967_295  # tag_index start seconds are clamped into UInt32 (spans after 2106 share the last)
+_START_SECOND = f"toUInt32(least(greatest(intDiv(start_ns, 1000000000), 0), {UINT32_MAX}))"
 
 
 class SchemaError(RuntimeError):
@@ -77,6 +90,11 @@ class Layout:
     @property
     def current(self) -> bool:
         return self.variant == "current"
+
+    @property
+    def tag_index(self) -> bool:
+        """Whether the schema has ``tag_index`` (servers without skip indexes)."""
+        return not self.current
 
     def on_cluster(self) -> str:
         return f" ON CLUSTER {self.cluster}" if self.cluster else ""
@@ -132,6 +150,11 @@ def _tables(layout: Layout, prefix: str) -> list[tuple[str, str, str, str]]:
          f"{e(prefix + 'span_index')} PARTITION BY {day_ns} ORDER BY (service, operation, start_ns)"
          f"{layout.ttl(sec_ns, archive)}{layout.settings()}",
          trace_key),
+        *([(f"{prefix}tag_index",
+            f"service {lc}, key {lc}, value String, start_s UInt32, trace_lo UInt64",
+            f"{e(prefix + 'tag_index')} PARTITION BY toDate(toDateTime(start_s, 'UTC')) "
+            f"ORDER BY (service, key, value, start_s){layout.settings()}",
+            "cityHash64(trace_lo)")] if layout.tag_index else []),
         (f"{prefix}trace_ranges",
          f"trace_hi UInt64{layout.codec('ZSTD(1)')}, trace_lo UInt64{layout.codec('ZSTD(1)')}, "
          f"start_min Int64{layout.codec('T64, ZSTD(1)')}, start_max Int64{layout.codec('T64, ZSTD(1)')}",
@@ -163,7 +186,29 @@ def statements(layout: Layout, *, archive: bool = True) -> list[str]:
         if layout.cluster:
             out.append(f"CREATE TABLE IF NOT EXISTS {db}.{table}{oc} AS {db}.{layout.local(table)} "
                        f"ENGINE = Distributed({layout.cluster}, {db}, {layout.local(table)}, {shard_key})")
+    if layout.tag_index:
+        for prefix in ("", "archive_") if archive else ("",):
+            # On each node, over its own rows (a replica fetches the other's index parts).
+            source = f"{db}.{layout.local(prefix + 'span_index')}"
+            out.append(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{prefix}tag_index_mv{oc} "
+                       f"TO {db}.{layout.local(prefix + 'tag_index')} AS {_tag_rows(source)}")
     return out
+
+
+def _tag_rows(span_index: str) -> str:
+    return (f"SELECT service, key, value, {_START_SECOND} AS start_s, trace_lo FROM {span_index} "
+            "ARRAY JOIN tag_keys AS key, tag_values AS value")
+
+
+def backfill_statements(layout: Layout) -> list[str]:
+    """What fills ``tag_index`` from the ``span_index`` rows written before the index existed
+    (a database of an older version). Rows written meanwhile may be indexed twice: a search
+    only takes the trace IDs it finds there as candidates, so a duplicate changes no answer."""
+    if not layout.tag_index:
+        return []
+    db = layout.database
+    return [f"INSERT INTO {db}.{prefix}tag_index {_tag_rows(db + '.' + prefix + 'span_index')}"
+            for prefix in ("", "archive_")]
 
 
 def script(layout: Layout) -> str:
