@@ -203,7 +203,7 @@ def test_the_base_schemas_tag_index_works_on_the_current_engine(engine: Engine) 
     cols = SpanColumns()
     cols.add(spans)
     _insert(engine, "span_index", SpanColumns.INDEX, cols.index)
-    assert engine.run(f"SELECT DISTINCT trace_lo FROM {T}tag_index WHERE key = 'user' AND value = 'u7'") == [[7]]
+    assert engine.run(f"SELECT DISTINCT trace_lo FROM {T}tag_index WHERE pair = cityHash64('back', 'user', 'u7')") == [[7]]
     search = _ChdbReader(engine)
     mem = memory.trace_reader()
     checked = 0

@@ -29,7 +29,7 @@ from spyglass.storage.api.traceql import TraceQLReader
 from spyglass.storage.api.deadline import check_deadline, current_deadline
 from spyglass.storage.clickhouse.connection import Connector
 from spyglass.storage.clickhouse import payload, widening
-from spyglass.storage.clickhouse.schema import UINT32_MAX
+from spyglass.storage.clickhouse.schema import PAIR, UINT32_MAX
 from spyglass.storage.clickhouse.rows import join_id, query_pairs, split_id
 from spyglass.storage.clickhouse.traceql import ROW_FIELDS, candidates_sql, counts_sql, label_of, rows_sql
 from spyglass.traceql import ast
@@ -37,7 +37,7 @@ from spyglass.traceql import ast
 INT64_MIN, INT64_MAX = widening.INT64_MIN, widening.INT64_MAX
 _IN_BATCH = 500
 S = 1_000_000_000
-TAG_CANDIDATES_CAP = 1000  # more rows than this for a tag: a common value, searched without tag_index
+TAG_CANDIDATES_CAP = 1000  # a tag with this many rows in the window is common: searched without tag_index
 
 
 def range_sql(t: str) -> str:
@@ -97,9 +97,10 @@ def search_sql(t: str, query: TraceQuery, trace_los: Iterable[int] = ()) -> tupl
 
 def tag_rows_sql(t: str, alternatives: int) -> str:
     """A tag's first rows in ``tag_index``: (trace_lo, start second) of spans of the service
-    with any of its (key, value) pairs in the window's seconds."""
-    pairs = " OR ".join(f"(key = %(k{j})s AND value = %(v{j})s)" for j in range(alternatives))
-    return (f"SELECT trace_lo, start_s FROM {t}tag_index WHERE service = %(service)s AND ({pairs}) "
+    with any of its (key, value) pairs in the window's seconds (a primary-key range each)."""
+    pairs = " OR ".join(f"pair = {PAIR.format(service='%(service)s', key=f'%(k{j})s', value=f'%(v{j})s')}"
+                        for j in range(alternatives))
+    return (f"SELECT trace_lo, start_s FROM {t}tag_index WHERE ({pairs}) "
             "AND start_s >= %(lo_s)s AND start_s <= %(hi_s)s LIMIT %(cap)s")
 
 
