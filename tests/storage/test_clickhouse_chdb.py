@@ -189,7 +189,15 @@ class _ChdbReader(reader.ClickHouseReader):
         self.tag_index = True
 
     def query(self, sql: str, params: dict[str, Any] | None = None, *, as_bytes: bool = False) -> Any:
-        return [tuple(int(v) for v in row) for row in self.engine.run(sql, params)]
+        return [tuple(_number(v) for v in row) for row in self.engine.run(sql, params)]
+
+
+def _number(value: Any) -> Any:
+    """JSONCompact's 64-bit integers arrive as strings; names stay strings."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value
 
 
 def test_the_base_schemas_tag_index_works_on_the_current_engine(engine: Engine) -> None:

@@ -8,9 +8,9 @@
   newest 1/64 of the window first and widened only while fewer than the limit's traces were
   found (``widening.py``: the same answer as one statement over the whole window). With a
   service and tags, on servers with ``tag_index`` (``schema.py``), each tag's rows there are
-  read first, up to ``tag_candidates_cap``: for a rare value the search then reads only those
-  traces (``PREWHERE trace_lo IN``) in the seconds their spans started, instead of every span
-  of the service in the window; a common value (the cap reached) is searched as before.
+  read first, up to ``tag_candidates_cap``: for a rare value the search then reads only the
+  (operation, second) ranges of ``span_index`` its spans are in, instead of every span of the
+  service in the window; a common value (the cap reached) is searched as before.
 * services and operations from the small ``operations`` table.
 
 A server that does not answer raises ``ClickHouseUnavailable`` (a clear message, after at
@@ -20,8 +20,8 @@ most ``--clickhouse.timeout``); the query APIs turn it into an error response.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from spyglass.model import Resource, Span, SpanKind, Status, StatusCode
 from spyglass.storage.api import Operation, TraceQuery, TraceReader
@@ -54,10 +54,9 @@ def traces_sql(t: str) -> str:
     return f"SELECT trace_hi, trace_lo, span_id, start_ns, payload FROM {t}spans WHERE (trace_hi, trace_lo) IN %(ids)s"
 
 
-def search_sql(t: str, query: TraceQuery, trace_los: Iterable[int] = ()) -> tuple[str, dict[str, Any]]:
+def search_sql(t: str, query: TraceQuery) -> tuple[str, dict[str, Any]]:
     """The search statement and its parameters over the whole window (also run through chdb
-    by the tests); ``find_trace_ids`` runs it with ``lo``/``hi`` set to one slice at a time.
-    ``trace_los``: when given, only traces whose low 64 ID bits are among them."""
+    by the tests); ``find_trace_ids`` runs it with ``lo``/``hi`` set to one slice at a time."""
     where = ["start_ns >= %(lo)s", "start_ns <= %(hi)s"]
     params: dict[str, Any] = {
         "lo": query.start_time_min_ns or INT64_MIN,
@@ -85,32 +84,35 @@ def search_sql(t: str, query: TraceQuery, trace_los: Iterable[int] = ()) -> tupl
         # ``has`` first: cheap, and on current servers answered by the bloom-filter index.
         where.append(f"({' OR '.join(has)})")
         where.append(f"arrayExists((k, v) -> {' OR '.join(exact)}, tag_keys, tag_values)")
-    prewhere = ""
-    if trace_los:
-        params["trace_los"] = tuple(sorted(trace_los))
-        prewhere = "PREWHERE trace_lo IN %(trace_los)s "
-    sql = (f"SELECT trace_hi, trace_lo, max(start_ns) AS latest FROM {t}span_index {prewhere}"
-           f"WHERE {' AND '.join(where)} "
+    sql = (f"SELECT trace_hi, trace_lo, max(start_ns) AS latest FROM {t}span_index WHERE {' AND '.join(where)} "
            "GROUP BY trace_hi, trace_lo ORDER BY latest DESC, trace_hi DESC, trace_lo DESC LIMIT %(limit)s")
     return sql, params
 
 
 def tag_rows_sql(t: str, alternatives: int) -> str:
-    """A tag's first rows in ``tag_index``: (trace_lo, start second) of spans of the service
+    """A tag's first rows in ``tag_index``: (start second, operation) of spans of the service
     with any of its (key, value) pairs in the window's seconds (a primary-key range each)."""
     pairs = " OR ".join(f"pair = {PAIR.format(service='%(service)s', key=f'%(k{j})s', value=f'%(v{j})s')}"
                         for j in range(alternatives))
-    return (f"SELECT trace_lo, start_s FROM {t}tag_index WHERE ({pairs}) "
+    return (f"SELECT start_s, operation FROM {t}tag_index WHERE ({pairs}) "
             "AND start_s >= %(lo_s)s AND start_s <= %(hi_s)s LIMIT %(cap)s")
 
 
-class Narrowed(NamedTuple):
-    """What ``tag_index`` says a search can be limited to: a superset of the traces with a
-    matching span, and a window that holds every matching span."""
+Ranges = frozenset[tuple[str, int]]  # (operation, start second): where a tag's spans are in span_index
 
-    trace_los: frozenset[int]
-    lo: int
-    hi: int
+
+def narrowed_sql(sql: str, params: dict[str, Any], ranges: Ranges) -> tuple[str, dict[str, Any]]:
+    """The search statement limited to ``ranges`` of ``span_index``: each a primary-key range
+    (service, operation, one second), so a rare tag reads a few granules, not the service."""
+    params = dict(params)
+    ors = []
+    for i, (operation, second) in enumerate(sorted(ranges)):
+        # The first second also holds every span before 1970, the last every span after 2106.
+        first = second * S if second > 0 else INT64_MIN
+        last = second * S + S - 1 if second < UINT32_MAX else INT64_MAX
+        params[f"r_op{i}"], params[f"r_lo{i}"], params[f"r_hi{i}"] = operation, first, last
+        ors.append(f"(operation = %(r_op{i})s AND start_ns >= %(r_lo{i})s AND start_ns <= %(r_hi{i})s)")
+    return sql.replace(" WHERE ", f" WHERE ({' OR '.join(ors)}) AND ", 1), params
 
 
 def services_sql(t: str) -> str:
@@ -167,24 +169,24 @@ class ClickHouseReader(TraceReader, TraceQLReader):
     def find_trace_ids(self, query: TraceQuery) -> list[int]:
         self._fresh()
         sql, params = search_sql(self.t, query)
-        narrowed = self._narrowed(query, params["lo"], params["hi"]) if self.tag_index else None
-        if narrowed is None:
-            ranges = widening.slices(params["lo"], params["hi"], time.time_ns())
-            found = widening.newest_first(lambda start, end: self.query(sql, {**params, "lo": start, "hi": end}),
-                                          params["limit"], ranges)
-            return [join_id(hi, lo) for hi, lo in found]
-        if not narrowed.trace_los or narrowed.lo > narrowed.hi:
-            return []
-        sql, params = search_sql(self.t, query, narrowed.trace_los)
-        rows = self.query(sql, {**params, "lo": narrowed.lo, "hi": narrowed.hi})
-        return [join_id(hi, lo) for hi, lo, _latest in rows]
+        ranges = self._tag_ranges(query, params["lo"], params["hi"]) if self.tag_index else None
+        if ranges is not None:  # a rare tag: only where its spans are
+            if not ranges:
+                return []
+            sql, params = narrowed_sql(sql, params, ranges)
+            return [join_id(hi, lo) for hi, lo, _latest in self.query(sql, params)]
+        slices = widening.slices(params["lo"], params["hi"], time.time_ns())
+        found = widening.newest_first(lambda start, end: self.query(sql, {**params, "lo": start, "hi": end}),
+                                      params["limit"], slices)
+        return [join_id(hi, lo) for hi, lo in found]
 
-    def _narrowed(self, query: TraceQuery, lo: int, hi: int) -> Narrowed | None:
-        """The candidates every rare tag of the query allows (intersected), or ``None`` when
-        the query has no service or only common tags."""
+    def _tag_ranges(self, query: TraceQuery, lo: int, hi: int) -> Ranges | None:
+        """The (operation, second) ranges every rare tag of the query allows (intersected), or
+        ``None`` when the query has no service or only common tags (``tag_candidates_cap``
+        rows or more in ``tag_index``)."""
         if not query.service_name:
             return None
-        found: Narrowed | None = None
+        found: Ranges | None = None
         window = {"lo_s": _second(lo), "hi_s": _second(hi), "service": query.service_name,
                   "cap": self.tag_candidates_cap}
         for alternatives in query_pairs(query):
@@ -194,17 +196,8 @@ class ClickHouseReader(TraceReader, TraceQLReader):
             rows = self.query(tag_rows_sql(self.t, len(alternatives)), params)
             if len(rows) >= self.tag_candidates_cap:
                 continue
-            trace_los = frozenset(row[0] for row in rows)
-            first = min((row[1] for row in rows), default=UINT32_MAX)
-            last = max((row[1] for row in rows), default=0)
-            # Seconds are floors; the first second also holds every span before 1970, the
-            # last every span after 2106.
-            tag_lo = lo if first <= 0 else max(lo, first * S)
-            tag_hi = hi if last >= UINT32_MAX else min(hi, (last + 1) * S - 1)
-            if found is None:
-                found = Narrowed(trace_los, tag_lo, tag_hi)
-            else:
-                found = Narrowed(found.trace_los & trace_los, max(found.lo, tag_lo), min(found.hi, tag_hi))
+            ranges = frozenset((operation, second) for second, operation in rows)
+            found = ranges if found is None else found & ranges
         return found
 
     def find_traces(self, query: TraceQuery) -> list[list[Span]]:

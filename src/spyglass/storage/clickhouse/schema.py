@@ -8,15 +8,18 @@ Tables (``archive_`` in front of each for the archive store, which has no retent
 * ``span_index``: one row per span for search, ordered by (service, operation, start), with
   every searchable (key, string value) pair of the span in ``tag_keys``/``tag_values``.
 * ``tag_index`` (``base`` variant only): one row per (key, string value) pair of a span:
-  ``cityHash64(service, key, value)``, the start second and the low 64 bits of the trace ID,
-  ordered by (pair, start second); filled by ClickHouse itself (the materialized view
-  ``tag_index_mv`` over ``span_index`` inserts). Servers without skip indexes would otherwise
-  read every ``span_index`` row of a service in the window to find one rare value; with it a
-  search first reads the value's few rows (see ``reader.py``). A hash collision only adds
-  candidates the search's exact conditions then drop. Hashes, not the strings: on 18.16 the
-  view with (service, key, value) strings cost the server 43-45 µs/span against 14 without a
-  view (300,000 benchmark spans, 17 pairs each); with the hash 19-29. Current servers have the
-  bloom-filter index instead and are spared its cost.
+  ``cityHash64(service, key, value)``, the start second, the low 64 bits of the trace ID and
+  the operation, ordered by (pair, start second); filled by ClickHouse itself (the
+  materialized view ``tag_index_mv`` over ``span_index`` inserts). Servers without skip
+  indexes would otherwise read every ``span_index`` row of a service in the window to find
+  one rare value; with it a search first reads the value's few rows, then only the
+  (operation, second) ranges of ``span_index`` they name (``reader.py``). The operation is
+  what makes that second read small: 18.16 does not narrow ``span_index`` (ordered by
+  service, operation, start) by start time alone. A hash collision only adds ranges the
+  search's exact conditions then drop. Hashes, not the strings, as the key: on 18.16 a view
+  keyed by (service, key, value) strings cost the server 43-45 µs/span against 14 without a
+  view (300,000 benchmark spans, 17 pairs each); keyed by the hash 19-29. Current servers
+  have the bloom-filter index instead and are spared its cost.
 * ``trace_ranges``: trace ID -> first and last span start per write, so a trace lookup
   reads only the days (partitions) the trace has spans in.
 * ``operations``: (service, operation, span kind) per day.
@@ -155,7 +158,7 @@ def _tables(layout: Layout, prefix: str) -> list[tuple[str, str, str, str]]:
          f"{layout.ttl(sec_ns, archive)}{layout.settings()}",
          trace_key),
         *([(f"{prefix}tag_index",
-            "pair UInt64, start_s UInt32, trace_lo UInt64",
+            f"pair UInt64, start_s UInt32, trace_lo UInt64, operation {lc}",
             f"{e(prefix + 'tag_index')} PARTITION BY toDate(toDateTime(start_s, 'UTC')) "
             f"ORDER BY (pair, start_s){layout.settings()}",
             "cityHash64(trace_lo)")] if layout.tag_index else []),
@@ -201,7 +204,8 @@ def statements(layout: Layout, *, archive: bool = True) -> list[str]:
 
 def _tag_rows(span_index: str) -> str:
     return (f"SELECT {PAIR.format(service='service', key='key', value='value')} AS pair, "
-            f"{_START_SECOND} AS start_s, trace_lo FROM {span_index} ARRAY JOIN tag_keys AS key, tag_values AS value")
+            f"{_START_SECOND} AS start_s, trace_lo, operation FROM {span_index} "
+            "ARRAY JOIN tag_keys AS key, tag_values AS value")
 
 
 def backfill_statements(layout: Layout) -> list[str]:
