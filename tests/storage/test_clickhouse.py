@@ -289,6 +289,18 @@ def test_a_rare_tag_is_searched_from_tag_index(factory: ClickHouseFactory) -> No
     assert reader.find_trace_ids(rare) == [40]
 
 
+def test_a_rare_tag_whose_ranges_would_make_too_long_a_statement_is_searched_without_them(
+        factory: ClickHouseFactory) -> None:
+    """90 spans with 3,000-character operation names: 90 (operation, second) ranges would be a
+    statement over the server's 256 KiB limit, so the search reads the window as before."""
+    spans = [span(t, 1, op=f"{t:03d}" + "x" * 3000, start=T0 + t * S, attrs=[KeyValue("user", "many")])
+             for t in range(1, 91)]
+    factory.span_writer().write_spans(spans)
+    got = factory.trace_reader().find_trace_ids(TraceQuery(service_name="api", attributes={"user": "many"},
+                                                           num_traces=100))
+    assert got == list(range(90, 0, -1))
+
+
 def _as_version_2(cfg: ClickHouseConfig) -> None:
     """Make the database what a version 2 release left: no tag_index, version 2 recorded."""
     client = Connector(cfg).client(database=cfg.database)
