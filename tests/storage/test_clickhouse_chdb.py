@@ -81,6 +81,15 @@ def _spans() -> list[Span]:
     return out
 
 
+def _stored(spans: list[Span]) -> tuple[MemoryFactory, SpanColumns]:
+    """The spans in the memory backend (the expected answers) and as the writer's columns."""
+    memory = MemoryFactory()
+    memory.span_writer().write_spans(spans)
+    cols = SpanColumns()
+    cols.add(spans)
+    return memory, cols
+
+
 def test_current_schema_and_queries_run_on_the_current_engine(engine: Engine) -> None:
     version = engine.run("SELECT version()")[0][0]
     # The rows are dated 2023 and current servers drop expired rows as they are inserted:
@@ -94,10 +103,7 @@ def test_current_schema_and_queries_run_on_the_current_engine(engine: Engine) ->
     assert "TTL" in ddl and "bloom_filter" in ddl and "ZSTD" in ddl and "LowCardinality" in ddl
 
     spans = _spans()
-    memory = MemoryFactory()
-    memory.span_writer().write_spans(spans)
-    cols = SpanColumns()
-    cols.add(spans)
+    memory, cols = _stored(spans)
     _insert(engine, "spans", SpanColumns.SPANS, cols.spans)
     _insert(engine, "span_index", SpanColumns.INDEX, cols.index)
     _insert(engine, "trace_ranges", SpanColumns.RANGES, cols.range_columns())
@@ -205,11 +211,7 @@ def test_the_base_schemas_tag_index_works_on_the_current_engine(engine: Engine) 
     upgraded: its materialized view fills ``tag_index`` and the narrowed search answers there too."""
     for statement in schema.statements(schema.Layout(database=DB, variant="base"), archive=False):
         engine.run(statement)
-    spans = _spans()
-    memory = MemoryFactory()
-    memory.span_writer().write_spans(spans)
-    cols = SpanColumns()
-    cols.add(spans)
+    memory, cols = _stored(_spans())
     _insert(engine, "span_index", SpanColumns.INDEX, cols.index)
     assert engine.run(f"SELECT DISTINCT trace_lo FROM {T}tag_index WHERE pair = cityHash64('back', 'user', 'u7')") == [[7]]
     search = _ChdbReader(engine)
