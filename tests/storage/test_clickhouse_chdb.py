@@ -213,7 +213,8 @@ def test_the_base_schemas_tag_index_works_on_the_current_engine(engine: Engine) 
         engine.run(statement)
     memory, cols = _stored(_spans())
     _insert(engine, "span_index", SpanColumns.INDEX, cols.index)
-    assert engine.run(f"SELECT DISTINCT trace_lo FROM {T}tag_index WHERE pair = cityHash64('back', 'user', 'u7')") == [[7]]
+    assert engine.run(f"SELECT DISTINCT start_s, operation FROM {T}tag_index "
+                      "WHERE pair = cityHash64('back', 'user', 'u7')") == [[T0 // S + 7, "query"]]
     search = _ChdbReader(engine)
     mem = memory.trace_reader()
     checked = 0

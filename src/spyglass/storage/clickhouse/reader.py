@@ -37,8 +37,8 @@ from spyglass.traceql import ast
 INT64_MIN, INT64_MAX = widening.INT64_MIN, widening.INT64_MAX
 _IN_BATCH = 500
 S = 1_000_000_000
-# A tag with this many rows in the window is common: searched without tag_index. Each row
-# can name a range of a granule or two (8,192 rows each): beyond ~100 ranges the narrowed
+# A tag in this many places (distinct (second, operation) rows) in the window is common:
+# searched without tag_index. Each place can name a range of a granule or two (8,192 rows each): beyond ~100 ranges the narrowed
 # statement reads about as much as the service's whole window at 10M spans.
 TAG_CANDIDATES_CAP = 100
 MAX_NARROWED_SQL = 100_000  # characters; the server refuses statements over 256 KiB (max_query_size)
@@ -94,11 +94,12 @@ def search_sql(t: str, query: TraceQuery) -> tuple[str, dict[str, Any]]:
 
 
 def tag_rows_sql(t: str, alternatives: int) -> str:
-    """A tag's first rows in ``tag_index``: (start second, operation) of spans of the service
-    with any of its (key, value) pairs in the window's seconds (a primary-key range each)."""
+    """A tag's first places in ``tag_index``: (start second, operation) of spans of the service
+    with any of its (key, value) pairs in the window's seconds (a primary-key range each);
+    distinct, since rows written apart are merged into one only later."""
     pairs = " OR ".join(f"pair = {PAIR.format(service='%(service)s', key=f'%(k{j})s', value=f'%(v{j})s')}"
                         for j in range(alternatives))
-    return (f"SELECT start_s, operation FROM {t}tag_index WHERE ({pairs}) "
+    return (f"SELECT DISTINCT start_s, operation FROM {t}tag_index WHERE ({pairs}) "
             "AND start_s >= %(lo_s)s AND start_s <= %(hi_s)s LIMIT %(cap)s")
 
 

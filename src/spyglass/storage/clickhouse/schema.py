@@ -7,10 +7,11 @@ Tables (``archive_`` in front of each for the archive store, which has no retent
   primary-key range.
 * ``span_index``: one row per span for search, ordered by (service, operation, start), with
   every searchable (key, string value) pair of the span in ``tag_keys``/``tag_values``.
-* ``tag_index`` (``base`` variant only): one row per (key, string value) pair of a span:
-  ``cityHash64(service, key, value)``, the start second, the low 64 bits of the trace ID and
-  the operation, ordered by (pair, start second); filled by ClickHouse itself (the
-  materialized view ``tag_index_mv`` over ``span_index`` inserts). Servers without skip
+* ``tag_index`` (``base`` variant only): where each (key, string value) pair of a service's
+  spans is: ``cityHash64(service, key, value)``, the start second and the operation, one row
+  per span and pair as written, merged into one per (pair, second, operation)
+  (``ReplacingMergeTree``: a search needs the places, not the spans); filled by ClickHouse
+  itself (the materialized view ``tag_index_mv`` over ``span_index`` inserts). Servers without skip
   indexes would otherwise read every ``span_index`` row of a service in the window to find
   one rare value; with it a search first reads the value's few rows, then only the
   (operation, second) ranges of ``span_index`` they name (``reader.py``). The operation is
@@ -18,8 +19,10 @@ Tables (``archive_`` in front of each for the archive store, which has no retent
   service, operation, start) by start time alone. A hash collision only adds ranges the
   search's exact conditions then drop. Hashes, not the strings, as the key: on 18.16 a view
   keyed by (service, key, value) strings cost the server 43-45 µs/span against 14 without a
-  view (300,000 benchmark spans, 17 pairs each); keyed by the hash 19-29. Current servers
-  have the bloom-filter index instead and are spared its cost.
+  view (300,000 benchmark spans, 17 pairs each); keyed by the hash 19-29; without the
+  trace ID column a first version had, and replacing, 26 against 29 (tag_index 82 against
+  164 bytes/span once merged). Current servers have the bloom-filter index instead and are
+  spared its cost.
 * ``trace_ranges``: trace ID -> first and last span start per write, so a trace lookup
   reads only the days (partitions) the trace has spans in.
 * ``operations``: (service, operation, span kind) per day.
@@ -158,10 +161,10 @@ def _tables(layout: Layout, prefix: str) -> list[tuple[str, str, str, str]]:
          f"{layout.ttl(sec_ns, archive)}{layout.settings()}",
          trace_key),
         *([(f"{prefix}tag_index",
-            f"pair UInt64, start_s UInt32, trace_lo UInt64, operation {lc}",
-            f"{e(prefix + 'tag_index')} PARTITION BY toDate(toDateTime(start_s, 'UTC')) "
-            f"ORDER BY (pair, start_s){layout.settings()}",
-            "cityHash64(trace_lo)")] if layout.tag_index else []),
+            f"pair UInt64, start_s UInt32, operation {lc}",
+            f"{e(prefix + 'tag_index', 'ReplacingMergeTree')} PARTITION BY toDate(toDateTime(start_s, 'UTC')) "
+            f"ORDER BY (pair, start_s, operation){layout.settings()}",
+            "pair")] if layout.tag_index else []),
         (f"{prefix}trace_ranges",
          f"trace_hi UInt64{layout.codec('ZSTD(1)')}, trace_lo UInt64{layout.codec('ZSTD(1)')}, "
          f"start_min Int64{layout.codec('T64, ZSTD(1)')}, start_max Int64{layout.codec('T64, ZSTD(1)')}",
@@ -204,14 +207,14 @@ def statements(layout: Layout, *, archive: bool = True) -> list[str]:
 
 def _tag_rows(span_index: str) -> str:
     return (f"SELECT {PAIR.format(service='service', key='key', value='value')} AS pair, "
-            f"{_START_SECOND} AS start_s, trace_lo, operation FROM {span_index} "
+            f"{_START_SECOND} AS start_s, operation FROM {span_index} "
             "ARRAY JOIN tag_keys AS key, tag_values AS value")
 
 
 def backfill_statements(layout: Layout) -> list[str]:
     """What fills ``tag_index`` from the ``span_index`` rows written before the index existed
-    (a database of an older version). Rows written meanwhile may be indexed twice: a search
-    only takes the trace IDs it finds there as candidates, so a duplicate changes no answer."""
+    (a database of an older version). Rows written meanwhile may be indexed twice: a
+    duplicate names the same place, changes no answer and is merged away."""
     if not layout.tag_index:
         return []
     db = layout.database
