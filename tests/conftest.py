@@ -97,3 +97,20 @@ def clickhouse_cleanup() -> Iterator[None]:
     import clickhouse_servers
 
     clickhouse_servers.stop_all()
+
+
+@pytest.fixture(autouse=True)
+def root_logging_restored() -> Iterator[None]:
+    """Undo what a test's in-process ``spyglass.cli.main`` did to the root logger: its handler
+    writes to the test's captured stderr, which pytest closes after the test, so every later
+    log line (another test's server thread included) would print a logging error."""
+    import logging
+
+    def pytests(handler: logging.Handler) -> bool:  # pytest adds and removes its own each phase
+        return type(handler).__module__.startswith("_pytest")
+
+    root = logging.getLogger()
+    ours, level = [h for h in root.handlers if not pytests(h)], root.level
+    yield
+    root.handlers = [h for h in root.handlers if pytests(h)] + ours
+    root.setLevel(level)
