@@ -38,8 +38,9 @@ INT64_MIN, INT64_MAX = widening.INT64_MIN, widening.INT64_MAX
 _IN_BATCH = 500
 S = 1_000_000_000
 # A tag in this many places (distinct (second, operation) rows) in the window is common:
-# searched without tag_index. Each place can name a range of a granule or two (8,192 rows each): beyond ~100 ranges the narrowed
-# statement reads about as much as the service's whole window at 10M spans.
+# searched without tag_index. Each place names a range of a granule or two (8,192 rows
+# each): beyond ~100 ranges the narrowed statement reads about as much as the service's
+# whole window at 10M spans.
 TAG_CANDIDATES_CAP = 100
 MAX_NARROWED_SQL = 100_000  # characters; the server refuses statements over 256 KiB (max_query_size)
 
