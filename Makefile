@@ -73,8 +73,9 @@ lock:
 	  .lock-venv/bin/pip freeze --exclude-editable ) > $(LOCK)
 	rm -rf .lock-venv
 
+# --durations: the slowest tests are listed, so the suite's time (under 15 minutes) stays watched.
 test: setup clickhouse-servers nats-server podman curl
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=20
 
 bench: setup
 	$(BIN)/python bench/ingest.py
