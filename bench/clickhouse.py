@@ -18,7 +18,8 @@ for each topology:
 * **queries** (the first ingest run's database, through ``ClickHouseFactory`` in this process,
   once ClickHouse has finished merging the ingest's parts, at most 5 minutes):
   trace by ID and every search form of ``bench/storage.py`` (20 traces, one-hour window),
-  p50/p99 over ``--repeat`` runs, and dependencies for a 7-day window.
+  p50/p99 over ``--repeat`` runs, and dependencies for a 7-day window; on 2 shards also trace
+  by ID through the ``Distributed`` tables, the reference for reading from the trace's shard.
 
     .venv/bin/python bench/clickhouse.py --spans 1000000
     .venv/bin/python bench/clickhouse.py --spans 200000 --no-doc     # a quick look
@@ -31,6 +32,7 @@ import argparse
 import asyncio
 import gc
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -213,6 +215,19 @@ def current_engine_bytes(node: clickhouse_servers.ClickHouse, database: str, tot
         sess.close()
 
 
+def distributed_reference(run: Run, factory: ClickHouseFactory, trace_ids: list[int], repeat: int) -> None:
+    """Trace by ID as it is read without the shard map (through the ``Distributed`` tables,
+    every shard asked): the reference for the shard-direct line above, in the same run."""
+    reader, rng = factory.reader, random.Random(7)
+    shards, reader.shards = reader.shards, None
+    try:
+        p50, p99 = timed(lambda: reader.get_trace(rng.choice(trace_ids)), repeat)
+    finally:
+        reader.shards = shards
+    run.results["trace by ID through the Distributed tables (reference) p50 / p99 ms"] = f"{p50:.2f} / {p99:.2f}"
+    print(f"  {run.name}: trace by ID through the Distributed tables: p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=200_000)
@@ -276,6 +291,8 @@ def main() -> None:
             print(f"  {name}: merges done {waited:.0f} s after the ingest", flush=True)
             queries(run, trace_ids, now_ns, args.repeat)
             run.results.pop("dependencies over every span (one run), s", None)
+            if factory.shards is not None:
+                distributed_reference(run, factory, trace_ids, args.repeat)
             deps = factory.dependency_reader()
             p50, p99 = timed(lambda: deps.get_dependencies(now_ns, 7 * 86_400 * S), max(10, args.repeat // 10))
             run.results["dependencies, 7 days p50 / p99 ms"] = f"{p50:.2f} / {p99:.2f}"

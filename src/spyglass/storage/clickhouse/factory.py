@@ -32,8 +32,9 @@ from spyglass.storage.clickhouse import schema
 from spyglass.storage.clickhouse.config import ClickHouseConfig
 from spyglass.storage.clickhouse.connection import ClickHouseUnavailable, Connector
 from spyglass.storage.clickhouse.dependencies import ClickHouseDependencyReader
-from spyglass.storage.clickhouse.metrics import WriterMetrics
+from spyglass.storage.clickhouse.metrics import ClickHouseMetrics
 from spyglass.storage.clickhouse.reader import ClickHouseReader
+from spyglass.storage.clickhouse.shards import ShardMap, discover_shards
 from spyglass.storage.clickhouse.writer import ClickHouseWriter
 
 
@@ -61,6 +62,7 @@ class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable, Instrum
         self.server_version = ""
         self.layout: schema.Layout | None = None
         self.tag_index = False  # searches start from tag_index (schema ready, base variant)
+        self.shards: ShardMap | None = None  # traces by ID read from their own shard
         c = self.config
         self.writer = ClickHouseWriter(
             self.connector, c.database, batch_size=c.batch_size, flush_interval=c.flush_interval_seconds,
@@ -89,12 +91,20 @@ class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable, Instrum
             version = self.ping()
             layout = layout_for(self.config, version)
             self.tag_index = self._prepare_schema(layout)
+            self.shards = self._discover_shards()
             self.server_version, self.layout = version, layout
             self.writer.layout = layout
-            self.reader.tag_index = self.tag_index
+            self.reader.tag_index, self.reader.shards = self.tag_index, self.shards
             if self._archive is not None:
                 self._archive[0].layout = layout
-                self._archive[1].tag_index = self.tag_index
+                self._archive[1].tag_index, self._archive[1].shards = self.tag_index, self.shards
+
+    def _discover_shards(self) -> ShardMap | None:
+        try:
+            return discover_shards(self.connector)
+        except ClickHouseUnavailable as exc:  # only a speed-up is lost: reads go through Distributed
+            log.warning("clickhouse: could not read the shards of cluster %s (%s)", self.config.cluster, exc)
+            return None
 
     # -- the health ability ---------------------------------------------------------------
     def prepare_writes(self) -> None:
@@ -109,17 +119,17 @@ class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable, Instrum
         reason = self.writer.unhealthy_reason()
         return Health(False, reason) if reason else Health(True)
 
-    # -- the metrics ability: the writers' buffers, failed inserts, drops ------------------------
-    def metrics_collector(self) -> WriterMetrics:
-        return WriterMetrics(self._writers, self.config.buffer_size)
+    # -- the metrics ability: the writers' buffers, failed inserts, drops; the readers' routes ---
+    def metrics_collector(self) -> ClickHouseMetrics:
+        return ClickHouseMetrics(self._stores, self.config.buffer_size)
 
-    def _writers(self) -> list[tuple[str, ClickHouseWriter]]:
-        out: list[tuple[str, ClickHouseWriter]] = []
+    def _stores(self) -> list[tuple[str, ClickHouseWriter, ClickHouseReader]]:
+        out: list[tuple[str, ClickHouseWriter, ClickHouseReader]] = []
         for store in (self, *self.tenants().values()):
             if isinstance(store, ClickHouseFactory):
-                out.append(("primary", store.writer))
+                out.append(("primary", store.writer, store.reader))
                 if store._archive is not None:
-                    out.append(("archive", store._archive[0]))
+                    out.append(("archive", *store._archive))
         return out
 
     def _prepare_schema(self, layout: schema.Layout) -> bool:
@@ -187,7 +197,7 @@ class ClickHouseFactory(StorageFactory, ArchiveCapable, HealthCheckable, Instrum
                                           rollup=False)
                 writer.layout = self.layout
                 reader = ClickHouseReader(self.connector, c.database, "archive_", flush=writer.flush)
-                reader.tag_index = self.tag_index
+                reader.tag_index, reader.shards = self.tag_index, self.shards
                 self._archive = (writer, reader)
             return self._archive
 

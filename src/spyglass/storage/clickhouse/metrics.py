@@ -5,7 +5,9 @@ The collector's metrics end where the writer takes spans: a span the writer acce
 shard is down. These say how many wait, how often an insert failed (each failure is retried
 with backoff) and how many spans the writer itself dropped (its buffer full, or still
 pending when the process stopped), summed over the tenants' stores, per store (``primary``,
-``archive``). docs/metrics.md lists them.
+``archive``). Beside them, how the readers found traces by ID: from the shard that holds
+the trace, or through the ``Distributed`` tables (no checked shard map, or the shard did not
+answer). docs/metrics.md lists them.
 """
 
 from __future__ import annotations
@@ -17,16 +19,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from spyglass.storage.clickhouse.reader import ClickHouseReader
     from spyglass.storage.clickhouse.writer import ClickHouseWriter
 
-Writers = Callable[[], list[tuple[str, "ClickHouseWriter"]]]
+Stores = Callable[[], list[tuple[str, "ClickHouseWriter", "ClickHouseReader"]]]
+ROUTES = ("shard", "distributed")
 
 
-class WriterMetrics(Collector):
-    """``writers()`` lists (store, writer) of every store open in the process now."""
+class ClickHouseMetrics(Collector):
+    """``stores()`` lists (store, writer, reader) of every store open in the process now."""
 
-    def __init__(self, writers: Writers, capacity: int) -> None:
-        self.writers = writers
+    def __init__(self, stores: Stores, capacity: int) -> None:
+        self.stores = stores
         self.capacity = capacity
 
     def describe(self) -> list[Metric]:
@@ -37,10 +41,13 @@ class WriterMetrics(Collector):
         buffered = dict.fromkeys(stores, 0)
         failures = dict.fromkeys(stores, 0)
         dropped = dict.fromkeys(stores, 0)
-        for store, writer in self.writers():
+        lookups = {(store, route): 0 for store in stores for route in ROUTES}
+        for store, writer, reader in self.stores():
             buffered[store] += writer.pending_spans
             failures[store] += writer.insert_failures
             dropped[store] += writer.dropped
+            for route in ROUTES:
+                lookups[store, route] += reader.lookups[route]
         families = [
             GaugeMetricFamily("spyglass_clickhouse_buffered_spans",
                               "Spans taken by the clickhouse writer and not inserted yet", labels=["store"]),
@@ -54,5 +61,11 @@ class WriterMetrics(Collector):
             for store in stores:
                 family.add_metric([store], values[store])
             yield family
+        traces = CounterMetricFamily("spyglass_clickhouse_trace_lookups",
+                                     "Traces by ID read from the shard that holds them, or through the Distributed tables",
+                                     labels=["store", "route"])
+        for (store, route), value in lookups.items():
+            traces.add_metric([store, route], value)
+        yield traces
         yield GaugeMetricFamily("spyglass_clickhouse_buffer_capacity",
                                 "Spans one clickhouse writer may hold (--clickhouse.buffer-size)", value=self.capacity)

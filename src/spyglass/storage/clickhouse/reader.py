@@ -2,7 +2,8 @@
 
 * ``get_trace``: the trace's time range from ``trace_ranges`` (primary key lookup), then its
   rows from ``spans`` restricted to that range, so only the partitions (days) holding the
-  trace are opened.
+  trace are opened. On a cluster of several shards both go to the local tables of the shard
+  that holds the trace (``shards.py``), not through the ``Distributed`` tables to every shard.
 * ``find_trace_ids``: ``span_index`` filtered by service, operation, time, duration and tags
   (``rows.query_pairs``), grouped by trace, newest latest-matching-span first; run on the
   newest 1/64 of the window first and widened only while fewer than the limit's traces were
@@ -19,6 +20,9 @@ most ``--clickhouse.timeout``); the query APIs turn it into an error response.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,13 +31,15 @@ from spyglass.model import Resource, Span, SpanKind, Status, StatusCode
 from spyglass.storage.api import Operation, TraceQuery, TraceReader
 from spyglass.storage.api.traceql import TraceQLReader
 from spyglass.storage.api.deadline import check_deadline, current_deadline
-from spyglass.storage.clickhouse.connection import Connector
+from spyglass.storage.clickhouse.connection import ClickHouseUnavailable, Connector
 from spyglass.storage.clickhouse import payload, widening
 from spyglass.storage.clickhouse.schema import PAIR, UINT32_MAX
+from spyglass.storage.clickhouse.shards import ShardMap
 from spyglass.storage.clickhouse.rows import join_id, query_pairs, split_id
 from spyglass.storage.clickhouse.traceql import ROW_FIELDS, candidates_sql, counts_sql, label_of, rows_sql
 from spyglass.traceql import ast
 
+log = logging.getLogger(__name__)
 INT64_MIN, INT64_MAX = widening.INT64_MIN, widening.INT64_MAX
 _IN_BATCH = 500
 S = 1_000_000_000
@@ -45,13 +51,14 @@ TAG_CANDIDATES_CAP = 100
 MAX_NARROWED_SQL = 100_000  # characters; the server refuses statements over 256 KiB (max_query_size)
 
 
-def range_sql(t: str) -> str:
-    return (f"SELECT count(), min(start_min), max(start_max) FROM {t}trace_ranges "
+def range_sql(t: str, local: str = "") -> str:
+    """``local``: ``"_local"`` for a shard's own table under a ``Distributed`` one."""
+    return (f"SELECT count(), min(start_min), max(start_max) FROM {t}trace_ranges{local} "
             "WHERE trace_hi = %(hi)s AND trace_lo = %(lo)s")
 
 
-def trace_sql(t: str) -> str:
-    return (f"SELECT span_id, start_ns, payload FROM {t}spans WHERE trace_hi = %(hi)s AND trace_lo = %(lo)s "
+def trace_sql(t: str, local: str = "") -> str:
+    return (f"SELECT span_id, start_ns, payload FROM {t}spans{local} WHERE trace_hi = %(hi)s AND trace_lo = %(lo)s "
             "AND start_ns >= %(start)s AND start_ns <= %(end)s")
 
 
@@ -146,14 +153,20 @@ class ClickHouseReader(TraceReader, TraceQLReader):
         self._flush = flush
         self.tag_index = False  # set by the factory once the schema has a complete tag_index
         self.tag_candidates_cap = TAG_CANDIDATES_CAP
+        self.shards: ShardMap | None = None  # set by the factory on a checked cluster of several shards
+        self._shard_connectors: dict[int, Connector] = {}
+        self._lookups_lock = threading.Lock()
+        self.lookups = {"shard": 0, "distributed": 0}  # traces by ID, by the way they were read
 
-    def query(self, sql: str, params: dict[str, Any] | None = None, *, as_bytes: bool = False) -> Any:
-        """One statement; under a request deadline (``--query.timeout``) it is not started
-        once the deadline passed, and the server stops it when the deadline would."""
+    def query(self, sql: str, params: dict[str, Any] | None = None, *, as_bytes: bool = False,
+              connector: Connector | None = None) -> Any:
+        """One statement (on ``connector``'s servers, by default those of
+        ``--clickhouse.addresses``); under a request deadline (``--query.timeout``) it is not
+        started once the deadline passed, and the server stops it when the deadline would."""
         check_deadline()
         deadline = current_deadline()
         remaining = deadline.remaining() if deadline is not None else None
-        c = self.connector
+        c = connector or self.connector
         settings = None
         if remaining is not None:
             settings = {"max_execution_time": max(1, int(min(remaining, c.config.timeout_seconds) + 0.999))}
@@ -165,12 +178,43 @@ class ClickHouseReader(TraceReader, TraceQLReader):
 
     def get_trace(self, trace_id: int, start_time_ns: int = 0, end_time_ns: int = 0) -> list[Span]:
         self._fresh()
+        if self.shards is not None:
+            try:
+                spans = self._read_trace(trace_id, "_local", self._shard_connector(trace_id))
+            except ClickHouseUnavailable as exc:
+                log.debug("trace %032x: its shard did not answer (%s); reading through the Distributed tables",
+                          trace_id, exc)
+            else:
+                if spans:  # else perhaps written before the shards changed: every shard is asked
+                    self._count("shard")
+                    return spans
+        self._count("distributed")
+        return self._read_trace(trace_id)
+
+    def _read_trace(self, trace_id: int, local: str = "", connector: Connector | None = None) -> list[Span]:
         hi, lo = split_id(trace_id)
-        (count, first, last), = self.query(range_sql(self.t), {"hi": hi, "lo": lo})
+        (count, first, last), = self.query(range_sql(self.t, local), {"hi": hi, "lo": lo}, connector=connector)
         if not count:
             return []
-        rows = self.query(trace_sql(self.t), {"hi": hi, "lo": lo, "start": first, "end": last}, as_bytes=True)
+        rows = self.query(trace_sql(self.t, local), {"hi": hi, "lo": lo, "start": first, "end": last},
+                          as_bytes=True, connector=connector)
         return payload.decode(trace_id, rows)
+
+    def _shard_connector(self, trace_id: int) -> Connector:
+        """The connector to the replicas of the shard that holds ``trace_id`` (in the
+        cluster's order: the first that answers serves the read)."""
+        assert self.shards is not None
+        shard = self.shards.shard_of(*split_id(trace_id))
+        connector = self._shard_connectors.get(shard.number)
+        if connector is None:
+            addresses = ",".join(f"[{host}]:{port}" for host, port in shard.replicas)
+            connector = Connector(dataclasses.replace(self.connector.config, addresses=addresses))
+            connector = self._shard_connectors.setdefault(shard.number, connector)
+        return connector
+
+    def _count(self, route: str) -> None:
+        with self._lookups_lock:
+            self.lookups[route] += 1
 
     def find_trace_ids(self, query: TraceQuery) -> list[int]:
         self._fresh()
