@@ -50,17 +50,31 @@ def require_podman() -> None:
 _built: list[str] = []
 
 
+@contextlib.contextmanager
+def _building() -> Iterator[None]:
+    """One build at a time on this machine: the test processes (``pytest -n``) share the
+    base image's root filesystem and the image tags, which two builds at once would break."""
+    import fcntl
+
+    CONF.parent.mkdir(parents=True, exist_ok=True)
+    with open(CONF.parent / "image-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def build_image() -> str:
     """``make image`` once per session (the layer cache makes repeats quick)."""
     require_podman()
     if not _built:
-        run("make", "-s", "image", timeout=1200)
+        with _building():
+            run("make", "-s", "image", timeout=1200)
         _built.append(IMAGE)
     return IMAGE
 
 
 def build_infra_images() -> None:
-    run("make", "-s", "infra-images", timeout=1200)
+    with _building():
+        run("make", "-s", "infra-images", timeout=1200)
 
 
 def http_json(url: str, timeout: float = 5) -> object:

@@ -119,7 +119,7 @@ def bearer_aio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAllI
     aio.close()
 
 
-@pytest.mark.parametrize("route", READ_ROUTES + [ARCHIVE], ids=lambda r: f"{r[0]} {r[1][:40]}")
+@pytest.mark.parametrize("route", READ_ROUTES + [ARCHIVE], ids=lambda r: f"{r[0]} {r[1].split('?')[0][:40]}")
 @pytest.mark.parametrize("authorization", [None, bearer(WRONG_TOKEN), "Bearer", "Basic " + "x" * 20,
                                            bearer(READ_TOKEN + "x"), bearer(READ_TOKEN[:-1])],
                          ids=["none", "wrong", "empty", "basic-scheme", "longer", "prefix"])
@@ -127,7 +127,7 @@ def test_bearer_refuses_bad_credentials(bearer_aio, route, authorization):
     _assert_refused(_http(bearer_aio, route, authorization), 401, 'Bearer realm="spyglass"')
 
 
-@pytest.mark.parametrize("route", READ_ROUTES, ids=lambda r: f"{r[0]} {r[1][:40]}")
+@pytest.mark.parametrize("route", READ_ROUTES, ids=lambda r: f"{r[0]} {r[1].split('?')[0][:40]}")
 def test_bearer_read_token_reads(bearer_aio, route):
     r = _http(bearer_aio, route, bearer(READ_TOKEN))
     assert r.status_code == 200, r.text
