@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,10 +86,7 @@ def free_port(udp: bool = False) -> int:
     raise RuntimeError("no free port below the ephemeral range")
 
 
-def _jaeger_fixtures() -> "Path":
-    import os
-    from pathlib import Path
-
+def _jaeger_fixtures() -> Path:
     default = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "jaeger-storage-fixtures"
     return Path(os.environ.get("SPYGLASS_JAEGER_FIXTURES", str(default)))
 
@@ -95,3 +94,28 @@ def _jaeger_fixtures() -> "Path":
 JAEGER_FIXTURES = _jaeger_fixtures()
 """Jaeger's storage fixtures in shared/, which sits beside the checkout (overridable with
 ``SPYGLASS_JAEGER_FIXTURES``)."""
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(entry))
+    return out
+
+
+def alive(pid: int) -> bool:
+    """``pid`` runs (a zombie, exited and not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"

@@ -9,8 +9,11 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,7 +27,7 @@ from spyglass.codecs import jaeger_thrift as jt
 from spyglass.codecs.jaeger_proto import decode_post_spans
 from spyglass.config import Settings
 from spyglass.model import KeyValue, Resource, Span
-from support import free_port
+from support import alive, children, free_port, wait_for
 
 AGENT_PORTS = {"agent_jaeger_compact_port": 0, "agent_jaeger_binary_port": 0, "agent_zipkin_compact_port": 0,
                "agent_sampling_port": 0, "admin_port": 0}
@@ -347,3 +350,32 @@ async def test_a_killed_decoder_process_is_replaced(scripted: ScriptedCollector)
         assert replacement.pid != worker.pid and replacement.is_alive()
     finally:
         await agent.stop()
+
+
+def test_sigkill_of_the_agent_leaves_no_decoder_process() -> None:
+    """An agent killed with SIGKILL cannot stop its decoder processes, and a pool worker
+    waiting for work never sees its queue close: they must die with it (as they did not)."""
+    admin = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "spyglass.cli", "agent",
+                             "--reporter.grpc.host-port", f"127.0.0.1:{free_port()}",
+                             "--agent.jaeger-compact-port", str(free_port(udp=True)),
+                             "--agent.jaeger-binary-port", "0", "--agent.zipkin-compact-port", "0",
+                             "--agent.sampling-port", str(free_port()), "--admin.port", str(admin),
+                             "--agent.decoder-processes", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def decoders() -> list[int]:
+        def is_decoder(pid: int) -> bool:
+            try:
+                return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                return False
+        return [pid for pid in children(proc.pid) if is_decoder(pid)]
+
+    try:
+        wait_for(lambda: len(decoders()) == 2, timeout=60, interval=0.2)
+        workers = decoders()
+    finally:
+        proc.kill()
+        proc.wait()
+    wait_for(lambda: not any(alive(pid) for pid in workers), timeout=10)

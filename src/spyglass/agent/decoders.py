@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -24,6 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from spyglass.agent.encode import transcode_agent_message
 from spyglass.agent.packet import Packet
 from spyglass.codecs.errors import DecodeError
+from spyglass.server.parent import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +52,13 @@ def _warm_up() -> None:
     """Imports done at start, not on the first batch."""
 
 
-def _ignore_signals() -> None:
+def _start_worker(agent: int) -> None:
     """Ctrl-C and SIGTERM reach the whole process group; the agent stops its workers itself
-    after decoding what it had read, so a worker must not die first."""
+    after decoding what it had read, so a worker must not die first. An agent killed
+    (SIGKILL) cannot stop them: they die with it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    die_with_parent(agent)
 
 
 class DecoderPool:
@@ -88,7 +92,7 @@ class DecoderPool:
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_ignore_signals)
+                                   initializer=_start_worker, initargs=(os.getpid(),))
 
     @property
     def in_flight_limit(self) -> int:

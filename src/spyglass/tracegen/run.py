@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import os
 import sys
 import threading
 import time
@@ -161,10 +162,12 @@ class _Worker:
             self.acked = []
 
 
-def _worker_process(options: Options, index: int, queue: Any) -> None:
-    """Entry point of a worker process."""
+def _worker_process(options: Options, index: int, queue: Any, parent: int) -> None:
+    """Entry point of a worker process (it stops sending when tracegen is killed)."""
     from spyglass.cmd.runner import tune_gc
+    from spyglass.server.parent import die_with_parent
 
+    die_with_parent(parent)
     tune_gc()
     asyncio.run(_Worker(options, index, queue.put).run())
 
@@ -228,7 +231,7 @@ async def run(options: Options, out: TextIO = sys.stdout) -> Report:
     else:
         context = multiprocessing.get_context("spawn")
         queue = context.Queue()
-        processes = [context.Process(target=_worker_process, args=(options, i, queue), daemon=True)
+        processes = [context.Process(target=_worker_process, args=(options, i, queue, os.getpid()), daemon=True)
                      for i in range(options.workers)]
         for p in processes:
             p.start()

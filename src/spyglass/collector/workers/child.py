@@ -16,10 +16,8 @@ order); SIGTERM stops it: listeners close, requests in flight are answered, it e
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
 import logging
-import os
 import signal
 import socket
 import sys
@@ -32,25 +30,13 @@ from spyglass.collector.workers.channel import ChannelClosed, _decoder, frame, r
 from spyglass.collector.workers.forwarding import ForwardingSink
 from spyglass.collector.workers.limits import ParentRateLimits
 from spyglass.config import Settings
+from spyglass.server.parent import die_with_parent
 from spyglass.tenancy.ratelimit import RateLimits
 
 log = logging.getLogger("spyglass")
 
 STATUS_SECONDS = 1.0  # counters to the parent
 HEALTH_POLL_SECONDS = 0.1  # a change of health to the parent
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent: int) -> None:
-    """Ask the kernel to SIGKILL this process when its parent exits; if the parent is
-    already gone (it died between fork and here), exit now."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the channel's end-of-file still stops us
-        pass
-    if os.getppid() != parent:
-        os._exit(0)
 
 
 def _sink(settings: Settings, mode: str, metrics: IngestMetrics, writer: asyncio.StreamWriter) -> Any:
