@@ -9,8 +9,9 @@ the answers through the ``Distributed`` tables.
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from chdb import session as chdb_session
@@ -143,35 +144,33 @@ def test_traces_by_id_are_read_from_their_shard_and_counted(two_shards) -> None:
     assert 'spyglass_clickhouse_trace_lookups_total{route="shard",store="primary"}' in text
 
 
-def test_a_shard_that_does_not_answer_directly_is_read_through_distributed(two_shards) -> None:
-    f, spans = two_shards
-    reader = f.trace_reader()
+@contextlib.contextmanager
+def _reading_with(f: ClickHouseFactory, shards: Callable[[Shard, Shard], list[Shard]]) -> Iterator[ShardMap]:
+    """The reader's map replaced by ``shards(first, second)`` of the real one, meanwhile."""
+    reader = f.reader
     real = reader.shards
     assert real is not None
-    first, second = real.shards
-    unreachable = Shard(second.number, second.weight, (("127.0.0.1", free_port()),))
-    reader.shards, reader._shard_connectors = ShardMap(real.cluster, [first, unreachable]), {}
+    reader.shards, reader._shard_connectors = ShardMap(real.cluster, shards(*real.shards)), {}
     try:
-        routes = _read_all(f, spans)
+        yield real
     finally:
         reader.shards, reader._shard_connectors = real, {}
-    on_second = sum(real.shard_of(*split_id(t)) is second for t in _by_trace(spans))
+
+
+def test_a_shard_that_does_not_answer_directly_is_read_through_distributed(two_shards) -> None:
+    f, spans = two_shards
+    unreachable = Shard(2, 1, (("127.0.0.1", free_port()),))
+    with _reading_with(f, lambda first, second: [first, unreachable]) as real:
+        routes = _read_all(f, spans)
+    on_second = sum(real.shard_of(*split_id(t)).number == 2 for t in _by_trace(spans))
     assert routes == {"shard": 60 - on_second, "distributed": on_second + 1}
 
 
 def test_a_trace_not_on_the_shard_its_id_names_is_still_found(two_shards) -> None:
     """As after the cluster's shards or weights changed: every shard is asked."""
     f, spans = two_shards
-    reader = f.trace_reader()
-    real = reader.shards
-    assert real is not None
-    first, second = real.shards
-    swapped = [Shard(first.number, 1, second.replicas), Shard(second.number, 1, first.replicas)]
-    reader.shards, reader._shard_connectors = ShardMap(real.cluster, swapped), {}
-    try:
+    with _reading_with(f, lambda first, second: [Shard(1, 1, second.replicas), Shard(2, 1, first.replicas)]):
         assert _read_all(f, spans) == {"shard": 0, "distributed": 61}
-    finally:
-        reader.shards, reader._shard_connectors = real, {}
 
 
 def test_a_server_is_taken_for_a_shard_only_when_it_says_it_is_that_shard(two_shards) -> None:
