@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 import clickhouse_servers
 from spyglass.model import KeyValue, Resource, Span
 from spyglass.storage.clickhouse import ClickHouseConfig, ClickHouseFactory
+from spyglass.storage.clickhouse.connection import ClickHouseUnavailable
 from spyglass.storage.clickhouse.rows import split_id
 from spyglass.storage.clickhouse.shards import Shard, ShardMap, _is_shard, sharding_key
 from support import free_port
@@ -171,6 +172,24 @@ def test_a_trace_not_on_the_shard_its_id_names_is_still_found(two_shards) -> Non
     f, spans = two_shards
     with _reading_with(f, lambda first, second: [Shard(1, 1, second.replicas), Shard(2, 1, first.replicas)]):
         assert _read_all(f, spans) == {"shard": 0, "distributed": 61}
+
+
+def test_while_a_shard_is_down_the_traces_on_the_other_are_answered_whole(two_shards) -> None:
+    """Through the ``Distributed`` tables every trace by ID failed while any shard was down;
+    a trace is whole on one shard, so only the down shard's traces need to fail."""
+    f, spans = two_shards
+    assert f.shards is not None
+    traces = _by_trace(spans)
+    on = {n: [t for t in traces if f.shards.shard_of(*split_id(t)).number == n] for n in (1, 2)}
+    down = clickhouse_servers.cluster().nodes[1]
+    down.stop()
+    try:
+        for trace_id in on[1]:
+            assert len(f.reader.get_trace(trace_id)) == 3
+        with pytest.raises(ClickHouseUnavailable):
+            f.reader.get_trace(on[2][0])
+    finally:
+        down.start()
 
 
 def test_a_server_is_taken_for_a_shard_only_when_it_says_it_is_that_shard(two_shards) -> None:

@@ -1,4 +1,4 @@
-"""The clickhouse writer's own metrics, read from the writers at scrape time.
+"""The clickhouse backend's own metrics, read from its writers and readers at scrape time.
 
 The collector's metrics end where the writer takes spans: a span the writer accepted is
 "written" for the collector, yet it may still wait in the writer's buffer while a server or
@@ -6,8 +6,8 @@ shard is down. These say how many wait, how often an insert failed (each failure
 with backoff) and how many spans the writer itself dropped (its buffer full, or still
 pending when the process stopped), summed over the tenants' stores, per store (``primary``,
 ``archive``). Beside them, how the readers found traces by ID: from the shard that holds
-the trace, or through the ``Distributed`` tables (no checked shard map, or the shard did not
-answer). docs/metrics.md lists them.
+the trace, or through the ``Distributed`` tables (no checked shard map, the shard did not
+answer, or the trace was not on it). docs/metrics.md lists them.
 """
 
 from __future__ import annotations
