@@ -114,3 +114,14 @@ def root_logging_restored() -> Iterator[None]:
     yield
     root.handlers = [h for h in root.handlers if pytests(h)] + ours
     root.setLevel(level)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Playwright's ``expect`` assertions wait 5 s by default, while the browser tests give
+    their pages' actions 15 s: in the suite's two processes a page's first fetches may take
+    longer than 5 s (a Monitor page once showed no rows yet at 5 s). One wait for both."""
+    try:
+        from playwright.sync_api import expect
+    except ImportError:  # the browser tests skip themselves then
+        return
+    expect.set_options(timeout=15_000)
