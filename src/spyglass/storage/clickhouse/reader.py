@@ -49,6 +49,7 @@ S = 1_000_000_000
 # whole window at 10M spans.
 TAG_CANDIDATES_CAP = 100
 MAX_NARROWED_SQL = 100_000  # characters; the server refuses statements over 256 KiB (max_query_size)
+_TIME = "start_ns >= %(lo)s AND start_ns <= %(hi)s"  # a search's window (or slice)
 
 
 def range_sql(t: str, local: str = "") -> str:
@@ -69,7 +70,7 @@ def traces_sql(t: str) -> str:
 def search_sql(t: str, query: TraceQuery) -> tuple[str, dict[str, Any]]:
     """The search statement and its parameters over the whole window (also run through chdb
     by the tests); ``find_trace_ids`` runs it with ``lo``/``hi`` set to one slice at a time."""
-    where = ["start_ns >= %(lo)s", "start_ns <= %(hi)s"]
+    where = [_TIME]
     params: dict[str, Any] = {
         "lo": query.start_time_min_ns or INT64_MIN,
         "hi": query.start_time_max_ns or INT64_MAX,
@@ -99,6 +100,17 @@ def search_sql(t: str, query: TraceQuery) -> tuple[str, dict[str, Any]]:
     sql = (f"SELECT trace_hi, trace_lo, max(start_ns) AS latest FROM {t}span_index WHERE {' AND '.join(where)} "
            "GROUP BY trace_hi, trace_lo ORDER BY latest DESC, trace_hi DESC, trace_lo DESC LIMIT %(limit)s")
     return sql, params
+
+
+def time_prewhere(sql: str) -> str:
+    """``sql`` (``search_sql``) with its time range as the ``PREWHERE``, for the window's
+    recent slices on 18.16: there a search reads every granule of the service (its time is
+    the third key column), so filtering by time first leaves the tag arrays of a few rows to
+    read and test (2026-12-07, 1M spans: service + common tag 87-65 against 147-95 ms p50 in
+    the first two slices). Not for the slice that reaches the window's start: it keeps most
+    rows, and ``has(tag_values, ...)``, which the server puts in ``PREWHERE`` by itself,
+    filters better there (149 against 123 ms)."""
+    return sql.replace(f" WHERE {_TIME} AND ", f" PREWHERE {_TIME} WHERE ", 1)
 
 
 def tag_rows_sql(t: str, alternatives: int) -> str:
@@ -227,8 +239,13 @@ class ClickHouseReader(TraceReader, TraceQLReader):
             if len(narrowed) + sum(len(str(v)) for v in narrowed_params.values()) < MAX_NARROWED_SQL:
                 return [join_id(hi, lo) for hi, lo, _latest in self.query(narrowed, narrowed_params)]
         slices = widening.slices(params["lo"], params["hi"], time.time_ns())
-        found = widening.newest_first(lambda start, end: self.query(sql, {**params, "lo": start, "hi": end}),
-                                      params["limit"], slices)
+        oldest = slices[-1].start
+        recent = time_prewhere(sql) if self.tag_index else sql
+
+        def search(start: int, end: int) -> Any:
+            return self.query(recent if start != oldest else sql, {**params, "lo": start, "hi": end})
+
+        found = widening.newest_first(search, params["limit"], slices)
         return [join_id(hi, lo) for hi, lo in found]
 
     def _tag_ranges(self, query: TraceQuery, lo: int, hi: int) -> Ranges | None:
