@@ -7,7 +7,8 @@
 * ``find_trace_ids``: ``span_index`` filtered by service, operation, time, duration and tags
   (``rows.query_pairs``), grouped by trace, newest latest-matching-span first; run on the
   newest 1/64 of the window first and widened only while fewer than the limit's traces were
-  found (``widening.py``: the same answer as one statement over the whole window). With a
+  found (``widening.py``: the same answer as one statement over the whole window; on 18.16 the
+  recent slices filter by time in ``PREWHERE``, ``time_prewhere``). With a
   service and tags, on servers with ``tag_index`` (``schema.py``), each tag's rows there are
   read first, up to ``tag_candidates_cap``: for a rare value the search then reads only the
   (operation, second) ranges of ``span_index`` its spans are in, instead of every span of the
