@@ -11,7 +11,11 @@ for each topology:
   spans (``bench/_common.py:make_spans``: traces of 10, 5 services x 20 operations, starts
   over the last hour) from this process; the time runs until ClickHouse itself counts every
   span in ``span_index`` (not until the collector accepted them); the collectors' CPU time
-  (their workers included) and clickhouse-server's (every node's) per span beside it;
+  (their workers included) and clickhouse-server's (every node's) per span beside it, and
+  the reference measured in the same run: what a worker does to each span (decode the
+  request, build the columns) in this process, before and after the run, and the
+  collector's CPU per span as a multiple of it (this machine's speed varies several-fold
+  between days, so the multiple is what compares across runs);
 * **bytes per span**: active parts' ``bytes_on_disk`` of every table / spans (18.16, LZ4); the
   same rows are then copied into chdb (the current engine, the ``current`` schema with ZSTD
   codecs and LowCardinality) and measured there after ``OPTIMIZE FINAL``;
@@ -100,6 +104,33 @@ def _wait_listening(port: int, timeout: float = 30) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def work_reference(bodies: list[bytes], batches: int = 40) -> float:
+    """CPU µs/span, in this process, of a collector worker's work on the benchmark's spans:
+    decode the ``PostSpans`` request into the model and build the insert columns, with the
+    collector's GC thresholds; the best of 3 rounds. It tells a slow machine from a slow
+    collector: on this VM the same code measured about 22 µs/span (decode 15, columns 7) on
+    the evening of 2026-12-06 and 79-93 on the afternoon of 2026-12-07."""
+    from spyglass.cmd.runner import GC_THRESHOLD0
+    from spyglass.codecs.jaeger_proto import decode_post_spans
+    from spyglass.storage.clickhouse.prepared import Preparer
+
+    preparer = Preparer()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD0, 50, 100)
+    try:
+        best = float("inf")
+        for _ in range(3):
+            started, spans = time.process_time(), 0
+            for body in bodies[:batches]:
+                decoded = decode_post_spans(body)
+                preparer.prepare(decoded)
+                spans += len(decoded)
+            best = min(best, (time.process_time() - started) / spans * 1e6)
+        return best
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 class Ingest(NamedTuple):
@@ -268,14 +299,19 @@ def main() -> None:
                 label = f"{collectors} collector{'s' if collectors > 1 else ''}" + (
                     f" --workers {workers}" if workers > 1 else "")
                 print(f"{name}: ingest through {label}", flush=True)
+                before = work_reference(bodies)
                 got = ingest(nodes, cluster, db, bodies, total, collectors, workers)
+                reference = (before + work_reference(bodies)) / 2
+                run.results[f"decode + columns in this process, CPU µs/span (reference), {label}"] = f"{reference:.1f}"
+                run.results[f"collector CPU / reference, {label}"] = f"{got.collector_us / reference:.2f}"
                 run.results[f"ingest spans/s, {label}"] = f"{got.rate:,.0f}"
                 run.results[f"collector CPU µs/span, {label}"] = f"{got.collector_us:.1f}"
                 if workers > 1:
                     run.results[f"of which the parent process, {label}"] = f"{got.parent_us:.1f}"
                 run.results[f"clickhouse-server CPU µs/span, {label}"] = f"{got.server_us:.1f}"
                 print(f"  {got.rate:,.0f} spans/s, collector CPU {got.collector_us:.1f} µs/span "
-                      f"({got.parent_us:.1f} in the parent), clickhouse-server {got.server_us:.1f}", flush=True)
+                      f"({got.parent_us:.1f} in the parent), clickhouse-server {got.server_us:.1f}; "
+                      f"reference {reference:.1f} µs/span ({before:.1f} before the run)", flush=True)
             if args.ingest_only:
                 runs.append(run)
                 continue
@@ -323,7 +359,8 @@ def main() -> None:
             "clickhouse` processes (in-process receivers; `--workers N`: N receiving processes that also "
             "build the insert columns, the parent only inserts), timed until ClickHouse counts every span; "
             "collector CPU is the collector processes' own (workers included) per span, clickhouse-server "
-            "CPU every node's. "
+            "CPU every node's; the reference is a worker's work per span (decode, columns) in the "
+            "benchmark's process, measured before and after each run on the same machine. "
             f"Load average {load[0]} at the start, {os.getloadavg()[0]:.2f} at the end. Queries: the reader in "
             "process once the ingest's merges are done, 20 traces in a one-hour window, "
             f"{args.repeat} runs each. Issue 10's targets (at 10M spans): >= 50,000 spans/s through one "
