@@ -22,7 +22,7 @@ from spyglass.storage.api import StorageWriteError, TraceQuery
 from spyglass.storage.clickhouse import ClickHouseConfig, ClickHouseFactory, ClickHouseUnavailable
 from spyglass.storage.clickhouse import schema
 from spyglass.storage.clickhouse.connection import Connector
-from spyglass.storage.clickhouse.reader import tag_rows_sql
+from spyglass.storage.clickhouse.reader import CommonTags, tag_rows_sql
 from spyglass.storage.registry import create_storage
 from clickhouse_checks import check_against_memory
 from support import free_port, wait_for
@@ -287,6 +287,50 @@ def test_a_rare_tag_is_searched_from_tag_index(factory: ClickHouseFactory) -> No
     assert reader.find_trace_ids(rare) == []  # the index was what answered
     reader.tag_candidates_cap = 0  # every tag "common": span_index alone
     assert reader.find_trace_ids(rare) == [40]
+
+
+def test_a_common_tag_is_remembered_so_the_same_search_skips_its_tag_index_lookup(
+        factory: ClickHouseFactory) -> None:
+    factory.span_writer().write_spans(_rare_tag_spans())
+    reader = factory.trace_reader()
+    reader.tag_candidates_cap = 10  # http.method=GET (40 spans) is common, user=rare is not
+    tables: list[str] = []
+    query = reader.query
+
+    def recording(sql: str, *args: object, **kwargs: object) -> object:
+        tables.append(sql.split(" FROM ", 1)[1].split()[0].rsplit(".", 1)[-1])
+        return query(sql, *args, **kwargs)
+
+    reader.query = recording  # type: ignore[method-assign]
+
+    def lookups(q: TraceQuery) -> int:
+        tables.clear()
+        assert reader.find_trace_ids(q) == ([40] if "user" in q.attributes else list(range(40, 0, -1)))
+        return tables.count("tag_index")
+
+    hour = {"start_time_min_ns": T0, "start_time_max_ns": T0 + 3600 * S, "num_traces": 100}
+    common = TraceQuery(service_name="api", attributes={"http.method": "GET"}, **hour)  # type: ignore[arg-type]
+    assert lookups(common) == 1
+    assert lookups(common) == 0  # remembered: the same answer without the lookup
+    both = TraceQuery(service_name="api", attributes={"http.method": "GET", "user": "rare"}, **hour)  # type: ignore[arg-type]
+    assert lookups(both) == 1  # the rare tag is looked up every time, and still narrows
+    assert lookups(both) == 1
+    shorter = TraceQuery(service_name="api", attributes={"http.method": "GET"}, start_time_min_ns=T0,
+                         start_time_max_ns=T0 + 600 * S, num_traces=100)
+    assert lookups(shorter) == 1  # common in an hour says nothing about ten minutes
+    reader.common_tags = CommonTags(seconds=0.05)
+    assert lookups(common) == 1
+    time.sleep(0.1)
+    assert lookups(common) == 1  # expired: looked up again
+
+
+def test_common_tags_stay_bounded() -> None:
+    remembered = CommonTags(entries=3)
+    for n in range(10):
+        remembered.remember("api", [("n", str(n))], 60)
+        assert len(remembered._found) <= 3
+    assert remembered.known("api", [("n", "9")], 60) and remembered.known("api", [("n", "9")], 120)
+    assert not remembered.known("api", [("n", "9")], 59) and not remembered.known("api", [("n", "0")], 60)
 
 
 def test_a_rare_tag_whose_ranges_would_make_too_long_a_statement_is_searched_without_them(
