@@ -11,7 +11,11 @@ from the first request to the last span stored, divided by the spans stored. Pea
 resident memory (VmRSS every 0.5 s) of the parent, of the largest worker and of all.
 
 Reference in the same run: decoding the same OTLP bodies in this process (µs/span), the
-least any receiver pays per span; the ratio says what storing costs on top of it.
+least any receiver pays per span; the ratio says what storing costs on top of it. And two
+ceilings, with the same senders: bare receivers on every core (our gRPC server stack,
+sharing the port as the workers do) that only receive, or receive and decode into the
+model, and store nothing. No receiver built on these libraries stores faster than the
+second, whatever its storage.
 
     flock /work/bench.lock .venv/bin/python bench/workers.py [--seconds 15] [--write]
 """
@@ -27,11 +31,13 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 
-from _common import ServerProcess, machine, make_spans, write_section
+from _common import ServerProcess, free_port, machine, make_spans, write_section
 from spyglass.codecs import otlp_proto
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -56,10 +62,10 @@ def family(pid: int) -> list[int]:
     return pids
 
 
-def cpu_seconds(pid: int) -> float:
-    """user+system of ``pid`` and of its children still running (the workers)."""
+def cpu_of(pids: list[int]) -> float:
+    """user+system seconds of ``pids`` (a server and its workers)."""
     total = 0.0
-    for p in family(pid):
+    for p in pids:
         try:
             stat = Path(f"/proc/{p}/stat").read_text()
         except OSError:
@@ -132,34 +138,94 @@ def _sender(port: int, payloads: list[bytes], seconds: float, concurrency: int, 
     out.put(asyncio.run(run()))
 
 
+def drive(port: int, pids: Callable[[], list[int]], args: argparse.Namespace, payloads: list[bytes],
+          stored: Callable[[], float] | None = None) -> dict[str, float]:
+    """Send for ``args.seconds`` from ``args.senders`` processes to ``port``; then wait for
+    ``stored()`` (when given) to reach what was acknowledged. Rates and the CPU of ``pids()``
+    (sampled at the start and the end) per span stored, or per span acknowledged."""
+    out: mp.Queue = mp.Queue()
+    start_at = time.time() + 1.0
+    senders = [mp.Process(target=_sender, args=(port, payloads, args.seconds, args.concurrency, args.batch,
+                                                start_at, out)) for _ in range(args.senders)]
+    for s in senders:
+        s.start()
+    time.sleep(max(0.0, start_at - time.time()))
+    cpu0, t0 = cpu_of(pids()), time.monotonic()
+    acked = sum(out.get(timeout=args.seconds + 120) for _ in senders)
+    for s in senders:
+        s.join()
+    done = acked
+    if stored is not None:
+        while stored() < acked and time.monotonic() - t0 < args.seconds + 300:
+            time.sleep(0.05)
+        done = stored()
+    cpu, elapsed = cpu_of(pids()) - cpu0, time.monotonic() - t0
+    return {"acked": acked, "stored": done, "stored_per_s": done / elapsed,
+            "cpu_us_per_span": cpu / max(done, 1) * 1e6, "cpu_cores": cpu / elapsed}
+
+
 def measure(workers: int, args: argparse.Namespace, payloads: list[bytes]) -> dict[str, float]:
     data = Path(tempfile.mkdtemp(prefix="spyglass-bench-workers-"))
     server = ServerProcess("--data-dir", str(data), "--workers", str(workers), *args.server_args)
     try:
-        port = server.ports["collector.otlp-grpc-port"]
-        out: mp.Queue = mp.Queue()
-        start_at = time.time() + 1.0
-        senders = [mp.Process(target=_sender, args=(port, payloads, args.seconds, args.concurrency, args.batch,
-                                                    start_at, out)) for _ in range(args.senders)]
-        for s in senders:
-            s.start()
-        time.sleep(max(0.0, start_at - time.time()))
         memory = PeakMemory(server.proc.pid)
-        cpu0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
-        acked = sum(out.get(timeout=args.seconds + 120) for _ in senders)
-        for s in senders:
-            s.join()
-        while server.metric_sum("spyglass_spans_written_total") < acked and time.monotonic() - t0 < args.seconds + 300:
-            time.sleep(0.05)
-        stored = server.metric_sum("spyglass_spans_written_total")
-        cpu, elapsed = cpu_seconds(server.proc.pid) - cpu0, time.monotonic() - t0
+        result = drive(server.ports["collector.otlp-grpc-port"], lambda: family(server.proc.pid), args, payloads,
+                       stored=lambda: server.metric_sum("spyglass_spans_written_total"))
         memory.stop()
-        return {"acked": acked, "stored": stored, "stored_per_s": stored / elapsed,
-                "cpu_us_per_span": cpu / max(stored, 1) * 1e6, "cpu_cores": cpu / elapsed,
-                "rss_parent": memory.parent, "rss_worker": memory.worker, "rss_total": memory.total}
+        return {**result, "rss_parent": memory.parent, "rss_worker": memory.worker, "rss_total": memory.total}
     finally:
         server.stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def _bare_receiver(port: int, decode: bool, ready: Any) -> None:
+    """Our gRPC server stack (``GrpcServer``, the collector's GC settings) with an OTLP
+    ``Export`` that decodes the request into the model as the collector does, or with
+    ``decode`` false does nothing at all, and stores nothing: the ceiling of a receiver
+    built on these libraries, whatever its storage."""
+    from spyglass.cmd.runner import tune_gc
+    from spyglass.codecs.otlp_proto import decode_export_request_partial, export_response
+    from spyglass.server.grpc_server import GrpcServer
+
+    tune_gc()
+    ok = export_response()
+
+    async def export(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        if decode:
+            decode_export_request_partial(request)
+        return ok
+
+    def register(server: grpc.aio.Server) -> None:
+        handler = grpc.unary_unary_rpc_method_handler(export, request_deserializer=None, response_serializer=None)
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(EXPORT.split("/")[1],
+                                                                             {"Export": handler}),))
+
+    async def serve() -> None:
+        server = GrpcServer("bare-otlp", "127.0.0.1", port, [register])
+        server.reuse_port = True
+        await server.start()
+        ready.set()
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+def ceiling(decode: bool, args: argparse.Namespace, payloads: list[bytes]) -> dict[str, float]:
+    """``bare_receiver`` in one process per core, sharing one port as the workers do."""
+    port = free_port()
+    ready = [mp.Event() for _ in range(os.cpu_count() or 1)]
+    receivers = [mp.Process(target=_bare_receiver, args=(port, decode, r), daemon=True) for r in ready]
+    for r in receivers:
+        r.start()
+    try:
+        for r in ready:
+            if not r.wait(30):
+                raise RuntimeError("a bare receiver did not start")
+        return drive(port, lambda: [r.pid for r in receivers if r.pid], args, payloads)
+    finally:
+        for r in receivers:
+            r.kill()
+            r.join()
 
 
 def decode_reference(payloads: list[bytes], batch: int) -> float:
@@ -231,6 +297,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--write", action="store_true", help="record the table in docs/benchmarks.md")
     parser.add_argument("--writer-only", action="store_true", help="only the writer's two paths, no server")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the bare receivers (nothing stored)")
     parser.add_argument("server_args", nargs="*", help="extra all-in-one flags (after --)")
     args = parser.parse_args()
     payloads = bodies(args.batch, 24)
@@ -246,9 +313,15 @@ def main() -> None:
     rows = []
     for n in [int(x) for x in args.workers.split(",")]:
         r = measure(n, args, payloads)
-        rows.append(f"| {n} | {r['acked'] / args.seconds:,.0f} | {r['stored_per_s']:,.0f} | "
+        rows.append(f"| all-in-one `--workers {n}` | {r['acked'] / args.seconds:,.0f} | {r['stored_per_s']:,.0f} | "
                     f"{r['cpu_us_per_span']:.1f} | {r['cpu_cores']:.2f} | {r['cpu_us_per_span'] / decode_us:.1f}x | "
                     f"{r['rss_parent']:.0f} / {r['rss_worker']:.0f} / {r['rss_total']:.0f} |")
+        print(rows[-1], flush=True)
+    cores = os.cpu_count() or 1
+    for decode, what in ([] if args.no_ceiling else [(False, "receive only"), (True, "receive + decode to the model")]):
+        r = ceiling(decode, args, payloads)
+        rows.append(f"| ceiling: {what}, nothing stored ({cores} processes) | {r['acked'] / args.seconds:,.0f} | – | "
+                    f"{r['cpu_us_per_span']:.1f} | {r['cpu_cores']:.2f} | {r['cpu_us_per_span'] / decode_us:.1f}x | – |")
         print(rows[-1], flush=True)
     load_after = os.getloadavg()
     header = (f"OTLP gRPC, {args.batch} spans/request, {args.senders} sender processes x {args.concurrency} calls, "
@@ -256,7 +329,7 @@ def main() -> None:
               f"{load_before[0]:.1f} before, {load_after[0]:.1f} after; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
               f"Decode-only reference (OTLP protobuf -> model, this process): {decode_us:.1f} µs/span\n\n"
               f"{writer_line}\n\n"
-              "| --workers | acked spans/s | stored spans/s | server CPU µs/span | server cores busy | vs decode-only "
+              "| server | acked spans/s | stored spans/s | server CPU µs/span | server cores busy | vs decode-only "
               "| peak RSS MB: parent / largest worker / all |\n"
               "| --- | --- | --- | --- | --- | --- | --- |\n")
     table = header + "\n".join(rows) + "\n"
