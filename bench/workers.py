@@ -180,9 +180,9 @@ def measure(workers: int, args: argparse.Namespace, payloads: list[bytes]) -> di
 
 def _bare_receiver(port: int, decode: bool, ready: Any) -> None:
     """Our gRPC server stack (``GrpcServer``, the collector's GC settings) with an OTLP
-    ``Export`` that decodes the request into the model as the collector does, or with
-    ``decode`` false does nothing at all, and stores nothing: the ceiling of a receiver
-    built on these libraries, whatever its storage."""
+    ``Export`` that decodes the request into the model with the collector's decoder (inline,
+    without the collector's thread hop), or with ``decode`` false does nothing at all, and
+    stores nothing: the ceiling of a receiver built on these libraries, whatever its storage."""
     from spyglass.cmd.runner import tune_gc
     from spyglass.codecs.otlp_proto import decode_export_request_partial, export_response
     from spyglass.server.grpc_server import GrpcServer
@@ -211,7 +211,7 @@ def _bare_receiver(port: int, decode: bool, ready: Any) -> None:
 
 
 def ceiling(decode: bool, args: argparse.Namespace, payloads: list[bytes]) -> dict[str, float]:
-    """``bare_receiver`` in one process per core, sharing one port as the workers do."""
+    """``_bare_receiver`` in one process per core, sharing one port as the workers do."""
     port = free_port()
     ready = [mp.Event() for _ in range(os.cpu_count() or 1)]
     receivers = [mp.Process(target=_bare_receiver, args=(port, decode, r), daemon=True) for r in ready]
