@@ -24,7 +24,8 @@ trace never sits in memory twice and does not stall other requests on the same s
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import grpc
 
@@ -37,6 +38,8 @@ from spyglass.storage.api import TraceQuery
 from spyglass.storage.api.health import StorageUnavailable
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SERVICE = "jaeger.api_v2.QueryService"
 SERVICE_NAMES = (SERVICE,)
@@ -86,6 +89,28 @@ async def abort_if_limited(context: grpc.aio.ServicerContext, e: Exception) -> N
         await context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
 
 
+async def answer(context: grpc.aio.ServicerContext, call: Awaitable[T], failure: str,
+                 not_found: Callable[[TraceNotFoundError], str] | None = None) -> T:
+    """``await call``, or end the RPC for its error, the same way in every handler of both
+    query APIs: ``NOT_FOUND`` with ``not_found(error)`` for a missing trace (when given),
+    the codes of ``abort_if_limited`` for what a client can act on (deadline, query limit,
+    storage down), else ``INTERNAL`` with ``failure`` and the error, logged with its traceback."""
+    try:
+        return await call
+    except Exception as e:
+        if not_found is not None and isinstance(e, TraceNotFoundError):
+            await context.abort(grpc.StatusCode.NOT_FOUND, not_found(e))
+        await abort_if_limited(context, e)
+        log.error(failure, exc_info=e)
+        await context.abort(grpc.StatusCode.INTERNAL, f"{failure}: {e}")
+    raise AssertionError("context.abort returned")  # it raises; this tells type checkers
+
+
+def _not_found(error: TraceNotFoundError) -> str:
+    """api_v2's NOT_FOUND message: Jaeger's words and the storage's reason."""
+    return f"{MSG_TRACE_NOT_FOUND}: {error}"
+
+
 def _trace_id(raw: bytes) -> int | None:
     """A trace ID from its 16 (or, for a 64-bit ID, 8) big-endian bytes; None when the
     length is wrong. Zero means uninitialized."""
@@ -131,19 +156,10 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     ) -> AsyncIterator[query_pb2.SpansResponseChunk]:
         service = await self._service_for(context)
         trace_id = await self._trace_id_or_abort(request.trace_id, context)
-        try:
-            trace = await service.get_trace(
-                trace_id,
-                raw=request.raw_traces,
-                start_ns=timestamp_ns(request, "start_time"),
-                end_ns=timestamp_ns(request, "end_time"),
-            )
-        except TraceNotFoundError as e:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"{MSG_TRACE_NOT_FOUND}: {e}")
-        except Exception as e:
-            await abort_if_limited(context, e)
-            log.error("failed to fetch spans from the backend", exc_info=e)
-            await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch spans from the backend: {e}")
+        trace = await answer(context, service.get_trace(trace_id, raw=request.raw_traces,
+                                                        start_ns=timestamp_ns(request, "start_time"),
+                                                        end_ns=timestamp_ns(request, "end_time")),
+                             "failed to fetch spans from the backend", _not_found)
         async for chunk in _stream_chunks(trace.spans):
             yield chunk
 
@@ -152,16 +168,9 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     ) -> query_pb2.ArchiveTraceResponse:
         service = await self._service_for(context)
         trace_id = await self._trace_id_or_abort(request.trace_id, context)
-        try:
-            await service.archive_trace(
-                trace_id, timestamp_ns(request, "start_time"), timestamp_ns(request, "end_time")
-            )
-        except TraceNotFoundError as e:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"{MSG_TRACE_NOT_FOUND}: {e}")
-        except Exception as e:
-            await abort_if_limited(context, e)
-            log.error("failed to archive trace", exc_info=e)
-            await context.abort(grpc.StatusCode.INTERNAL, f"failed to archive trace: {e}")
+        await answer(context, service.archive_trace(trace_id, timestamp_ns(request, "start_time"),
+                                                    timestamp_ns(request, "end_time")),
+                     "failed to archive trace", _not_found)
         return query_pb2.ArchiveTraceResponse()
 
     async def FindTraces(
@@ -181,12 +190,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             duration_max_ns=duration_ns(q, "duration_max"),
             num_traces=q.search_depth,  # <= 0: the service's default depth
         )
-        try:
-            traces = await service.find_traces(query, raw=q.raw_traces)
-        except Exception as e:
-            await abort_if_limited(context, e)
-            log.error("failed when searching for traces", exc_info=e)
-            await context.abort(grpc.StatusCode.INTERNAL, f"failed when searching for traces: {e}")
+        traces = await answer(context, service.find_traces(query, raw=q.raw_traces), "failed when searching for traces")
         for trace in traces:
             async for chunk in _stream_chunks(trace.spans):
                 yield chunk
@@ -195,12 +199,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         self, request: query_pb2.GetServicesRequest, context: grpc.aio.ServicerContext
     ) -> query_pb2.GetServicesResponse:
         service = await self._service_for(context)
-        try:
-            services = await service.get_services()
-        except Exception as e:
-            await abort_if_limited(context, e)
-            log.error("failed to fetch services", exc_info=e)
-            await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch services: {e}")
+        services = await answer(context, service.get_services(), "failed to fetch services")
         response = query_pb2.GetServicesResponse()
         response.services.extend(services)
         return response
@@ -209,12 +208,8 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         self, request: query_pb2.GetOperationsRequest, context: grpc.aio.ServicerContext
     ) -> query_pb2.GetOperationsResponse:
         service = await self._service_for(context)
-        try:
-            operations = await service.get_operations(request.service, request.span_kind)
-        except Exception as e:
-            await abort_if_limited(context, e)
-            log.error("failed to fetch operations", exc_info=e)
-            await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch operations: {e}")
+        operations = await answer(context, service.get_operations(request.service, request.span_kind),
+                                  "failed to fetch operations")
         response = query_pb2.GetOperationsResponse()
         response.operationNames.extend(sorted({op.name for op in operations}))
         for op in operations:
@@ -231,12 +226,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         end = timestamp_ns(request, "end_time")
         if not start or not end:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "StartTime and EndTime must be initialized.")
-        try:
-            links = await service.get_dependencies(end, end - start)
-        except Exception as e:
-            await abort_if_limited(context, e)
-            log.error("failed to fetch dependencies", exc_info=e)
-            await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch dependencies: {e}")
+        links = await answer(context, service.get_dependencies(end, end - start), "failed to fetch dependencies")
         response = query_pb2.GetDependenciesResponse()
         for link in links:
             dep = response.dependencies.add()

@@ -27,7 +27,6 @@ A search that finds nothing ends the stream without a message.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -36,12 +35,11 @@ import grpc
 from spyglass.codecs.otlp_proto import encode_traces_data
 from spyglass.codecs.proto.jaeger.api_v3 import query_service_pb2 as pb, query_service_pb2_grpc as pb_grpc
 from spyglass.model import Span, parse_trace_id
-from spyglass.query.grpc_api_v2 import abort_if_limited, duration_ns, timestamp_ns
-from spyglass.query.service import DEFAULT_SEARCH_DEPTH, QueryService, TraceNotFoundError
+from spyglass.query.grpc_api_v2 import answer, duration_ns, timestamp_ns
+from spyglass.query.service import DEFAULT_SEARCH_DEPTH, QueryService
 from spyglass.query.summaries import TraceSummary
 from spyglass.storage.api import TraceQuery
 
-log = logging.getLogger(__name__)
 
 SERVICE = "jaeger.api_v3.QueryService"
 SERVICE_NAMES = (SERVICE,)
@@ -118,30 +116,16 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
             trace_id = parse_trace_id(request.trace_id)
         except ValueError as e:
             await context.abort(grpc.StatusCode.UNKNOWN, f"malform trace ID: {e}")
-        try:
-            trace = await service.get_trace(
-                trace_id,
-                raw=request.raw_traces,
-                start_ns=timestamp_ns(request, "start_time"),
-                end_ns=timestamp_ns(request, "end_time"),
-            )
-        except TraceNotFoundError:
-            await context.abort(grpc.StatusCode.NOT_FOUND, MSG_TRACE_NOT_FOUND)
-        except Exception as e:
-            await abort_if_limited(context, e)
-            log.error("failed to fetch trace", exc_info=e)
-            await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch trace: {e}")
+        trace = await answer(context, service.get_trace(trace_id, raw=request.raw_traces,
+                                                        start_ns=timestamp_ns(request, "start_time"),
+                                                        end_ns=timestamp_ns(request, "end_time")),
+                             "failed to fetch trace", lambda _: MSG_TRACE_NOT_FOUND)
         yield await _traces_data(service, trace.spans)
 
     async def FindTraces(self, request: pb.FindTracesRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         service = await self._service_for(context)
         query, raw = await self._trace_query(request, context)
-        try:
-            traces = await service.find_traces(query, raw=raw)
-        except Exception as e:
-            await abort_if_limited(context, e)
-            log.error("failed when searching for traces", exc_info=e)
-            await context.abort(grpc.StatusCode.INTERNAL, f"failed when searching for traces: {e}")
+        traces = await answer(context, service.find_traces(query, raw=raw), "failed when searching for traces")
         for trace in traces:
             yield await _traces_data(service, trace.spans)
 
@@ -150,12 +134,7 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
     ) -> AsyncIterator[pb.FindTraceSummariesResponse]:
         service = await self._service_for(context)
         query, _ = await self._trace_query(request, context)  # summaries are of adjusted traces
-        try:
-            summaries = await service.find_trace_summaries(query)
-        except Exception as e:
-            await abort_if_limited(context, e)
-            log.error("failed when searching for trace summaries", exc_info=e)
-            await context.abort(grpc.StatusCode.INTERNAL, f"failed when searching for traces: {e}")
+        summaries = await answer(context, service.find_trace_summaries(query), "failed when searching for traces")
         for i in range(0, len(summaries), SUMMARIES_PER_RESPONSE):
             response = pb.FindTraceSummariesResponse()
             for summary in summaries[i : i + SUMMARIES_PER_RESPONSE]:
@@ -166,12 +145,7 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
         self, request: pb.GetServicesRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetServicesResponse:
         service = await self._service_for(context)
-        try:
-            services = await service.get_services()
-        except Exception as e:
-            await abort_if_limited(context, e)
-            log.error("failed to fetch services", exc_info=e)
-            await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch services: {e}")
+        services = await answer(context, service.get_services(), "failed to fetch services")
         response = pb.GetServicesResponse()
         response.services.extend(services)
         return response
@@ -180,12 +154,8 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
         self, request: pb.GetOperationsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetOperationsResponse:
         service = await self._service_for(context)
-        try:
-            operations = await service.get_operations(request.service, request.span_kind)
-        except Exception as e:
-            await abort_if_limited(context, e)
-            log.error("failed to fetch operations", exc_info=e)
-            await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch operations: {e}")
+        operations = await answer(context, service.get_operations(request.service, request.span_kind),
+                                  "failed to fetch operations")
         response = pb.GetOperationsResponse()
         for op in operations:
             item = response.operations.add()
@@ -203,12 +173,7 @@ class QueryServicer(pb_grpc.QueryServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "start_time and end_time are required")
         if end < start:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "end_time must be after start_time")
-        try:
-            links = await service.get_dependencies(end, end - start)
-        except Exception as e:
-            await abort_if_limited(context, e)
-            log.error("failed to fetch dependencies", exc_info=e)
-            await context.abort(grpc.StatusCode.INTERNAL, f"failed to fetch dependencies: {e}")
+        links = await answer(context, service.get_dependencies(end, end - start), "failed to fetch dependencies")
         response = pb.DependenciesResponse()
         for link in links:
             dep = response.dependencies.add()
