@@ -10,12 +10,12 @@ Server CPU is user+system time of the server and all its worker processes (/proc
 from the first request to the last span stored, divided by the spans stored. Peak
 resident memory (VmRSS every 0.5 s) of the parent, of the largest worker and of all.
 
-Reference in the same run: decoding the same OTLP bodies in this process (µs/span), the
-least any receiver pays per span; the ratio says what storing costs on top of it. And two
-ceilings, with the same senders: bare receivers on every core (our gRPC server stack,
-sharing the port as the workers do) that only receive, or receive and decode into the
-model, and store nothing. No receiver built on these libraries stores faster than the
-second, whatever its storage.
+Reference in the same run: decoding the same OTLP bodies in this process, with the
+servers' GC settings (µs/span), the least any receiver pays per span; the ratio says what
+storing costs on top of it. And two ceilings, with the same senders: bare receivers on
+every core (our gRPC server stack, sharing the port as the workers do) that only receive,
+or receive and decode into the model, and store nothing. No receiver built on these
+libraries stores faster than the second, whatever its storage.
 
     flock /work/bench.lock .venv/bin/python bench/workers.py [--seconds 15] [--write]
 """
@@ -38,9 +38,11 @@ from typing import Any
 import grpc
 
 from _common import ServerProcess, free_port, machine, make_spans, write_section
+from spyglass.cmd.runner import tune_gc
 from spyglass.codecs import otlp_proto
+from spyglass.collector.receivers.otlp_grpc import SERVICE as OTLP_SERVICE
 
-EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+EXPORT = f"/{OTLP_SERVICE}/Export"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -183,7 +185,6 @@ def _bare_receiver(port: int, decode: bool, ready: Any) -> None:
     ``Export`` that decodes the request into the model with the collector's decoder (inline,
     without the collector's thread hop), or with ``decode`` false does nothing at all, and
     stores nothing: the ceiling of a receiver built on these libraries, whatever its storage."""
-    from spyglass.cmd.runner import tune_gc
     from spyglass.codecs.otlp_proto import decode_export_request_partial, export_response
     from spyglass.server.grpc_server import GrpcServer
 
@@ -197,8 +198,7 @@ def _bare_receiver(port: int, decode: bool, ready: Any) -> None:
 
     def register(server: grpc.aio.Server) -> None:
         handler = grpc.unary_unary_rpc_method_handler(export, request_deserializer=None, response_serializer=None)
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(EXPORT.split("/")[1],
-                                                                             {"Export": handler}),))
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(OTLP_SERVICE, {"Export": handler}),))
 
     async def serve() -> None:
         server = GrpcServer("bare-otlp", "127.0.0.1", port, [register])
@@ -249,11 +249,8 @@ def writer_costs(batch: int, batches: int = 30, warm: int = 6) -> tuple[float, f
     from spyglass.storage.sqlite import SqliteConfig, SqliteFactory
     from spyglass.storage.sqlite.prepared import Preparer, PreparedSpans
 
-    from spyglass.cmd.runner import tune_gc
-
     spans = [make_spans(batch, seed=100 + n) for n in range(batches)]
     warmup = [make_spans(batch, seed=10_000 + n) for n in range(warm)]
-    tune_gc()  # as the servers run
     out = []
     root = Path(tempfile.mkdtemp(prefix="spyglass-bench-writer-"))
     try:
@@ -301,6 +298,7 @@ def main() -> None:
     parser.add_argument("server_args", nargs="*", help="extra all-in-one flags (after --)")
     args = parser.parse_args()
     payloads = bodies(args.batch, 24)
+    tune_gc()  # the references run with the servers' GC settings
     load_before = os.getloadavg()
     decode_us = decode_reference(payloads, args.batch)
     plain_us, prepared_us, prepare_us = writer_costs(args.batch)
